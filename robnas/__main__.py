@@ -1,0 +1,5 @@
+import sys
+
+from robnas.cli import main
+
+sys.exit(main())
