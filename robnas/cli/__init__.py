@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"robnas {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"robnas {args.command}: interrupted; rerun with --resume to continue", file=sys.stderr)
+        print(
+            f"robnas {args.command}: interrupted; rerun with --resume to continue", file=sys.stderr
+        )
         return 130
 
 

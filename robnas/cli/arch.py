@@ -1,0 +1,85 @@
+"""`robnas arch info ARCH`: size, FLOPs and density of any buildable architecture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
+    """ARCH and the options that select its macro size; shared by commands that build an arch."""
+    parser.add_argument(
+        "arch", help="genotype string, published name (robnet_large) or baseline (resnet18)"
+    )
+    parser.add_argument("--dataset", default="cifar10", help="dataset the network is sized for")
+    parser.add_argument("--space", help="space name or TOML file, for genotypes of a user space")
+    parser.add_argument("--preset", help="macro preset of the space (tiny, paper, ...)")
+    parser.add_argument("--C", dest="C", type=int, help="initial channels")
+    parser.add_argument("--layers", type=int, help="cells in the network (darts family)")
+    parser.add_argument("--N", dest="N", type=int, help="cells per stage (nb201 family)")
+
+
+def resolve_from_args(args: argparse.Namespace):  # -> ArchSpec
+    from robnas.models import resolve_arch
+
+    macro = {k: getattr(args, k, None) for k in ("C", "layers", "N")}
+    return resolve_arch(
+        args.arch,
+        args.dataset,
+        space=args.space,
+        preset=args.preset,
+        **{k: v for k, v in macro.items() if v is not None},
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("arch", help="inspect architectures")
+    sub = parser.add_subparsers(dest="arch_command", metavar="ARCH_COMMAND", required=True)
+    info = sub.add_parser(
+        "info", help="params, FLOPs, density, edge density and the canonical genotype"
+    )
+    add_arch_arguments(info)
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=run_info)
+
+
+def arch_info(spec) -> dict:  # ArchSpec -> dict
+    import torch
+
+    from robnas.indicators.complexity import count_flops, count_params
+
+    with torch.device("meta"):
+        model = spec.build()
+    info = {
+        "arch": spec.name,
+        "genotype": spec.genotype.to_str() if spec.genotype is not None else None,
+        "dataset": spec.dataset,
+        "macro": spec.macro,
+        "num_params": count_params(model),
+        "flops": count_flops(model),
+        "density": None,
+        "edge_density": None,
+    }
+    if spec.genotype is not None and spec.space is not None:
+        info["density"] = spec.space.density(spec.genotype)
+        info["edge_density"] = spec.space.edge_density(spec.genotype)
+    return info
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from robnas.budget import format_count
+
+    info = arch_info(resolve_from_args(args))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"arch          {info['arch'] if info['genotype'] is None else info['genotype']}")
+    if info["macro"]:
+        print(f"macro         {', '.join(f'{k}={v}' for k, v in info['macro'].items())}")
+    print(f"dataset       {info['dataset']}")
+    print(f"params        {info['num_params']:,} ({format_count(info['num_params'])})")
+    print(f"FLOPs (MACs)  {info['flops']:,} ({format_count(info['flops'])})")
+    if info["density"] is not None:
+        print(f"density       {info['density']:.3f}")
+        print(f"edge density  {info['edge_density']:.3f}")
+    return 0
