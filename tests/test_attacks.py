@@ -1,0 +1,167 @@
+"""Properties every registered attack must have, on a tiny untrained CNN (fast)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import torch
+from attack_helpers import tiny_cnn
+from torch import nn
+
+from robnas.attacks import ATTACKS, PGD, Attack, make_attack, margin, parse_eps, project
+from robnas.errors import ConfigError, UnknownName
+
+EPS = 8 / 255
+EPS_L2 = 0.5
+# Short versions: these tests are about the contract, not strength.
+SHORT: dict[str, dict[str, Any]] = {
+    "aa": {"n_iter": 3, "n_queries": 10},
+    "apgd_ce": {"n_iter": 5},
+    "square": {"n_queries": 20},
+    "cw": {"steps": 8, "binary_search_steps": 2},
+    "pgd100": {"steps": 5},
+    "deepfool": {"steps": 5},
+    "deepfool_linf": {"steps": 5},
+}
+
+
+def build(name: str, seed: int = 0) -> Attack:
+    return make_attack(name, eps=EPS, eps_l2=EPS_L2, seed=seed, **SHORT.get(name, {}))
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(8, 3, 32, 32, generator=gen), torch.randint(0, 10, (8,), generator=gen)
+
+
+def test_registry_has_the_paper_attacks() -> None:
+    expected = {"fgsm", "pgd", "pgd20", "pgd100", "pgd_l2", "mifgsm", "deepfool", "deepfool_linf"}
+    assert expected | {"cw", "apgd_ce", "square", "aa"} <= set(ATTACKS.names())
+    with pytest.raises(UnknownName, match="known: aa"):
+        make_attack("nope")
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_attack_contract(name: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    model = tiny_cnn()
+    model.train()
+    model[1].weight.grad = torch.ones_like(model[1].weight)  # a stale .grad must survive
+    model[2].eval()  # mixed modes must survive too
+    before = copy.deepcopy(model.state_dict())
+    grads = {k: None if p.grad is None else p.grad.clone() for k, p in model.named_parameters()}
+    modes = [m.training for m in model.modules()]
+    attack = build(name)
+    adv = attack(model, images, labels)
+    # Inside the ball and [0, 1].
+    assert adv.shape == images.shape and adv.dtype == torch.float32
+    assert adv.min() >= 0 and adv.max() <= 1
+    delta = (adv - images).flatten(1)
+    if attack.norm == "linf":
+        assert delta.abs().max() <= attack.eps + 1e-6
+    else:
+        assert delta.norm(dim=1).max() <= attack.eps + 1e-5
+    # Model untouched: modes, parameters, buffers (BN statistics), grads, requires_grad.
+    assert [m.training for m in model.modules()] == modes
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    for key, p in model.named_parameters():
+        assert p.requires_grad
+        assert (p.grad is None) == (grads[key] is None) and (
+            p.grad is None or torch.equal(p.grad, grads[key])
+        ), key
+    # Deterministic for a seed.
+    assert torch.equal(build(name)(model, images, labels), adv)
+
+
+@pytest.mark.parametrize("name", ["pgd", "pgd_l2"])
+def test_seed_and_generator_change_random_attacks(
+    name: str, batch: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    images, labels = batch
+    model = tiny_cnn().eval()
+    a = build(name, seed=0)(model, images, labels)
+    b = build(name, seed=1)(model, images, labels)
+    assert not torch.equal(a, b)
+    gen = torch.Generator().manual_seed(5)
+    c = build(name, seed=0)(model, images, labels, generator=gen)
+    d = build(name, seed=0)(model, images, labels, generator=gen)  # the stream moved on
+    assert not torch.equal(c, d)
+
+
+def test_global_rng_untouched_by_pyautoattack(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    model = tiny_cnn().eval()
+    state = torch.random.get_rng_state()
+    build("apgd_ce")(model, images, labels)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_no_weight_gradients_are_built(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    model = tiny_cnn().eval()
+    seen: list[bool] = []
+    hook = model[1].register_forward_hook(lambda m, i, o: seen.append(m.weight.requires_grad))
+    PGD(eps=EPS, steps=2)(model, images, labels)
+    hook.remove()
+    assert seen == [False, False] and model[1].weight.requires_grad
+
+
+def test_margin_is_right_for_all_negative_logits() -> None:
+    logits = torch.tensor([[-5.0, -1.0, -3.0], [-2.0, -4.0, -9.0]])
+    labels = torch.tensor([1, 0])
+    # Competitor of row 0 is -3 (not 0 from a one-hot mask): margin -3 - (-1) = -2.
+    assert torch.allclose(margin(logits, labels), torch.tensor([-2.0, -2.0]))
+
+
+def test_project_l2_and_linf() -> None:
+    x = torch.full((2, 1, 2, 2), 0.5)
+    adv = x + torch.tensor([1.0, 0.01]).reshape(2, 1, 1, 1)
+    p = project(adv, x, 0.2, "l2")
+    assert torch.allclose((p - x).flatten(1).norm(dim=1), torch.tensor([0.2, 0.02]))
+    q = project(adv, x, 0.005, "linf")
+    assert torch.allclose((q - x).abs().amax(dim=(1, 2, 3)), torch.tensor([0.005, 0.005]))
+
+
+def test_attack_rejects_bad_input(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    model = tiny_cnn()
+    with pytest.raises(ValueError, match="uint8"):
+        PGD()(model, (images * 255).to(torch.uint8), labels)
+    with pytest.raises(ValueError, match="labels"):
+        PGD()(model, images, labels[:3])
+    with pytest.raises(ValueError):
+        PGD(eps=-0.1)
+    with pytest.raises(ValueError):
+        PGD(loss="hinge")
+
+
+def test_autocast_is_disabled_for_evaluation(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    dtypes: list[torch.dtype] = []
+
+    class Probe(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            dtypes.append(x.dtype)
+            return x
+
+    model = nn.Sequential(Probe(), tiny_cnn())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        adv = PGD(steps=1)(model, images.bfloat16(), labels)
+    assert adv.dtype == torch.float32 and set(dtypes) == {torch.float32}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("8/255", 8 / 255), ("0.03", 0.03), (" 2 / 255 ", 2 / 255), ("1", 1.0)]
+)
+def test_parse_eps(text: str, value: float) -> None:
+    assert parse_eps(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["0", "2", "-0.1", "8/0", "abc", "nan", "300/255"])
+def test_parse_eps_rejects(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_eps(text)
