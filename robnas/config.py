@@ -1,0 +1,135 @@
+"""Frozen configuration dataclasses and their named presets (tiny for a CPU, paper for a GPU).
+
+One home for presets so commands, tests and experiments agree on what `--preset tiny` means.
+`with_overrides(cfg, **kw)` applies CLI/TOML values (None = keep), rejecting unknown keys.
+Other parts (search) add their own dataclass and `*_PRESETS` table here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from robnas.errors import ConfigError, UnknownName
+
+METHODS = ("pgd", "trades", "fgsm-rs")
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Adversarial training. `lr` is the peak rate at batch `lr_batch`; it scales linearly with
+    `batch_size` (RobNet: 0.1 at 128 = 1.2 at 1536). Schedule: linear warm-up from
+    `warmup_start * peak` over `warmup_epochs`, then cosine down to `final_lr * peak`."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_batch: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    warmup_start: float = 0.02 / 1.2
+    final_lr: float = 0.001 / 1.2
+    method: str = "pgd"
+    eps: float = 8 / 255
+    alpha: float = 2 / 255
+    steps: int = 7
+    beta: float = 6.0
+    attack_train_mode: bool = False  # craft training attacks with BN in train mode (else eval)
+    val_every: int = 1
+    val_size: int = 1000  # images of the held-out split attacked each validation
+    val_steps: int = 20  # PGD-k for robust validation
+    val_paths: int = 2  # supernet: sampled paths validated (BN recalibrated per path)
+    recal_batches: int = 4
+    augment: bool = True
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr_batch": self.lr_batch,
+            "steps": self.steps,
+            "val_every": self.val_every,
+            "val_steps": self.val_steps,
+            "val_paths": self.val_paths,
+        }
+        for key, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{key} must be at least 1, got {value}")
+        if self.lr <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise ConfigError("need lr > 0, 0 <= momentum < 1 and weight_decay >= 0")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ConfigError(f"warmup_epochs must lie in [0, epochs={self.epochs}]")
+        if not 0 < self.eps <= 1 or self.alpha <= 0:
+            raise ConfigError("need 0 < eps <= 1 and alpha > 0 (fractions of 1, e.g. 8/255)")
+        if self.val_size < 0 or self.recal_batches < 0 or self.beta < 0:
+            raise ConfigError("val_size, recal_batches and beta must be >= 0")
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr * self.batch_size / self.lr_batch
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    # A few CPU minutes: cheap PGD-3, one short warm-up, PGD-10 validation on 200 images.
+    "tiny": TrainConfig(
+        epochs=2,
+        batch_size=64,
+        lr=0.1,
+        warmup_epochs=0.5,
+        warmup_start=0.1,
+        final_lr=0.01,
+        steps=3,
+        alpha=3 / 255,
+        val_size=200,
+        val_steps=10,
+        val_paths=1,
+        recal_batches=2,
+    ),
+    # RobNet (Guo et al. 2020): PGD-7 (8/255, 2/255), batch 1536 at lr 1.2, 20 warm-up epochs
+    # from 0.02, then 150 cosine epochs down to 0.001; PGD-20 validation.
+    "paper": TrainConfig(
+        epochs=170,
+        batch_size=1536,
+        lr=0.1,
+        lr_batch=128,
+        warmup_epochs=20,
+        warmup_start=0.02 / 1.2,
+        final_lr=0.001 / 1.2,
+        steps=7,
+        alpha=2 / 255,
+        val_size=1000,
+        val_steps=20,
+    ),
+}
+
+# Data sizes per preset: (train images or None for all, held-out validation images).
+DATA_PRESETS: dict[str, tuple[int | None, int]] = {"tiny": (2000, 500), "paper": (None, 5000)}
+
+
+def preset(table: dict[str, C], name: str, what: str = "preset") -> C:
+    if name not in table:
+        raise UnknownName(f"unknown {what} {name!r}; known: {', '.join(sorted(table))}")
+    return table[name]
+
+
+def with_overrides(cfg: C, **overrides: Any) -> C:
+    """A copy of a frozen config with the non-None overrides applied."""
+    fields = {f.name for f in dataclasses.fields(cfg)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(cfg, **values)  # type: ignore[type-var]
