@@ -20,7 +20,7 @@ class CW(Attack):
         self,
         eps: float | None = None,
         *,
-        c: float = 0.1,
+        c: float = 1.0,
         kappa: float = 0.0,
         steps: int = 100,
         binary_search_steps: int = 6,
