@@ -1,4 +1,5 @@
-"""`robnas arch info ARCH`: size, FLOPs and density of any buildable architecture."""
+"""`robnas arch info ARCH`: size, FLOPs and density of any buildable architecture.
+`robnas arch draw ARCH --out cell.png`: one cell of a genotype drawn as a graph."""
 
 from __future__ import annotations
 
@@ -41,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arch_arguments(info)
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=run_info)
+    draw = sub.add_parser(
+        "draw", help="draw a cell as a graph (nodes, edges labelled by op) to PNG"
+    )
+    add_arch_arguments(draw)
+    draw.add_argument("--out", required=True, help="image file to write (.png, .svg or .pdf)")
+    draw.add_argument(
+        "--cell", type=int, default=0, help="index of the cell (layer) to draw; default 0"
+    )
+    draw.set_defaults(func=run_draw)
 
 
 def arch_info(spec) -> dict:  # ArchSpec -> dict
@@ -82,4 +92,12 @@ def run_info(args: argparse.Namespace) -> int:
     if info["density"] is not None:
         print(f"density       {info['density']:.3f}")
         print(f"edge density  {info['edge_density']:.3f}")
+    return 0
+
+
+def run_draw(args: argparse.Namespace) -> int:
+    from robnas.draw import draw_spec
+
+    path = draw_spec(resolve_from_args(args), args.out, cell=args.cell)
+    print(f"wrote {path}")
     return 0
