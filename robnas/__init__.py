@@ -13,6 +13,7 @@ from robnas.errors import (
     RobnasError,
     UnknownName,
 )
+from robnas.export import load
 from robnas.genotype import Genotype
 from robnas.models import ArchSpec, build, resolve_arch
 from robnas.space import SearchSpace, get_space, space_names
@@ -34,6 +35,7 @@ __all__ = [
     "__version__",
     "build",
     "get_space",
+    "load",
     "parse_budget",
     "resolve_arch",
     "space_names",
