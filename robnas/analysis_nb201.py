@@ -46,8 +46,16 @@ class Nb201Robustness:
 
     root: Path
     strings: dict[str, str]  # evaluated id -> NB201 arch string
+    evaluated: dict[str, str]  # any NB201 arch string -> the id its results are stored under
     epsilons: dict[str, list[float]]
     accuracy: dict[str, dict[str, list[float]]]  # key -> evaluated id -> values (clean: 1 value)
+
+    def lookup(self, arch: str) -> str:
+        """The id holding the results of an NB201 arch string (its isomorphism class)."""
+        try:
+            return self.evaluated[arch]
+        except KeyError:
+            raise DataError(f"{arch!r} is not an NB201 arch string of this dataset") from None
 
     def mean_adversarial(self, arch_id: str) -> float:
         values = [
@@ -77,6 +85,7 @@ def _load(root: Path, keys: tuple[str, ...]) -> Nb201Robustness:
     try:
         ids, epsilons = meta["ids"], meta["epsilons"]
         strings = {k: v["nb201-string"] for k, v in ids.items() if str(v["isomorph"]) == k}
+        evaluated = {v["nb201-string"]: str(v["isomorph"]) for v in ids.values()}
     except (KeyError, TypeError, AttributeError):
         raise DataError(
             f"{root / 'meta.json'} lacks 'ids'/'epsilons' in the dataset's format"
@@ -93,7 +102,8 @@ def _load(root: Path, keys: tuple[str, ...]) -> Nb201Robustness:
         if missing:
             raise DataError(f"{key}_accuracy.json lacks {len(missing)} evaluated architectures")
     log.info("loaded %d NB201 architectures from %s", len(strings), root)
-    return Nb201Robustness(root, strings, {k: list(v) for k, v in epsilons.items()}, accuracy)
+    epsilons = {k: [float(e) for e in v] for k, v in epsilons.items()}
+    return Nb201Robustness(root, strings, evaluated, epsilons, accuracy)
 
 
 def load_nb201_robustness(
