@@ -302,3 +302,14 @@ def test_every_indicator_is_pure(name: str) -> None:
     assert [m.training for m in net.modules()] == modes
     assert [p.requires_grad for p in net.parameters()] == flags
     assert all(p.grad is None for p in net.parameters())
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+def test_genotype_flops_table_matches_counting_the_built_network(space_name: str) -> None:
+    space = get_space(space_name)
+    macro = space.resolve_macro("tiny")
+    rng = np.random.default_rng(0)
+    for g in (space.sample(rng), space.sample(rng, free=True, macro=macro)):
+        with torch.device("meta"):
+            built = space.build(g, macro)
+        assert genotype_structure(space, g, macro)["flops"] == count_flops(built)

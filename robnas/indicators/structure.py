@@ -2,16 +2,19 @@
 
 As indicators they read the genotype a network was built from (`model.genotype`, set by
 `space.build` and `supernet.extract`); the evaluators call `genotype_structure` directly, which
-measures parameters and FLOPs at a given macro size (the final network's) without building it
-for real: FLOPs come from a network built on the meta device.
+measures parameters and FLOPs at a given macro size (the final network's) without building it:
+both are sums over per-(layer, edge, op) tables measured once per space and size.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
@@ -72,16 +75,72 @@ def flops(model: nn.Module, images: Tensor, labels: Tensor, *, cfg: IndicatorCon
     return float(count_flops(model, (1, *images.shape[1:])))
 
 
+@dataclass(frozen=True)
+class FlopTable:
+    """FLOPs of a network = a fixed part + one term per active (layer, edge, op).
+
+    Exact because only convolutions and matmuls are counted, and a cell's channel counts (hence
+    its preprocessing and the classifier) do not depend on which ops are active.
+    """
+
+    fixed: int
+    #: per layer, per (node, pred) edge key, the FLOPs of each op on that edge
+    ops: tuple[dict[str, dict[str, int]], ...]
+
+    def count(self, genotype: Genotype) -> int:
+        from robnas.network import edge_key
+
+        total = self.fixed
+        for layer, edges in enumerate(self.ops):
+            for node, preds in enumerate(genotype.cell_for_layer(layer)):
+                for pred, edge in enumerate(preds):
+                    total += sum(edges[edge_key(node, pred)][op] for op in edge)
+        return total // 2  # multiply-adds, as count_flops
+
+
+@functools.lru_cache(maxsize=32)
+def _flop_table(
+    space: SearchSpace, macro_key: tuple[tuple[str, Any], ...], dataset: str
+) -> FlopTable:
+    from robnas.data import dataset_info
+    from robnas.network import CellDAG, edge_key
+
+    macro = dict(macro_key)
+    info = dataset_info(dataset)
+    with torch.device("meta"):
+        net = space.build_supernet(macro, dataset)
+    # every op on every edge active: one forward measures every op at its real input size
+    everything = Genotype(
+        space.name, (space.cell_from_edges([frozenset(space.ops)] * space.num_edges),)
+    )
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(torch.zeros(1, 3, info.image_size, info.image_size, device="meta"), everything)
+    counts = {name: sum(per_op.values()) for name, per_op in counter.get_flop_counts().items()}
+    root = type(net).__name__
+    dags = [name for name, m in net.named_modules() if isinstance(m, CellDAG)]
+    table = tuple(
+        {
+            edge_key(node, pred): {
+                op: int(counts.get(f"{root}.{dag}.edges.{edge_key(node, pred)}.{op}", 0))
+                for op in space.ops
+            }
+            for node in range(space.nodes)
+            for pred in range(space.inputs + node)
+        }
+        for dag in dags
+    )
+    ops_total = sum(f for edges in table for per_op in edges.values() for f in per_op.values())
+    return FlopTable(int(counts["Global"]) - ops_total, table)
+
+
 def genotype_flops(
     space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str = "cifar10"
 ) -> int:
-    """Multiply-adds per image of the network `genotype` builds at `macro` (meta device, free)."""
-    from robnas.data import dataset_info
-
-    info = dataset_info(dataset)
-    with torch.device("meta"):
-        model = space.build(genotype, macro, dataset)
-    return count_flops(model, (1, 3, info.image_size, info.image_size))
+    """Multiply-adds per image of the network `genotype` builds at `macro`, without building it
+    (a table measured once per space and size on the meta device)."""
+    space.validate(genotype, macro)
+    return _flop_table(space, tuple(sorted(macro.items())), dataset).count(genotype)
 
 
 def genotype_structure(

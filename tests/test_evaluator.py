@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robnas.data import ImageData, load_dataset, split_train_val
+from robnas.errors import InvalidGenotype, UnknownName
+from robnas.evaluator import (
+    IndicatorEvaluator,
+    SupernetEvaluator,
+    genotype_seed,
+)
+from robnas.genotype import Genotype
+from robnas.indicators.robust import clean_accuracy
+from robnas.indicators.structure import genotype_flops
+from robnas.space import get_space
+from robnas.supernet import Supernet, recalibrate_bn
+
+SPACE = get_space("darts")
+MACRO = SPACE.resolve_macro("tiny", C=4, layers=3)
+FINAL = SPACE.resolve_macro("tiny", C=6, layers=4)
+ICFG = {"attack_steps": 2, "jac_method": "random", "jac_projections": 2}
+
+
+def _g(seed: int) -> Genotype:
+    return SPACE.sample(np.random.default_rng(seed))
+
+
+def _random_data(n: int = 16, seed: int = 0) -> ImageData:
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    return ImageData(images, torch.arange(n) % 10, tuple(str(i) for i in range(10)))
+
+
+@pytest.fixture(scope="module")
+def real_split(data_root: Path) -> tuple[ImageData, ImageData]:
+    data = load_dataset("cifar10", "train", data_dir=data_root, limit=96, seed=0)
+    return split_train_val(data, 32, seed=0)
+
+
+def test_genotype_seed_is_stable_and_distinguishes() -> None:
+    g, h = _g(0), _g(1)
+    assert genotype_seed(0, g) == genotype_seed(0, Genotype.from_str(g.to_str()))
+    assert len({genotype_seed(0, g), genotype_seed(0, h), genotype_seed(1, g)}) == 3
+    assert 0 <= genotype_seed(123, g) < 2**31
+
+
+def test_indicator_evaluator_on_fresh_networks_is_seeded_and_order_free() -> None:
+    data = _random_data()
+
+    def make(seed: int) -> IndicatorEvaluator:
+        return IndicatorEvaluator(
+            SPACE, MACRO, data, final_macro=FINAL, indicator_cfg=ICFG, seed=seed
+        )
+
+    g, h = _g(0), _g(1)
+    rng_before = torch.get_rng_state()
+    alone = make(0).evaluate(g)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # no global seeding
+    evaluator = make(0)
+    evaluator.evaluate(h)
+    again = evaluator.evaluate(g)
+    assert again.metrics == alone.metrics and again.num_params == alone.num_params
+    assert make(1).evaluate(g).metrics["jac_norm"] != alone.metrics["jac_norm"]  # other init
+    assert alone.status == "ok" and alone.seconds > 0
+    assert set(alone.metrics) == {
+        "fsp_dist",
+        *(f"fsp_dist_cell{k}" for k in range(3)),
+        "jac_norm",
+        "density",
+        "edge_density",
+        "flops",
+    }
+    # sizes refer to the final macro, not the scored one
+    assert alone.num_params == SPACE.num_params(g, FINAL)
+    assert alone.metrics["flops"] == genotype_flops(SPACE, g, FINAL)
+    assert alone.metrics["density"] == SPACE.density(g)
+
+
+def test_indicator_evaluator_inherits_supernet_weights() -> None:
+    supernet = Supernet(SPACE, MACRO)
+    data = _random_data()
+    g = _g(2)
+    evaluator = IndicatorEvaluator(
+        SPACE,
+        None,
+        data,
+        ("jac_norm", "robust_acc"),
+        supernet=supernet,
+        recal_batches=0,
+        indicator_cfg={"eval_attack": "fgsm"},
+    )
+    result = evaluator.evaluate(g)
+    model = supernet.extract(g)
+    images, labels = data.floats(), data.labels
+    assert result.metrics["clean_acc"] == clean_accuracy(model, images, labels)
+    fresh = IndicatorEvaluator(SPACE, MACRO, data, ("jac_norm",), recal_batches=0).evaluate(g)
+    assert fresh.metrics["jac_norm"] != result.metrics["jac_norm"]
+    assert result.num_params == SPACE.num_params(g, MACRO)  # final macro defaults to the supernet's
+
+
+def test_bad_settings_fail_early() -> None:
+    data = _random_data(4)
+    with pytest.raises(UnknownName, match="fsp_dist"):
+        IndicatorEvaluator(SPACE, MACRO, data, ("nope",))
+    with pytest.raises(UnknownName, match="pgd20"):
+        IndicatorEvaluator(SPACE, MACRO, data, (), eval_attack="pgd21")
+    nb201 = get_space("nb201")
+    with pytest.raises(InvalidGenotype):
+        IndicatorEvaluator(SPACE, MACRO, data, ()).evaluate(nb201.sample(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="macro"):
+        IndicatorEvaluator(SPACE, None, data, ())
+
+
+def test_supernet_evaluator_without_finetune_scores_the_recalibrated_path_on_val(
+    real_split: tuple[ImageData, ImageData],
+) -> None:
+    train, val = real_split
+    supernet = Supernet(SPACE, MACRO)
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    evaluator = SupernetEvaluator(
+        supernet,
+        SPACE,
+        train,
+        val,
+        finetune_cfg=None,
+        final_macro=FINAL,
+        indicators=("fsp_dist",),
+        indicator_cfg=ICFG,
+        indicator_samples=8,
+        recal_batches=2,
+        batch_size=16,
+        seed=3,
+    )
+    g = _g(4)
+    result = evaluator.evaluate(g)
+    assert all(torch.equal(v, before[k]) for k, v in supernet.state_dict().items())
+    assert 0 <= result.metrics["pgd20_acc"] <= result.metrics["clean_acc"] <= 1
+    assert {"fsp_dist", "fsp_dist_cell2", "density", "edge_density", "flops"} <= set(result.metrics)
+    assert result.num_params == SPACE.num_params(g, FINAL)
+    # the same steps by hand: extract, recalibrate on the same seeded stream, clean accuracy on val
+    from robnas.data import batches
+
+    model = supernet.extract(g)
+    gen = torch.Generator().manual_seed(genotype_seed(3, g))
+    recalibrate_bn(model, batches(train, 16, shuffle=True, generator=gen), n_batches=2)
+    assert result.metrics["clean_acc"] == clean_accuracy(model, val.floats(), val.labels)
+    assert evaluator.evaluate(g).metrics == result.metrics
