@@ -5,7 +5,7 @@ and no `nor_conv_1x1`) range widely in mean adversarial accuracy. `same_params_s
 that from the dataset files and reports which edges the most robust of them put the convolutions on.
 
 Definitions used here (stated in every report):
-- architectures: the 6 466 evaluated, non-isomorphic networks (an id whose `isomorph` is itself),
+- architectures: the 6 466 evaluated, non-isomorphic networks (the id naming each isomorphism class),
   selected by their own cell string; other ids of a class may hold dead ops and differ in params.
 - mean adversarial accuracy: the mean over every (attack, eps) pair of FGSM, PGD, APGD-CE and
   Square (L-inf), all eps the dataset has except FGSM at 255/255, which destroys the image: 31 values.
@@ -13,10 +13,6 @@ Definitions used here (stated in every report):
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +21,11 @@ import pandas as pd
 
 from robnas.analysis import edge_labels, md_table
 from robnas.errors import DataError
-from robnas.genotype import Genotype
 from robnas.space import get_space
+from robnas.tabular import TabularBenchmark, load_benchmark
 
-log = logging.getLogger(__name__)
-
-ATTACKS = ("fgsm@Linf", "pgd@Linf", "aa_apgd-ce@Linf", "aa_square@Linf")
-EXCLUDED_EPS = {"fgsm@Linf": (255.0,)}
+ATTACKS = ("fgsm", "pgd", "aa_apgd-ce", "aa_square")
+EXCLUDED = {"fgsm@255"}  # FGSM at 255/255 replaces the image; no architecture survives it
 MEAN_ADV_DEFINITION = (
     "mean accuracy over every (attack, eps) pair of FGSM, PGD, APGD-CE and Square (L-inf) in the "
     "dataset, eps in {0.1, 0.5, 1, 2, 3, 4, 8}/255 (FGSM also 5, 6, 7/255; its 255/255 is left "
@@ -40,80 +34,21 @@ MEAN_ADV_DEFINITION = (
 CONV = "nor_conv_3x3"
 
 
-@dataclass(frozen=True)
-class Nb201Robustness:
-    """The evaluated architectures of the dataset and their accuracies (fractions)."""
-
-    root: Path
-    strings: dict[str, str]  # evaluated id -> NB201 arch string
-    evaluated: dict[str, str]  # any NB201 arch string -> the id its results are stored under
-    epsilons: dict[str, list[float]]
-    accuracy: dict[str, dict[str, list[float]]]  # key -> evaluated id -> values (clean: 1 value)
-
-    def lookup(self, arch: str) -> str:
-        """The id holding the results of an NB201 arch string (its isomorphism class)."""
-        try:
-            return self.evaluated[arch]
-        except KeyError:
-            raise DataError(f"{arch!r} is not an NB201 arch string of this dataset") from None
-
-    def mean_adversarial(self, arch_id: str) -> float:
-        values = [
-            v
-            for attack in ATTACKS
-            for e, v in zip(self.epsilons[attack], self.accuracy[attack][arch_id], strict=True)
-            if e not in EXCLUDED_EPS.get(attack, ())
-        ]
-        return float(np.mean(values))
+def mean_adversarial_columns(bench: TabularBenchmark) -> list[int]:
+    """Columns of the benchmark that enter the mean adversarial accuracy (31 for the full dataset)."""
+    cols = [
+        i for i, c in enumerate(bench.columns) if c.split("@")[0] in ATTACKS and c not in EXCLUDED
+    ]
+    if not cols:
+        raise DataError(f"{bench.root} has no FGSM/PGD/APGD-CE/Square accuracy files")
+    return cols
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        with path.open() as handle:
-            return dict(json.load(handle))
-    except FileNotFoundError:
-        raise DataError(
-            f"{path} is missing; point to the nb201-robustness folder (meta.json, cifar10/)"
-        ) from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read {path}: {err}; re-download the dataset file") from None
-
-
-@functools.lru_cache(maxsize=2)
-def _load(root: Path, keys: tuple[str, ...]) -> Nb201Robustness:
-    meta = _read_json(root / "meta.json")
-    try:
-        ids, epsilons = meta["ids"], meta["epsilons"]
-        strings = {k: v["nb201-string"] for k, v in ids.items() if str(v["isomorph"]) == k}
-        evaluated = {v["nb201-string"]: str(v["isomorph"]) for v in ids.values()}
-    except (KeyError, TypeError, AttributeError):
-        raise DataError(
-            f"{root / 'meta.json'} lacks 'ids'/'epsilons' in the dataset's format"
-        ) from None
-    accuracy: dict[str, dict[str, list[float]]] = {}
-    for key in keys:
-        data = _read_json(root / "cifar10" / f"{key}_accuracy.json")
-        try:
-            table = data["cifar10"][key]["accuracy"]
-        except (KeyError, TypeError):
-            raise DataError(f"{key}_accuracy.json lacks cifar10/{key}/accuracy") from None
-        accuracy[key] = {k: v if isinstance(v, list) else [v] for k, v in table.items()}
-        missing = set(strings) - set(accuracy[key])
-        if missing:
-            raise DataError(f"{key}_accuracy.json lacks {len(missing)} evaluated architectures")
-    log.info("loaded %d NB201 architectures from %s", len(strings), root)
-    epsilons = {k: [float(e) for e in v] for k, v in epsilons.items()}
-    return Nb201Robustness(root, strings, evaluated, epsilons, accuracy)
-
-
-def load_nb201_robustness(
-    root: str | Path, keys: Sequence[str] = ("clean", *ATTACKS)
-) -> Nb201Robustness:
-    """Read meta.json and the accuracy files of `keys` (cached per folder)."""
-    path = Path(root).expanduser().resolve()
-    if not path.is_dir():
-        raise DataError(f"NB201 robustness dataset not found at {path}; pass its folder")
-    return _load(path, tuple(keys))
+def evaluated_indices(bench: TabularBenchmark) -> np.ndarray:
+    """Per result row, the NB201 index that was evaluated: the smallest index of its isomorphism
+    class (the dataset names each class by it, and orders rows by it)."""
+    _, first = np.unique(bench.rows, return_index=True)
+    return first
 
 
 @dataclass(frozen=True)
@@ -143,28 +78,32 @@ def _share(conv_edges: pd.Series, edge: str) -> float:
 
 def same_params_study(benchmark_dir: str | Path, *, top: int = 20) -> SameParamsStudy:
     """The paper's same-parameter-count observation, recomputed from the dataset files."""
-    data = load_nb201_robustness(benchmark_dir)
+    bench = load_benchmark(benchmark_dir)
     space = get_space("nb201")
     names = edge_labels(space)
+    adv = mean_adversarial_columns(bench)
+    clean = bench.column("clean")
     rows = []
-    for arch_id, text in data.strings.items():
-        edges = Genotype.from_str(text, "nb201").edges(0)
+    for row, index in enumerate(evaluated_indices(bench)):
+        text = bench.strings[index]
+        edges = space.parse(text).edges(0)
         if sum(CONV in e for e in edges) != 2 or any("nor_conv_1x1" in e for e in edges):
             continue
-        space.validate(Genotype.from_str(text, "nb201"))
         rows.append(
             {
-                "id": int(arch_id),
+                "id": int(index),
                 "arch": text,
                 "conv_edges": ", ".join(
                     n for (n, _), e in zip(names, edges, strict=True) if CONV in e
                 ),
-                "mean_adv_acc": 100 * data.mean_adversarial(arch_id),
-                "clean_acc": 100 * data.accuracy["clean"][arch_id][0],
+                "mean_adv_acc": 100 * float(np.mean(bench.table[row, adv])),
+                "clean_acc": 100 * float(bench.table[row, clean]),
             }
         )
     if not rows:
-        raise DataError(f"no architecture with two nor_conv_3x3 and no nor_conv_1x1 in {data.root}")
+        raise DataError(
+            f"no architecture with two nor_conv_3x3 and no nor_conv_1x1 in {bench.root}"
+        )
     table = pd.DataFrame(rows).sort_values(["mean_adv_acc", "id"], ascending=[False, True])
     table = table.reset_index(drop=True)
     top = max(1, min(top, len(table)))
