@@ -505,15 +505,20 @@ def export_arch(
     formats: str | Iterable[str] = ("json",),
     *,
     checkpoint: str | Path | Mapping[str, Any] | None = None,
+    source: str | None = None,
     stem: str | None = None,
 ) -> list[Path]:
-    """Export one architecture, with a checkpoint's weights when given (checked to match)."""
+    """Export one architecture, with a checkpoint's weights when given (checked to match).
+
+    `checkpoint` is a path or an already read checkpoint dict (`source` names it in errors)."""
     model = None
     metrics: Mapping[str, Any] | None = None
     if checkpoint is not None:
-        source = str(checkpoint) if not isinstance(checkpoint, Mapping) else "given"
-        ckpt = read_checkpoint(checkpoint) if not isinstance(checkpoint, Mapping) else checkpoint
-        model = model_from_checkpoint(spec, ckpt, source)
+        if isinstance(checkpoint, Mapping):
+            ckpt, name = checkpoint, source or "checkpoint"
+        else:
+            ckpt, name = read_checkpoint(checkpoint), source or str(checkpoint)
+        model = model_from_checkpoint(spec, ckpt, name)
         found = ckpt.get("metrics")
         metrics = found if isinstance(found, Mapping) else None
     return export_model(
