@@ -182,7 +182,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     """A markdown table as lines, followed by a blank line."""
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    # a pipe inside a cell (genotype strings) would split it: escape it as GitHub markdown wants
+    out += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
     return [*out, ""]
 
 

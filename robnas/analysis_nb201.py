@@ -27,7 +27,7 @@ from robnas.tabular import TabularBenchmark, load_benchmark
 ATTACKS = ("fgsm", "pgd", "aa_apgd-ce", "aa_square")
 EXCLUDED = {"fgsm@255"}  # FGSM at 255/255 replaces the image; no architecture survives it
 MEAN_ADV_DEFINITION = (
-    "mean accuracy over every (attack, eps) pair of FGSM, PGD, APGD-CE and Square (L-inf) in the "
+    "the mean over every (attack, eps) pair of FGSM, PGD, APGD-CE and Square (L-inf) in the "
     "dataset, eps in {0.1, 0.5, 1, 2, 3, 4, 8}/255 (FGSM also 5, 6, 7/255; its 255/255 is left "
     "out), 31 values per architecture"
 )
@@ -129,6 +129,16 @@ def same_params_study(benchmark_dir: str | Path, *, top: int = 20) -> SameParams
     return SameParamsStudy(table=table, edge_usage=usage, pairs=pairs, top=top)
 
 
+def _edge_list(frame: pd.DataFrame) -> str:
+    return (
+        ", ".join(
+            f"{r.edge} ({100 * r.share_top:.0f}% vs {100 * r.share_all:.0f}%)"
+            for r in frame.itertuples()
+        )
+        or "none"
+    )
+
+
 def same_params_tables(study: SameParamsStudy, rows: int = 10) -> list[str]:
     """The study as markdown lines: definition, spread, the best architectures, edge usage, pairs."""
     low, high = study.spread
@@ -136,17 +146,23 @@ def same_params_tables(study: SameParamsStudy, rows: int = 10) -> list[str]:
     usage = study.edge_usage.sort_values("share_top", ascending=False)
     lead = usage.iloc[0]
     best_pair = study.pairs.iloc[0]
+    by_mean = study.pairs.sort_values("mean", ascending=False).iloc[0]
     lines = [
         f"Architectures: the {study.n} evaluated (non-isomorphic) NB201 cells with exactly two "
         "`nor_conv_3x3` and no `nor_conv_1x1`, hence the same parameter count. Mean adversarial "
-        f"accuracy: {study.definition}. Edges are `j→k` between nodes 0 (cell input) to 3 (output).",
+        f"accuracy: {study.definition}. Edges are `j→k` from node j to node k; node 0 is the cell input, node 3 the cell output.",
         "",
         f"- Spread: **{low:.1f}% to {high:.1f}%** (median {values.median():.1f}%, standard deviation "
         f"{values.std():.1f} pp, n={study.n}); the paper reports 20% to 41%.",
         f"- The top {study.top} put a 3x3 convolution on edge {lead['edge']} in "
         f"{100 * lead['share_top']:.0f}% of cases (vs {100 * lead['share_all']:.0f}% of all {study.n}); "
         f"the best pair of conv edges is {best_pair['conv_edges']} (best {best_pair['best']:.1f}%, "
-        f"mean {best_pair['mean']:.1f}% over {int(best_pair['count'])} architectures).",
+        f"mean {best_pair['mean']:.1f}% over {int(best_pair['count'])} architectures); by mean it is "
+        f"{by_mean['conv_edges']} ({by_mean['mean']:.1f}% mean, worst {by_mean['worst']:.1f}%, "
+        f"{int(by_mean['count'])} architectures).",
+        f"- Over-represented among the top {study.top} (share at least 1.5x that of all): "
+        f"{_edge_list(usage[usage.share_top >= 1.5 * usage.share_all])}; under-represented (at most "
+        f"half): {_edge_list(usage[usage.share_top <= 0.5 * usage.share_all])}.",
         "",
         f"Most robust {rows}:",
         "",

@@ -136,6 +136,7 @@ def indicator_bars(names: Sequence[str], taus: Sequence[Correlation], target: st
     err = np.vstack([coef - [taus[i].low for i in order], [taus[i].high for i in order] - coef])
     colors = ["#2ca02c" if c > 0 else "#9467bd" for c in coef]
     ax.barh(range(len(order)), coef, xerr=np.nan_to_num(err), color=colors, capsize=3)
+    ax.set_yticks(range(len(order)), [f"{names[i]} ({taus[i].coef:+.2f})" for i in order])
     ax.set_xlim(-1.1, 1.1)
     ax.axvline(0, color="0.2", lw=0.8)
     ax.set_xlabel(f"Kendall τ with {target} (95% bootstrap CI)")

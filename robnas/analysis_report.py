@@ -131,6 +131,11 @@ def density_section(data: RunData, ylabel: str, n_boot: int, seed: int) -> Secti
         corrs_by_var["edge_density"], "cells with more connected edges are more robust", +1
     )
     sec.lines += [f"- Density: {v1}", f"- Edge density: {v2}", ""]
+    if kendall_tau(data.column("density"), data.column("edge_density")) > 0.999:
+        sec.lines += [
+            "In this space density and edge density rank the cells identically (one op per edge).",
+            "",
+        ]
     sec.csv("density_correlations.csv", pd.DataFrame(table))
     sec.png(
         "density_scatter.png",
@@ -232,20 +237,25 @@ def budget_section(data: RunData, ylabel: str, n_boot: int, seed: int) -> Sectio
     sec.png(
         "edge_effects.png", plots.edge_effects_plot(eff, ylabel), "per-edge convolution effects"
     )
-    if ranking:
-        top = ranking[0]
-        clear = excludes_zero(eff.low[top], eff.high[top])
+    sig = [i for i in ranking if excludes_zero(eff.low[i], eff.high[i])]
+    helps = [i for i in sig if eff.coef[i] > 0]
+    if helps:
+        top = helps[0]
         first = (
             f"A convolution on edge {eff.names[top]} helps most: {eff.coef[top]:+.2f} pp "
-            f"{_ci(eff.low[top], eff.high[top], 2)}"
-            + (
-                "."
-                if clear
-                else ", but its interval includes 0, so no edge stands out in this study."
-            )
+            f"{_ci(eff.low[top], eff.high[top], 2)}."
         )
     else:
-        first, clear = "No edge varies among the small-budget trials.", False
+        first = "No edge's convolution raises robust accuracy distinguishably from 0 in this study."
+    if sig:
+        first += (
+            " Edges whose interval excludes 0: "
+            + ", ".join(
+                f"{eff.names[i]} ({eff.coef[i]:+.2f} pp, {'helps' if eff.coef[i] > 0 else 'hurts'})"
+                for i in sig
+            )
+            + ". Effects are ridge estimates, shrunk slightly toward 0."
+        )
     group = excludes_zero(eff.group_low, eff.group_high)
     diff = (
         f"Edges from the cell inputs vs between intermediate nodes: mean effect difference "
@@ -259,7 +269,11 @@ def budget_section(data: RunData, ylabel: str, n_boot: int, seed: int) -> Sectio
     else:
         diff += "**Not supported by this study** (the interval includes 0)."
     sec.lines += [f"- {first}", f"- {diff}", ""]
-    sec.headline = f"budget: top edge {eff.names[ranking[0]] if ranking else '-'}{'' if clear else ' (not significant)'}; input vs node edges: {'supported' if group else 'not supported'}"
+    best = f"conv on {eff.names[helps[0]]} helps most" if helps else "no edge's conv clearly helps"
+    side = "input" if eff.group_diff > 0 else "node"
+    sec.headline = f"budget: {best}; input vs node edges: " + (
+        f"{side} edges matter more" if group else "not supported"
+    )
     return sec
 
 
@@ -379,7 +393,7 @@ def indicator_section(data: RunData, n_boot: int, seed: int) -> Section:
         "NB201 robustness dataset paper's indicator figure). Per-cell FSP columns are in the FSP section.",
         "",
         *md_table(
-            ["indicator", "Kendall τ", "95% CI", "p", "n", "supported"],
+            ["indicator", "Kendall τ", "95% CI", "p", "n", "CI excludes 0, p < 0.05"],
             [
                 [
                     names[i],
@@ -473,7 +487,8 @@ def build_report(
         + (f"; {data.dropped} other rows left out" if data.dropped else "")
         + ").",
         f"- Space: `{data.space.name}`; evaluation: {'tabular lookup' if data.tabular else 'measured'}.",
-        f"- Robust accuracy: `{data.robust_key}` ({data.robust_reason}), in percent.",
+        f"- Robust accuracy: `{data.robust_key}` ({data.robust_reason}), in percent"
+        + (" (`attack@eps` keys give eps in 1/255)." if "@" in data.robust_key else "."),
         f"- Intervals: 95% percentile bootstrap over trials, {n_boot} resamples, seed {seed}; p-values "
         "from scipy. A finding is *supported* only when its interval excludes 0 and p < 0.05.",
         "",
