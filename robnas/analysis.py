@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,21 @@ def _objective_names(*sources: dict[str, Any]) -> list[str]:
     return names
 
 
+def _same_key(a: str, b: str, normalize: Callable[[str], str]) -> bool:
+    try:
+        return "@" in a and normalize(a) == normalize(b)
+    except RobnasError:
+        return False
+
+
 def choose_robust_key(columns: list[str], objectives: list[str]) -> tuple[str, str]:
     """The study's objective, else `pgd20_acc`, else the first `attack@eps` column."""
+    from robnas.tabular import normalize_key  # `fgsm@1.0` and `fgsm@1/255` name `fgsm@1`
+
     for name in objectives:
-        if name in columns and is_accuracy(name):
-            return name, "the study's objective"
+        for column in columns:
+            if is_accuracy(column) and (column == name or _same_key(column, name, normalize_key)):
+                return column, "the study's objective"
     if "pgd20_acc" in columns:
         return "pgd20_acc", "PGD-20 accuracy (the study's objective is not an accuracy column)"
     attacks = [c for c in columns if "@" in c and not c.startswith("clean")]

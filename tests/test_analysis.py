@@ -197,6 +197,7 @@ def test_planted_edge_effect_in_report(tmp_path: Path) -> None:
 def test_robust_key_choice() -> None:
     cols = ["clean", "fgsm@1", "pgd@1", "pgd20_acc"]
     assert choose_robust_key(cols, ["pgd@1"])[0] == "pgd@1"
+    assert choose_robust_key(cols, ["pgd@1/255"])[0] == "pgd@1"
     assert choose_robust_key(cols, ["num_params"])[0] == "pgd20_acc"
     assert choose_robust_key(["clean", "fgsm@1", "pgd@1"], [])[0] == "fgsm@1"
     with pytest.raises(ConfigError):
