@@ -290,10 +290,14 @@ def spec_for_checkpoint(
     """Resolve ARCH for a checkpoint: with no preset or macro given, the checkpoint's macro
     (and dataset) size the network, so `robnas export ARCH --checkpoint PATH` needs no flags."""
     given = {k: v for k, v in macro.items() if v is not None}
-    if preset is None and not given and isinstance(checkpoint.get("macro"), Mapping):
-        given = dict(checkpoint["macro"])
     ds = dataset or str(checkpoint.get("dataset") or "cifar10")
     spec = resolve_arch(arch, ds, space=space, preset=preset, **given)
+    saved = checkpoint.get("macro")
+    same_space = spec.space is not None and checkpoint.get("space") in (None, spec.space.name)
+    if preset is None and not given and isinstance(saved, Mapping) and same_space:
+        assert spec.space is not None
+        fitting = {k: v for k, v in saved.items() if k in spec.space.macro}
+        spec = resolve_arch(arch, ds, space=space, **fitting)
     return spec
 
 
