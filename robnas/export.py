@@ -563,21 +563,24 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _lookup(config: Mapping[str, Any], *keys: str) -> Any:
-    """The first of `keys` at the top level of the config, else one level down."""
+    """The first of `keys` (in priority order) at the top level of the config or one level down."""
     for key in keys:
         if config.get(key) is not None:
             return config[key]
-    for value in config.values():
-        if isinstance(value, Mapping):
-            for key in keys:
-                if value.get(key) is not None:
-                    return value[key]
+        for value in config.values():
+            if isinstance(value, Mapping) and value.get(key) is not None:
+                return value[key]
     return None
 
 
 def _run_settings(config: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:
     merged = {**dict(summary.get("settings") or {}), **dict(config)}
-    macro = _lookup(merged, "final_macro", "macro")
+    # The final (train-from-scratch) size, else the search size; `final.macro` also counts.
+    final = merged.get("final")
+    macro = _lookup(merged, "final_macro") or (
+        final.get("macro") if isinstance(final, Mapping) else None
+    )
+    macro = macro or _lookup(merged, "macro")
     space = _lookup(merged, "space")
     dataset = _lookup(merged, "dataset")
     return {

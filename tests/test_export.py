@@ -338,3 +338,18 @@ def test_run_export_bad_entry_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="top_k"):
         (tmp_path / "run" / "summary.json").write_text(json.dumps({"best": None}))
         export_run(tmp_path / "run", top=1)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"space": "nb201", "macro": {"C": 6}, "final_macro": {"C": 4}},
+        {"search": {"space": "nb201", "macro": {"C": 6}}, "final": {"macro": {"C": 4}}},
+        {"settings": {"space": "nb201", "final_macro": {"C": 4}, "macro": {"C": 6}}},
+    ],
+)
+def test_run_settings_prefer_the_final_macro(config: dict) -> None:
+    from robnas.export import _run_settings
+
+    settings = _run_settings(config, {})
+    assert settings["macro"] == {"C": 4} and settings["space"] == "nb201"
