@@ -28,6 +28,13 @@ def data_root() -> Path:
     return root
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist each worker gets one core: two torch threads per worker on a 2-core
+    # machine oversubscribe it and make small forward passes orders of magnitude slower.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch() -> None:
     # Tests pass generators explicitly; this only keeps layer initialisation reproducible.

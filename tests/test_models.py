@@ -62,3 +62,9 @@ def test_node_without_edges_is_zero_in_a_reduction_cell():
     codes = ",".join(["00", "00"] + ["11"] * 12)
     net = build(f"{codes}", space="darts", C=8, layers=3).eval()
     assert net(torch.rand(2, 3, 32, 32)).isfinite().all()
+
+
+def test_published_cell_at_a_preset_size():
+    spec = resolve_arch("robnet_large", preset="tiny")
+    assert spec.macro["C"] == 8 and spec.macro["layers"] == 5 and not spec.macro["normalize"]
+    assert resolve_arch("robnet_large", preset="tiny", C=12).macro["C"] == 12

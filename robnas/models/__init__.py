@@ -60,8 +60,10 @@ def resolve_arch(
     if isinstance(arch, str) and arch.strip().lower() in published_names():
         pub = get_published(arch.strip().lower())
         sp = get_space("darts")
-        m = {**pub.macro, **{k: v for k, v in macro.items() if v is not None}}
-        return ArchSpec(pub.name, dataset, pub.genotype, sp, sp.resolve_macro(preset, **m))
+        # The published size, then a preset's size (e.g. tiny), then explicit overrides.
+        m = {**pub.macro, **(sp.resolve_macro(preset) if preset else {})}
+        m = {**m, **{k: v for k, v in macro.items() if v is not None}, "normalize": False}
+        return ArchSpec(pub.name, dataset, pub.genotype, sp, m)
     if (
         space is None
         and isinstance(arch, str)
