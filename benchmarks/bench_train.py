@@ -1,0 +1,164 @@
+"""Training-step speed ratios, measured in one run on the CPU in fp32.
+
+1. One PGD-7 adversarial training step over one clean training step (same network, same batch).
+2. One supernet training step on a sampled path over the same step on that path's standalone
+   network (weights copied with `extract`).
+
+Steps are timed interleaved (A, B, A, B, ...) after a warm-up so drift hits both sides alike;
+each repeat is the median of `--steps` steps; the ratio is reported as median and min-max over
+`--repeats`. The last line is one JSON object.
+
+    python benchmarks/bench_train.py [--space darts] [--C 8] [--layers 5] [--batch 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robnas.config import TrainConfig
+from robnas.genotype import Genotype
+from robnas.space import get_space
+from robnas.supernet import Supernet, UniformOpSampler
+from robnas.train_steps import AdversarialStep, make_optimizer
+
+
+def clean_step(
+    model: nn.Module, opt: torch.optim.Optimizer
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def adv_step(
+    model: nn.Module, cfg: TrainConfig, gen: torch.Generator
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    step = AdversarialStep(cfg, make_optimizer(model, cfg), None)
+
+    def run(x: torch.Tensor, y: torch.Tensor) -> None:
+        step(model, x, y, gen)
+
+    return run
+
+
+def timed(
+    fn: Callable[[torch.Tensor, torch.Tensor], None], x: torch.Tensor, y: torch.Tensor
+) -> float:
+    start = time.perf_counter()
+    fn(x, y)
+    return time.perf_counter() - start
+
+
+def ratio(
+    a: Callable[[torch.Tensor, torch.Tensor], None],
+    b: Callable[[torch.Tensor, torch.Tensor], None],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    repeats: int,
+    warmup: int = 3,
+) -> tuple[list[float], float, float]:
+    """Ratios time(a)/time(b) per repeat, and the median seconds of a and b."""
+    for _ in range(warmup):
+        a(x, y)
+        b(x, y)
+    ratios, ta_all, tb_all = [], [], []
+    for _ in range(repeats):
+        ta, tb = [], []
+        for _ in range(steps):
+            ta.append(timed(a, x, y))
+            tb.append(timed(b, x, y))
+        ratios.append(statistics.median(ta) / statistics.median(tb))
+        ta_all += ta
+        tb_all += tb
+    return ratios, statistics.median(ta_all), statistics.median(tb_all)
+
+
+def describe(name: str, values: list[float]) -> str:
+    return f"{name}: median {statistics.median(values):.3f} (min {min(values):.3f}, max {max(values):.3f}, n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="darts")
+    parser.add_argument("--C", type=int, default=8)
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--N", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (0 = torch default); 1 keeps ratios stable on a shared machine",
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    space = get_space(args.space)
+    overrides = (
+        {"C": args.C, "layers": args.layers}
+        if space.family == "darts"
+        else {"C": args.C, "N": args.N}
+    )
+    macro = space.resolve_macro(**overrides)
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.rand(args.batch, 3, 32, 32, generator=gen)
+    y = torch.randint(0, 10, (args.batch,), generator=gen)
+    supernet = Supernet(space, macro)
+    genotype: Genotype = UniformOpSampler(space, args.seed).sample()
+    standalone = supernet.extract(genotype)
+    cfg = TrainConfig(method="pgd", steps=7, alpha=2 / 255)
+    print(f"network: {space.name} {macro}, path {genotype.to_str()}")
+    print(f"batch: {args.batch} x 3x32x32, fp32 CPU, {torch.get_num_threads()} threads")
+
+    # 1. PGD-7 step vs clean step, standalone network.
+    opt = torch.optim.SGD(standalone.parameters(), lr=1e-3, momentum=0.9)
+    r1, t_adv, t_clean = ratio(
+        adv_step(standalone, cfg, gen), clean_step(standalone, opt), x, y, args.steps, args.repeats
+    )
+    print(f"clean step {t_clean * 1e3:.1f} ms, PGD-7 step {t_adv * 1e3:.1f} ms")
+    print(describe("pgd7_over_clean", r1))
+
+    # 2. supernet step on the path vs the same step on its standalone network (PGD-7 both).
+    supernet.set_path(genotype)
+    r2, t_sup, t_alone = ratio(
+        adv_step(supernet, cfg, gen), adv_step(standalone, cfg, gen), x, y, args.steps, args.repeats
+    )
+    print(f"standalone PGD-7 step {t_alone * 1e3:.1f} ms, supernet {t_sup * 1e3:.1f} ms")
+    print(describe("supernet_over_standalone", r2))
+    print(
+        json.dumps(
+            {
+                "pgd7_over_clean": round(statistics.median(r1), 4),
+                "pgd7_over_clean_range": [round(min(r1), 4), round(max(r1), 4)],
+                "supernet_over_standalone": round(statistics.median(r2), 4),
+                "supernet_over_standalone_range": [round(min(r2), 4), round(max(r2), 4)],
+                "space": space.name,
+                "macro": macro,
+                "batch": args.batch,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""One adversarial training step (PGD-AT, TRADES, FGSM-RS), the optimiser and the LR schedule.
+
+Attack iterations run on a frozen model (input gradients only, no weight-gradient work); only the
+final update builds weight gradients. No host synchronisation inside a step: statistics stay on
+the device and are read once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robnas.attacks import PGD
+from robnas.attacks.base import frozen_model, input_grad, project
+from robnas.config import TrainConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """Weight decay on conv/linear weights only; none on BatchNorm parameters or biases."""
+    no_decay: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+    decay, plain = [], []
+    for p in model.parameters():
+        (plain if id(p) in no_decay or p.ndim <= 1 else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        param_groups(model, cfg.weight_decay), lr=cfg.peak_lr, momentum=cfg.momentum
+    )
+
+
+class WarmupCosine:
+    """LR factor per step: linear warm-up from `start` to 1, then cosine from 1 down to `final`."""
+
+    def __init__(self, total: int, warmup: int, start: float, final: float) -> None:
+        self.total, self.warmup, self.start, self.final = total, warmup, start, final
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return self.start + (1.0 - self.start) * step / self.warmup
+        span = max(1, self.total - self.warmup)
+        t = min(1.0, (step - self.warmup) / span)
+        return self.final + (1.0 - self.final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    total = cfg.epochs * steps_per_epoch
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(total, warmup, cfg.warmup_start, cfg.final_lr)
+    )
+
+
+@dataclass
+class StepStats:
+    """Sums over an epoch, kept on the device (no per-step sync)."""
+
+    loss: Tensor
+    adv_correct: Tensor
+    seen: int = 0
+
+    @classmethod
+    def zeros(cls, device: torch.device) -> StepStats:
+        return cls(torch.zeros((), device=device), torch.zeros((), device=device))
+
+    def add(self, loss: Tensor, logits: Tensor, labels: Tensor) -> None:
+        n = labels.shape[0]
+        self.loss += loss.detach() * n
+        self.adv_correct += (logits.detach().argmax(1) == labels).sum()
+        self.seen += n
+
+    def summary(self) -> dict[str, float]:
+        n = max(1, self.seen)
+        return {"train_loss": float(self.loss) / n, "train_adv_acc": float(self.adv_correct) / n}
+
+
+def training_attack(cfg: TrainConfig, *, fp32: bool = True) -> PGD:
+    """The attack that crafts training examples: PGD-K (Madry) or FGSM-RS (PGD-1, 1.25 eps)."""
+    eval_mode = not cfg.attack_train_mode
+    if cfg.method == "fgsm-rs":
+        # Wong et al. 2020: uniform start in the ball, one step of 1.25 eps, projected.
+        return PGD(cfg.eps, alpha=1.25 * cfg.eps, steps=1, eval_mode=eval_mode, fp32=fp32)
+    return PGD(cfg.eps, alpha=cfg.alpha, steps=cfg.steps, eval_mode=eval_mode, fp32=fp32)
+
+
+def trades_adversary(
+    model: nn.Module, images: Tensor, cfg: TrainConfig, generator: torch.Generator
+) -> Tensor:
+    """TRADES inner max: K signed steps maximising KL(f(x') || f(x)) from x + 0.001 N(0, 1)."""
+    with frozen_model(model, eval_mode=not cfg.attack_train_mode), torch.enable_grad():
+        with torch.no_grad():
+            p_clean = F.softmax(model(images), dim=1)
+        noise = torch.randn(images.shape, generator=generator, device=images.device)
+        adv = (images + 0.001 * noise).clamp(0.0, 1.0)
+        for _ in range(cfg.steps):
+            adv.requires_grad_(True)
+            loss = F.kl_div(F.log_softmax(model(adv), dim=1), p_clean, reduction="sum")
+            adv = project(
+                adv.detach() + cfg.alpha * input_grad(loss, adv).sign(), images, cfg.eps, "linf"
+            )
+    return adv.detach()
+
+
+class AdversarialStep:
+    """Callable doing one full training step on a batch; returns (loss, logits on adv input)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        *,
+        autocast: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.autocast = autocast
+        self.attack = training_attack(cfg, fp32=not autocast)
+
+    def _amp(self, device: torch.device) -> contextlib.AbstractContextManager[object]:
+        if self.autocast:
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def __call__(
+        self,
+        model: nn.Module,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator,
+        *,
+        attack_model: nn.Module | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """`attack_model` is the unwrapped module (DDP's `.module`) used to craft inputs."""
+        target = attack_model if attack_model is not None else model
+        device = images.device
+        with self._amp(device):
+            if self.cfg.method == "trades":
+                adv = trades_adversary(target, images, self.cfg, generator)
+            else:
+                adv = self.attack(target, images, labels, generator=generator)
+            model.train()
+            if self.cfg.method == "trades":
+                # separate forwards, as TRADES does: BN statistics of clean and adv stay apart
+                clean, logits = model(images), model(adv)
+                robust = F.kl_div(
+                    F.log_softmax(logits, dim=1), F.softmax(clean, dim=1), reduction="batchmean"
+                )
+                loss = F.cross_entropy(clean, labels) + self.cfg.beta * robust
+            else:
+                logits = model(adv)
+                loss = F.cross_entropy(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach(), logits.detach()
