@@ -26,7 +26,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
             no_decay.update(id(p) for p in module.parameters(recurse=False))
-    decay, plain = [], []
+    decay: list[nn.Parameter] = []
+    plain: list[nn.Parameter] = []
     for p in model.parameters():
         (plain if id(p) in no_decay or p.ndim <= 1 else decay).append(p)
     return [
