@@ -264,6 +264,7 @@ def train(
     free = bool(sampler is not None and sampler.free)
     for epoch in range(start_epoch, cfg.epochs):
         began = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
         stats = StepStats.zeros(device)
         feed = batches(
             train_data,

@@ -1,0 +1,151 @@
+"""`robnas train ARCH --out RUN` and `robnas supernet train --space darts --out RUN`.
+
+`--preset tiny|paper` picks both the space's macro preset and the training preset (epochs,
+batch, attack, data sizes); any explicit option overrides it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from robnas.cli.arch import add_arch_arguments, resolve_from_args
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="run folder (last.pt, best.pt, log.csv)")
+    parser.add_argument("--method", choices=("pgd", "trades", "fgsm-rs"), help="default: pgd")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="peak LR at batch 128 (scaled with batch size)")
+    parser.add_argument("--warmup-epochs", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--eps", help="Linf budget, e.g. 8/255")
+    parser.add_argument("--alpha", help="attack step size, e.g. 2/255")
+    parser.add_argument("--steps", type=int, help="attack steps during training (PGD-K, TRADES)")
+    parser.add_argument("--beta", type=float, help="TRADES trade-off")
+    parser.add_argument("--val-steps", type=int, help="PGD steps of robust validation")
+    parser.add_argument("--train-size", type=int, help="training images (default: preset)")
+    parser.add_argument("--val-size", type=int, help="held-out validation images")
+    parser.add_argument("--data-dir", help="local data folder (default: $ROBNAS_DATA)")
+    parser.add_argument("--device", help="cpu, cuda or auto")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="adversarially train one architecture")
+    add_arch_arguments(train)
+    _add_training_arguments(train)
+    train.set_defaults(func=run_train)
+
+    supernet = subparsers.add_parser("supernet", help="one-shot supernet commands")
+    sub = supernet.add_subparsers(
+        dest="supernet_command", metavar="SUPERNET_COMMAND", required=True
+    )
+    st = sub.add_parser("train", help="adversarially train the weight-sharing supernet of a space")
+    st.add_argument("--space", default="darts", help="space name or TOML file")
+    st.add_argument("--dataset", default="cifar10")
+    st.add_argument("--preset", help="tiny (CPU minutes) or paper (RobNet, GPU)")
+    st.add_argument("--C", dest="C", type=int, help="initial channels")
+    st.add_argument("--layers", type=int, help="cells (darts family)")
+    st.add_argument("--N", dest="N", type=int, help="cells per stage (nb201 family)")
+    st.add_argument(
+        "--sampler", default="uniform_op", help="path sampler: uniform_op or uniform_density"
+    )
+    st.add_argument("--free", action="store_true", help="sample one cell per layer (cell-free)")
+    _add_training_arguments(st)
+    st.set_defaults(func=run_supernet_train)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from robnas.attacks import parse_eps
+    from robnas.config import TRAIN_PRESETS, TrainConfig, with_overrides
+
+    base = TRAIN_PRESETS.get(args.preset or "", TrainConfig())
+    return with_overrides(
+        base,
+        method=args.method,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_epochs=args.warmup_epochs,
+        weight_decay=args.weight_decay,
+        eps=parse_eps(args.eps) if args.eps else None,
+        alpha=parse_eps(args.alpha) if args.alpha else None,
+        steps=args.steps,
+        beta=args.beta,
+        val_steps=args.val_steps,
+        device=args.device,
+        seed=args.seed,
+    )
+
+
+def _data(args: argparse.Namespace, dataset: str, seed: int) -> tuple[Any, Any]:
+    from robnas.config import DATA_PRESETS
+    from robnas.data import load_dataset, split_train_val
+
+    train_n, val_n = DATA_PRESETS.get(args.preset or "", (None, 5000))
+    train_n = args.train_size if args.train_size is not None else train_n
+    val_n = args.val_size if args.val_size is not None else val_n
+    limit = train_n + val_n if train_n is not None else None
+    data = load_dataset(dataset, "train", data_dir=args.data_dir, limit=limit, seed=seed)
+    return split_train_val(data, val_n, seed)
+
+
+def _run(args: argparse.Namespace, model: Any, dataset: str, label: str, **kw: Any) -> int:
+    import dataclasses
+
+    from robnas.train import train
+
+    cfg = _config(args)
+    if args.val_size is not None:
+        cfg = dataclasses.replace(cfg, val_size=min(cfg.val_size, args.val_size))
+    train_data, val_data = _data(args, dataset, cfg.seed)
+    print(
+        f"training {label} on {len(train_data)} images ({cfg.method}, {cfg.epochs} epochs, "
+        f"batch {cfg.batch_size}, lr {cfg.peak_lr:.4g}); validating on {len(val_data)}",
+        file=sys.stderr,
+    )
+    result = train(
+        model,
+        train_data,
+        val_data,
+        cfg,
+        args.out,
+        resume=args.resume,
+        progress=not args.no_progress,
+        **kw,
+    )
+    final, best = result.final, result.best
+    print(
+        f"final: clean {final.get('clean_acc', float('nan')):.4f}, "
+        f"pgd{cfg.val_steps} {final.get('robust_acc', float('nan')):.4f}; "
+        f"best pgd{cfg.val_steps} {best.get('robust_acc', float('nan')):.4f} at epoch "
+        f"{int(best.get('epoch', 0))}"
+    )
+    print(f"wrote {args.out}/last.pt, best.pt, log.csv")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    spec = resolve_from_args(args)
+    return _run(args, spec.build(), spec.dataset, spec.label, spec=spec)
+
+
+def run_supernet_train(args: argparse.Namespace) -> int:
+    from robnas.samplers import make_sampler
+    from robnas.space import get_space
+    from robnas.supernet import Supernet
+
+    space = get_space(args.space)
+    overrides = {k: getattr(args, k) for k in ("C", "layers", "N")}
+    preset = args.preset if args.preset in space.presets else None
+    macro = space.resolve_macro(preset, **overrides)
+    model = Supernet(space, macro, args.dataset)
+    seed = args.seed if args.seed is not None else 0
+    sampler = make_sampler(args.sampler, space, seed, free=args.free, macro=macro)
+    label = f"supernet:{space.name} ({sampler.name}{', free' if args.free else ''})"
+    return _run(args, model, args.dataset, label, sampler=sampler)
