@@ -291,7 +291,7 @@ def train(
                 bar.set_postfix(loss=f"{float(loss):.3f}", **_fmt(best))  # type: ignore[attr-defined]
         row: dict[str, float] = {
             "epoch": epoch + 1,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": lr,
             **stats.summary(),
         }
         if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
