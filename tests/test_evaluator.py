@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from robnas.data import ImageData, load_dataset, split_train_val
+from robnas.config import TrainConfig
+from robnas.data import ImageData, batches, load_dataset, split_train_val
 from robnas.errors import InvalidGenotype, UnknownName
 from robnas.evaluator import (
     IndicatorEvaluator,
+    StandaloneEvaluator,
     SupernetEvaluator,
     genotype_seed,
 )
@@ -18,6 +20,7 @@ from robnas.indicators.robust import clean_accuracy
 from robnas.indicators.structure import genotype_flops
 from robnas.space import get_space
 from robnas.supernet import Supernet, recalibrate_bn
+from robnas.train import finetune, train
 
 SPACE = get_space("darts")
 MACRO = SPACE.resolve_macro("tiny", C=4, layers=3)
@@ -142,10 +145,84 @@ def test_supernet_evaluator_without_finetune_scores_the_recalibrated_path_on_val
     assert {"fsp_dist", "fsp_dist_cell2", "density", "edge_density", "flops"} <= set(result.metrics)
     assert result.num_params == SPACE.num_params(g, FINAL)
     # the same steps by hand: extract, recalibrate on the same seeded stream, clean accuracy on val
-    from robnas.data import batches
-
     model = supernet.extract(g)
     gen = torch.Generator().manual_seed(genotype_seed(3, g))
     recalibrate_bn(model, batches(train, 16, shuffle=True, generator=gen), n_batches=2)
     assert result.metrics["clean_acc"] == clean_accuracy(model, val.floats(), val.labels)
     assert evaluator.evaluate(g).metrics == result.metrics
+
+
+def _tiny_train_cfg(**kw: object) -> TrainConfig:
+    base = dict(
+        epochs=1,
+        batch_size=32,
+        steps=2,
+        warmup_epochs=0.0,
+        val_size=16,
+        val_steps=2,
+        recal_batches=2,
+        augment=False,
+        device="cpu",
+        seed=0,
+    )
+    return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_supernet_evaluator_end_to_end_with_finetune(
+    real_split: tuple[ImageData, ImageData],
+) -> None:
+    train_data, val = real_split
+    supernet = Supernet(SPACE, MACRO)
+    train(supernet, train_data, val, _tiny_train_cfg())  # a briefly trained supernet
+    cfg = _tiny_train_cfg(seed=5)
+    common = dict(
+        final_macro=FINAL,
+        indicators=("jac_norm",),
+        indicator_cfg=ICFG,
+        indicator_samples=8,
+        batch_size=32,
+        seed=1,
+    )
+    tuned = SupernetEvaluator(supernet, SPACE, train_data, val, finetune_cfg=cfg, **common)  # type: ignore[arg-type]
+    g = _g(6)
+    result = tuned.evaluate(g)
+    again = SupernetEvaluator(supernet, SPACE, train_data, val, finetune_cfg=cfg, **common)  # type: ignore[arg-type]
+    assert again.evaluate(g).metrics == result.metrics  # deterministic for a seed
+    untuned = SupernetEvaluator(supernet, SPACE, train_data, val, finetune_cfg=None, **common)  # type: ignore[arg-type]
+    assert untuned.evaluate(g).metrics["jac_norm"] != result.metrics["jac_norm"]  # it finetuned
+    # the protocol by hand: extract, finetune, recalibrate, clean accuracy on val
+    model = supernet.extract(g)
+    gen = torch.Generator().manual_seed(genotype_seed(1, g))
+    finetune(model, train_data, cfg, generator=gen)
+    recalibrate_bn(model, batches(train_data, 32, shuffle=True, generator=gen), n_batches=2)
+    assert result.metrics["clean_acc"] == clean_accuracy(model, val.floats(), val.labels)
+    assert 0 <= result.metrics["pgd20_acc"] <= result.metrics["clean_acc"]
+    assert result.status == "ok" and result.num_params == SPACE.num_params(g, FINAL)
+
+
+def test_standalone_evaluator_trains_from_scratch_and_resumes(
+    real_split: tuple[ImageData, ImageData], tmp_path: Path
+) -> None:
+    train_data, val = real_split
+    g = _g(7)
+    evaluator = StandaloneEvaluator(
+        SPACE,
+        MACRO,
+        train_data,
+        val,
+        _tiny_train_cfg(),
+        out_dir=tmp_path,
+        eval_attack="fgsm",
+        indicators=("density",),
+        seed=2,
+    )
+    result = evaluator.evaluate(g)
+    assert (tmp_path / g.key / "last.pt").is_file()
+    assert set(result.metrics) == {"clean_acc", "fgsm_acc", "density", "edge_density", "flops"}
+    assert result.num_params == SPACE.num_params(g, MACRO)
+    # a finished run in out_dir is resumed, not retrained: the same network, the same scores
+    assert evaluator.evaluate(g).metrics == result.metrics
+    fresh = StandaloneEvaluator(
+        SPACE, MACRO, train_data, val, _tiny_train_cfg(), eval_attack="fgsm", seed=2
+    )
+    assert fresh.evaluate(g).metrics == {k: v for k, v in result.metrics.items()}  # seeded init
