@@ -30,9 +30,9 @@ def load_checkpoint(
     try:
         data = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for truncated or foreign files
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"checkpoint {file} is corrupt or not a torch file ({reason}); delete it or use another run"
+            f"checkpoint {file} is corrupt or not a torch file ({type(err).__name__}); "
+            "delete it or use another run"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a robnas checkpoint (no format={FORMAT!r} field)")

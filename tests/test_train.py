@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from robnas.attacks import PGD
+from robnas.config import TRAIN_PRESETS, TrainConfig, with_overrides
+from robnas.data import ImageData, load_dataset, split_train_val
+from robnas.errors import CheckpointError, ConfigError
+from robnas.models import build
+from robnas.supernet import Supernet, UniformDensitySampler, UniformOpSampler
+from robnas.train import evaluate_robust, finetune, load_checkpoint, train
+from robnas.train_steps import AdversarialStep, WarmupCosine, make_optimizer, param_groups
+
+NB201_ARCH = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
+
+
+def synthetic(n: int, seed: int) -> ImageData:
+    """Learnable toy data: the label sets the mean brightness of one colour channel."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=gen)
+    images = torch.rand(n, 3, 32, 32, generator=gen) * 0.5
+    images[torch.arange(n), labels % 3] += 0.05 * labels[:, None, None].float()
+    return ImageData((images * 255).to(torch.uint8), labels, tuple(str(i) for i in range(10)))
+
+
+def tiny_cfg(**kw) -> TrainConfig:
+    base = TrainConfig(
+        epochs=2, batch_size=16, lr=0.1, warmup_epochs=0.5, steps=2, alpha=4 / 255,
+        val_size=16, val_steps=2, val_paths=1, recal_batches=1,
+    )  # fmt: skip
+    return dataclasses.replace(base, **kw)
+
+
+def test_no_weight_decay_on_batchnorm_and_bias():
+    model = build(NB201_ARCH, C=8, N=1)
+    decay, plain = param_groups(model, 1e-4)
+    assert decay["weight_decay"] == 1e-4 and plain["weight_decay"] == 0.0
+    bn = {id(p) for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()}
+    assert bn and bn <= {id(p) for p in plain["params"]}
+    assert id(model.classifier.bias) in {id(p) for p in plain["params"]}
+    assert id(model.classifier.weight) in {id(p) for p in decay["params"]}
+    assert all(p.ndim == 4 or p.ndim == 2 for p in decay["params"])
+    assert len(decay["params"]) + len(plain["params"]) == len(list(model.parameters()))
+
+
+def test_warmup_then_cosine_and_lr_scaling():
+    sched = WarmupCosine(total=100, warmup=10, start=0.1, final=0.01)
+    assert sched(0) == pytest.approx(0.1)
+    assert sched(5) == pytest.approx(0.55)
+    assert sched(10) == pytest.approx(1.0)
+    assert sched(55) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert sched(100) == pytest.approx(0.01)
+    assert all(sched(i) >= sched(i + 1) for i in range(10, 100))
+    assert TRAIN_PRESETS["paper"].peak_lr == pytest.approx(1.2)
+    assert TrainConfig(batch_size=128).peak_lr == pytest.approx(0.1)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="method"):
+        TrainConfig(method="sgd")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        with_overrides(TrainConfig(), epoch=3)
+    assert with_overrides(TrainConfig(), epochs=3, lr=None).lr == TrainConfig().lr
+
+
+@pytest.mark.parametrize(
+    "space_name,macro", [("darts", {"C": 4, "layers": 3}), ("nb201", {"C": 8, "N": 1})]
+)
+@pytest.mark.parametrize("method", ["pgd", "trades", "fgsm-rs"])
+def test_every_sampled_path_trains(space_name, macro, method):
+    torch.manual_seed(0)
+    supernet = Supernet(space_name, macro)
+    data = synthetic(32, 0)
+    x, y = data.floats(), data.labels
+    cfg = tiny_cfg(method=method, lr=0.05)
+    sampler = UniformDensitySampler(supernet.space, seed=1)
+    for _ in range(2):
+        g = sampler.sample()
+        supernet.set_path(g)
+        step = AdversarialStep(cfg, make_optimizer(supernet, cfg), None)
+        gen = torch.Generator().manual_seed(0)
+        losses = [float(step(supernet, x, y, gen)[0]) for _ in range(6)]
+        assert all(math.isfinite(v) for v in losses)
+        assert losses[-1] < losses[0], (g.to_str(), losses)
+
+
+def test_attack_steps_leave_no_weight_gradients():
+    model = build(NB201_ARCH, C=8, N=1)
+    cfg = tiny_cfg()
+    data = synthetic(8, 0)
+    opt = make_optimizer(model, cfg)
+    step = AdversarialStep(cfg, opt, None)
+    seen = []
+    hooks = [p.register_hook(lambda g: seen.append(1)) for p in model.parameters()]
+    step(model, data.floats(), data.labels, torch.Generator().manual_seed(0))
+    for h in hooks:
+        h.remove()
+    # exactly one weight-gradient pass (the update), none during the 2 attack steps
+    assert len(seen) == len(list(model.parameters()))
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = tiny_cfg()
+    train_data, val_data = synthetic(48, 0), synthetic(16, 1)
+
+    def run(out, stop_after=None, resume=False):
+        torch.manual_seed(0)  # same initial weights
+        supernet = Supernet("nb201", {"C": 4, "N": 1})
+        sampler = UniformOpSampler(supernet.space, seed=2)
+        if stop_after is not None:
+            # simulate a crash right after the checkpoint of epoch `stop_after`
+            import robnas.train as tr
+
+            original = tr._write_csv
+
+            def crash(path, history):
+                original(path, history)
+                if len(history) == stop_after:
+                    raise KeyboardInterrupt
+
+            monkeypatch.setattr(tr, "_write_csv", crash)
+            with pytest.raises(KeyboardInterrupt):
+                train(supernet, train_data, val_data, cfg, out, sampler=sampler)
+            monkeypatch.setattr(tr, "_write_csv", original)
+            torch.manual_seed(123)  # a fresh process would start from other weights
+            supernet = Supernet("nb201", {"C": 4, "N": 1})
+            sampler = UniformOpSampler(supernet.space, seed=2)
+        result = train(supernet, train_data, val_data, cfg, out, sampler=sampler, resume=resume)
+        return supernet, result
+
+    straight, r1 = run(tmp_path / "a")
+    resumed, r2 = run(tmp_path / "b", stop_after=1, resume=True)
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=k)
+    assert [h["train_loss"] for h in r1.history] == pytest.approx(
+        [h["train_loss"] for h in r2.history], abs=1e-6
+    )
+    assert r1.best == r2.best
+    log = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,lr,train_loss") and len(log) == 3
+    ckpt = load_checkpoint(tmp_path / "b" / "last.pt", "supernet:nb201")
+    assert ckpt["epoch"] == 2 and ckpt["sampler"]["name"] == "uniform_op"
+    assert (tmp_path / "b" / "best.pt").exists()
+
+
+def test_existing_run_needs_resume_and_same_settings(tmp_path):
+    model = build(NB201_ARCH, C=4, N=1)
+    cfg = tiny_cfg(epochs=1)
+    data = synthetic(32, 0)
+    train(model, data, data, cfg, tmp_path)
+    with pytest.raises(ConfigError, match="--resume"):
+        train(model, data, data, cfg, tmp_path)
+    with pytest.raises(CheckpointError, match="lr"):
+        train(model, data, data, dataclasses.replace(cfg, lr=0.2), tmp_path, resume=True)
+    other = build("resnet18")
+    with pytest.raises(CheckpointError, match="pass the matching ARCH"):
+        train(other, data, data, cfg, tmp_path, resume=True)
+
+
+def test_bad_checkpoints_are_one_line_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt") as err:
+        load_checkpoint(junk)
+    assert "\n" not in str(err.value)
+    model = build(NB201_ARCH, C=4, N=1)
+    train(model, synthetic(32, 0), synthetic(16, 1), tiny_cfg(epochs=1), tmp_path / "run")
+    good = (tmp_path / "run" / "last.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(cut)
+    torch.save({"model": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a robnas checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not nb201:other"):
+        load_checkpoint(tmp_path / "run" / "last.pt", "nb201:other")
+
+
+def test_finetune_and_evaluate_robust():
+    torch.manual_seed(0)
+    model = build(NB201_ARCH, C=4, N=1)
+    before = [p.detach().clone() for p in model.parameters()]
+    data = synthetic(32, 0)
+    stats = finetune(model, data, tiny_cfg(epochs=1), generator=torch.Generator().manual_seed(0))
+    assert set(stats) == {"train_loss", "train_adv_acc"}
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    model.train()
+    scores = evaluate_robust(model, data, PGD(8 / 255, steps=3), batch_size=16)
+    assert 0.0 <= scores["robust_acc"] <= scores["clean_acc"] <= 1.0
+    assert model.training
+
+
+def test_tiny_pgd_training_is_robust_above_chance(data_root):
+    data = load_dataset("cifar10", "train", data_dir=data_root, limit=1000, seed=0)
+    train_data, val_data = split_train_val(data, 200, seed=0)
+    torch.manual_seed(0)
+    model = build(NB201_ARCH, C=8, N=1)
+    cfg = TrainConfig(
+        epochs=3, batch_size=50, lr=0.2, warmup_epochs=0.5, steps=2, alpha=4 / 255,
+        val_size=200, val_steps=10, val_every=3,
+    )  # fmt: skip
+    result = train(model, train_data, val_data, cfg)
+    # PGD-10 at eps 8/255 on held-out images: clearly above the 10% of guessing
+    assert result.final["robust_acc"] > 0.12, result.final
+    assert result.final["clean_acc"] >= result.final["robust_acc"]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import csv
+
+import torch
+
+from robnas.cli import main
+from robnas.train import load_checkpoint
+
+ARCH = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
+FAST = [
+    "--train-size",
+    "96",
+    "--val-size",
+    "32",
+    "--batch-size",
+    "32",
+    "--steps",
+    "1",
+    "--val-steps",
+    "2",
+    "--no-progress",
+]
+
+
+def test_cli_train_tiny_arch_end_to_end_and_resume(tmp_path, data_root, capsys):
+    out = tmp_path / "run"
+    args = ["train", ARCH, "--preset", "tiny", "--out", str(out), "--data-dir", str(data_root)]
+    assert main([*args, *FAST, "--epochs", "1"]) == 0
+    assert "best pgd2" in capsys.readouterr().out
+    ckpt = load_checkpoint(out / "last.pt", ARCH)
+    assert ckpt["macro"]["C"] == 8 and ckpt["macro"]["N"] == 1 and ckpt["epoch"] == 1
+    # a second call on the same folder without --resume refuses; with a bad flag it is one line
+    assert main([*args, *FAST, "--epochs", "1"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    # resuming a finished run trains nothing more and reports the same result
+    assert main([*args, *FAST, "--epochs", "1", "--resume"]) == 0
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    # the evaluation side loads what training wrote
+    from robnas.attacks.checkpoint import load_model
+
+    model = load_model(ARCH, out / "best.pt", "cifar10")
+    assert isinstance(model, torch.nn.Module)
+
+
+def test_cli_supernet_train_tiny(tmp_path, data_root, capsys):
+    out = tmp_path / "sn"
+    args = [
+        "supernet",
+        "train",
+        "--space",
+        "nb201",
+        "--preset",
+        "tiny",
+        "--C",
+        "4",
+        "--out",
+        str(out),
+    ]
+    args += ["--data-dir", str(data_root), "--sampler", "uniform_density", "--epochs", "1", *FAST]
+    assert main(args) == 0
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert len(rows) == 1 and 0.0 <= float(rows[0]["robust_acc"]) <= float(rows[0]["clean_acc"])
+    ckpt = load_checkpoint(out / "last.pt", "supernet:nb201")
+    assert ckpt["sampler"]["name"] == "uniform_density" and ckpt["kind"] == "supernet"
+
+
+def test_cli_corrupt_checkpoint_on_resume_is_one_line(tmp_path, data_root, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"garbage")
+    args = ["train", ARCH, "--preset", "tiny", "--out", str(out), "--data-dir", str(data_root)]
+    assert main([*args, *FAST, "--resume"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("robnas train: error: checkpoint") and "corrupt" in last
