@@ -1,0 +1,283 @@
+"""Surrogate search (ours): Bayesian optimisation with a Gaussian process on edge choices.
+
+After `num_init` random genotypes, every ask fits a GP to the scores seen so far and proposes the
+candidate with the highest expected improvement. The kernel is k(a, b) = exp(-theta * d(a, b)),
+d the fraction of edges whose op set differs (a Hamming kernel, as in COMBO/CoCaBO for
+categorical inputs); theta and the noise level are chosen by marginal likelihood on a small grid.
+Candidates are every genotype of the space when it is small (NB201: 15,625 cells, enumerated once
+as codes), otherwise a pool of one- and two-edge mutations of the best genotypes plus random
+samples. The budget predicate is checked lazily on the chosen candidate only, so a huge
+candidate set costs nothing up front.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.linalg import cholesky, solve_triangular
+from scipy.stats import norm
+
+from robnas.genotype import Genotype, edge_to_str
+from robnas.space import SearchSpace
+from robnas.strategies.base import Strategy
+
+THETAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+NOISES = (1e-4, 1e-3, 1e-2, 1e-1)
+#: kernel = exp(-theta * (mix * hamming + (1 - mix) * path distance)); mix chosen by likelihood
+MIXES = (0.0, 0.5, 1.0)
+
+
+def path_vocabulary(space: SearchSpace) -> dict[tuple[int, tuple[str, ...]], int]:
+    """Every (cell input, op sequence) an input-to-output path can carry, BANANAS-style."""
+    longest = space.nodes if space.output == "concat" else space.nodes
+    vocab: dict[tuple[int, tuple[str, ...]], int] = {}
+    for start in range(space.inputs):
+        for length in range(1, longest + 1):
+            for ops in itertools.product(space.ops, repeat=length):
+                vocab[(start, ops)] = len(vocab)
+    return vocab
+
+
+def path_counts(space: SearchSpace, genotype: Genotype, vocab: dict[Any, int]) -> np.ndarray:
+    """How many input-to-output paths carry each op sequence; isomorphic cells mostly agree."""
+    out = np.zeros(len(vocab) * len(genotype.cells), dtype=np.float64)
+    outputs = (
+        range(space.nodes) if space.output == "concat" else [space.nodes - 1]
+    )  # intermediate node indices
+    for c, cell in enumerate(genotype.cells):
+        # paths[node] = list of (start input, op sequence) reaching intermediate node `node`
+        paths: list[list[tuple[int, tuple[str, ...]]]] = []
+        for node in range(space.nodes):
+            here: list[tuple[int, tuple[str, ...]]] = []
+            for pred, edge in enumerate(cell[node]):
+                for op in sorted(edge):
+                    if pred < space.inputs:
+                        here.append((pred, (op,)))
+                    else:
+                        here.extend((s, seq + (op,)) for s, seq in paths[pred - space.inputs])
+            paths.append(here)
+        offset = c * len(vocab)
+        for node in outputs:
+            for item in paths[node]:
+                out[offset + vocab[item]] += 1.0
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _enumerated_space(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes, one-hot and path features of every shared cell of a small space (shared by runs)."""
+    k, e = len(space.edge_choices), space.num_edges
+    codes = np.array(list(itertools.product(range(k), repeat=e)), dtype=np.int64)
+    vocab = path_vocabulary(space)
+    paths = np.stack(
+        [
+            path_counts(
+                space, space.decode([edge_to_str(space.edge_choices[int(i)]) for i in row]), vocab
+            )
+            for row in codes
+        ]
+    )
+    return codes, _onehot(codes, k).astype(np.float32), paths.astype(np.float32)
+
+
+Features = tuple[np.ndarray, np.ndarray]  # (one-hot edge choices, path counts)
+
+
+@dataclass(frozen=True)
+class Model:
+    x: Features
+    top: float
+    scale: float
+    mix: float
+    theta: float
+    chol: np.ndarray
+    alpha: np.ndarray
+
+
+def _ei(gap: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    return gap * norm.cdf(gap / sigma) + sigma * norm.pdf(gap / sigma)
+
+
+def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((codes.shape[0], codes.shape[1] * k), dtype=np.float64)
+    rows = np.repeat(np.arange(codes.shape[0]), codes.shape[1])
+    cols = (np.arange(codes.shape[1]) * k + codes).ravel()
+    out[rows, cols] = 1.0
+    return out
+
+
+class Surrogate(Strategy):
+    name = "surrogate"
+
+    def __init__(
+        self,
+        space: Any,
+        *,
+        num_init: int = 10,
+        enumerate_limit: int = 50_000,
+        pool_size: int = 1000,
+        **kw: Any,
+    ) -> None:
+        super().__init__(space, **kw)
+        if num_init < 2:
+            raise ValueError("num_init must be at least 2")
+        self.num_init = num_init
+        self.pool_size = pool_size
+        self.choices = space.edge_choices
+        self._code = {ch: i for i, ch in enumerate(self.choices)}
+        self._vocab = path_vocabulary(space)
+        self.enumerate = not self.free and space.size <= enumerate_limit
+        self.infeasible: set[int] = set()  # enumerated rows found over the budget
+
+    # -- encodings -------------------------------------------------------------------------------
+
+    def codes(self, genotype: Genotype) -> np.ndarray:
+        return np.array(
+            [self._code[e] for c in range(len(genotype.cells)) for e in genotype.edges(c)],
+            dtype=np.int64,
+        )
+
+    def features(self, genotypes: list[Genotype]) -> tuple[np.ndarray, np.ndarray]:
+        codes = np.stack([self.codes(g) for g in genotypes])
+        paths = np.stack([path_counts(self.space, g, self._vocab) for g in genotypes])
+        return _onehot(codes, len(self.choices)), paths
+
+    def _row(self, codes: np.ndarray) -> int:
+        k = len(self.choices)
+        return int(sum(int(c) * k**i for i, c in enumerate(codes[::-1])))
+
+    def _genotype(self, codes: np.ndarray) -> Genotype:
+        return self.space.decode([edge_to_str(self.choices[int(c)]) for c in codes])
+
+    # -- the GP ----------------------------------------------------------------------------------
+
+    def _distance(self, a: Features, b: Features, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Hamming distance (fraction of edges differing) and scaled squared path distance."""
+        edges = a[0].shape[1] / len(self.choices)
+        ham = (edges - a[0] @ b[0].T) / edges
+        sq = (a[1] ** 2).sum(1)[:, None] + (b[1] ** 2).sum(1)[None, :] - 2 * a[1] @ b[1].T
+        return ham, np.clip(sq, 0, None) / scale
+
+    def _fit(self, x: Features, y_raw: np.ndarray) -> Model:
+        """The GP (kernel mix, theta, noise by marginal likelihood) on standardised scores."""
+        y = (y_raw - y_raw.mean()) / (y_raw.std() or 1.0)
+        _, sq = self._distance(x, x, 1.0)
+        scale = float(np.mean(sq[sq > 0])) if np.any(sq > 0) else 1.0
+        ham, path = self._distance(x, x, scale)
+        best: tuple[float, float, float, np.ndarray, np.ndarray] | None = None
+        eye = np.eye(len(y))
+        for mix in MIXES:
+            dist = mix * ham + (1 - mix) * path
+            for theta in THETAS:
+                base = np.exp(-theta * dist)
+                for noise in NOISES:
+                    try:
+                        chol = cholesky(base + noise * eye, lower=True, check_finite=False)
+                    except np.linalg.LinAlgError:
+                        continue
+                    z = solve_triangular(chol, y, lower=True, check_finite=False)
+                    nll = 0.5 * z @ z + np.log(np.diag(chol)).sum()
+                    if best is None or nll < best[0]:
+                        best = (nll, mix, theta, chol, z)
+        assert best is not None
+        _, mix, theta, chol, z = best
+        return Model(
+            x,
+            float(y.max()),
+            scale,
+            mix,
+            theta,
+            chol,
+            solve_triangular(chol.T, z, check_finite=False),
+        )
+
+    def _expected_improvement(
+        self, model: Model, cand: Features, allowed: np.ndarray
+    ) -> np.ndarray:
+        """EI of the allowed candidates (-inf elsewhere and where it cannot win)."""
+        c_ham, c_path = self._distance(cand, model.x, model.scale)
+        k_star = np.exp(-model.theta * (model.mix * c_ham + (1 - model.mix) * c_path))
+        mu = k_star @ model.alpha
+        # EI grows with sigma <= 1, so EI(mu, 1) bounds it: the exact EI is only needed for the
+        # candidates whose bound beats the best exact value found (a few hundred, not all).
+        bound = np.where(allowed, _ei(mu - model.top, np.ones_like(mu)), -np.inf)
+        ei = np.full_like(mu, -np.inf)
+        order = np.argsort(-bound, kind="stable")
+        best_exact, start = -np.inf, 0
+        while start < len(order) and bound[order[start]] > best_exact:
+            rows = order[start : start + 512]
+            rows = rows[np.isfinite(bound[rows])]
+            v = solve_triangular(model.chol, k_star[rows].T, lower=True, check_finite=False)
+            sigma = np.sqrt(np.clip(1.0 - (v**2).sum(0), 1e-12, None))
+            ei[rows] = _ei(mu[rows] - model.top, sigma)
+            if len(rows):
+                best_exact = max(best_exact, float(ei[rows].max()))
+            start += 512
+        return ei
+
+    def _pick(self, ei: np.ndarray) -> int:
+        # random tie-breaking keeps seeds distinct when EI is flat
+        noise = self.rng.random(len(ei))
+        top = np.flatnonzero(ei == ei.max())
+        return int(top[np.argmax(noise[top])])
+
+    # -- ask -------------------------------------------------------------------------------------
+
+    def ask(self) -> Genotype:
+        told = [k for k in self.scores if math.isfinite(self.scores[k])]
+        if len(told) < self.num_init:
+            return self.sample_new()
+        genotypes = [self.parse(k) for k in told]
+        model = self._fit(self.features(genotypes), np.array([self.scores[k] for k in told]))
+        if self.enumerate:
+            return self._ask_enumerated(model)
+        return self._ask_pool(model, genotypes)
+
+    def _ask_enumerated(self, model: Model) -> Genotype:
+        codes, onehot, paths = _enumerated_space(self.space)
+        allowed = np.ones(len(codes), dtype=bool)
+        allowed[list(self.infeasible)] = False
+        allowed[[self._row(self.codes(self.parse(k))) for k in self.seen]] = False
+        for _ in range(self.max_tries):
+            if not allowed.any():
+                break
+            ei = self._expected_improvement(model, (onehot, paths), allowed)
+            row = self._pick(ei)
+            g = self._genotype(codes[row])
+            if self.feasible(g):
+                return self.propose(g)
+            self.infeasible.add(row)
+            allowed[row] = False
+        return self.sample_new()
+
+    def _ask_pool(self, model: Model, genotypes: list[Genotype]) -> Genotype:
+        scores = [self.scores[g.to_str()] for g in genotypes]
+        ranked = [genotypes[int(i)] for i in np.argsort(scores)[::-1][:5]]
+        pool: dict[str, Genotype] = {}
+        for g in ranked:
+            for n in self.space.neighbours(g)[: self.pool_size // 10]:
+                pool.setdefault(n.to_str(), n)
+        for _ in range(self.pool_size // 4):
+            g = self.space.mutate(self.space.mutate(ranked[0], self.rng), self.rng)
+            pool.setdefault(g.to_str(), g)
+        for _ in range(self.pool_size // 4):
+            g = self.sample()
+            pool.setdefault(g.to_str(), g)
+        cands = self.fresh_feasible(list(pool.values()))
+        if not cands:
+            return self.sample_new()
+        ei = self._expected_improvement(
+            model, self.features(cands), np.ones(len(cands), dtype=bool)
+        )
+        return self.propose(cands[self._pick(ei)])
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"infeasible": sorted(self.infeasible)}
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.infeasible = {int(r) for r in state["infeasible"]}

@@ -1,0 +1,473 @@
+"""The search loop: a strategy proposes, an evaluator scores, an Optuna storage keeps every trial.
+
+Run directory:
+
+    config.json   resolved settings (a run dir of a different configuration is refused)
+    study.db      Optuna storage (SQLite by default; `storage=URL` for any Optuna storage, a
+                  `journal:PATH` or `*.log` path for a JournalStorage file on shared disk)
+    trials.csv    one row per finished trial, rewritten atomically after every trial
+    summary.json  settings, objective, best (genotype, metrics, num_params and flops at the final
+                  size), top_k; topk/ holds the top-k genotypes as JSON
+
+Durability: a trial is committed to the storage before the strategy hears of it and before the
+next trial starts. Each Optuna trial carries the genotype (user attr `genotype`, its key `key`)
+and, once finished, the full result (`result`, plus `metrics` for the dashboard).
+
+Resume: a fresh strategy with the same seed is run again from the start; whenever it proposes
+a genotype the storage already holds, it is told the stored result instead of evaluating, so the
+strategy reaches exactly the state it had and continues identically; no finished trial is
+repeated or lost. A trial left RUNNING by a dead worker is marked failed and its genotype
+evaluated again.
+
+Several workers: a worker claims a genotype by creating a RUNNING trial with its key; when two
+claim the same key, the lowest trial number wins and the others are marked failed
+(`duplicate_of`) and skip it, so no genotype is evaluated twice. Workers share the results
+through the storage (a proposal another worker finished is answered from the storage).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from robnas.errors import ConfigError
+from robnas.genotype import Genotype
+from robnas.io import atomic_write_text
+from robnas.result import Result
+from robnas.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+STUDY_NAME = "robnas"
+#: Settings that may change between a run and its resume (they do not change the search).
+RESUMABLE_KEYS = frozenset({"trials", "storage", "resume", "progress", "workers", "top_k"})
+#: A proposal loop answered only from memory this many times in a row ends the run early.
+MAX_KNOWN_IN_A_ROW = 10_000
+
+
+class Evaluator(Protocol):
+    def evaluate(self, genotype: Genotype) -> Result: ...
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int
+    genotype: str
+    result: Result
+    flops: int | None
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+
+Progress = Callable[[int, int, "TrialRecord | None", "TrialRecord | None"], None]
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL; `journal:PATH` or a `.log`/`.journal` path is a journal file."""
+    if url.startswith("journal:") or url.endswith((".log", ".journal")):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url.removeprefix("journal:")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # several worker processes on one file: wait for the lock instead of failing
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as err:  # bad URL, missing driver, unreachable server
+        raise ConfigError(f"cannot open storage {url!r}: {err}".splitlines()[0]) from None
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (tells a live process from a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_config(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path} is unreadable ({err}); use a new --out directory") from None
+
+
+def check_config(run_dir: str | Path, config: dict[str, Any]) -> bool:
+    """True if run_dir already holds this configuration; ConfigError if it holds another."""
+    stored = load_config(run_dir)
+    if stored is None:
+        if Path(run_dir).exists() and any(Path(run_dir).iterdir()):
+            raise ConfigError(
+                f"{run_dir} exists and is not a robnas run (no config.json); use a new --out directory"
+            )
+        return False
+    mine = json.loads(json.dumps(config))
+    diffs = [
+        f"{k}: {stored.get(k)!r} != {mine.get(k)!r}"
+        for k in sorted(set(stored) | set(mine))
+        if k not in RESUMABLE_KEYS and stored.get(k) != mine.get(k)
+    ]
+    if diffs:
+        raise ConfigError(
+            f"{run_dir} belongs to a different configuration ({'; '.join(diffs[:3])}); "
+            "use a new --out directory or the run's own settings"
+        )
+    return True
+
+
+class Study:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: dict[str, Any],
+        evaluator: Evaluator,
+        strategy: Strategy,
+        storage: str | None = None,
+        *,
+        flops: Callable[[Genotype], int] | None = None,
+        final_params: Callable[[Genotype], int] | None = None,
+        stale_after: float = 6 * 3600.0,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = json.loads(json.dumps(config))
+        self.evaluator = evaluator
+        self.strategy = strategy
+        self.storage_url = storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
+        self.flops = flops
+        self.final_params = final_params
+        self.stale_after = stale_after
+        self.objective = strategy.objective
+        self.direction = strategy.direction
+        self.multi = strategy.name == "nsga2"
+        self.token = uuid.uuid4().hex
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self._flops_cache: dict[str, int] = {}
+        self._study: optuna.Study | None = None
+
+    # -- storage ---------------------------------------------------------------------------------
+
+    def open(self) -> optuna.Study:
+        if self._study is not None:
+            return self._study
+        existed = check_config(self.run_dir, self.config)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not existed:
+            atomic_write_text(
+                self.run_dir / "config.json", json.dumps(self.config, indent=2, sort_keys=True)
+            )
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        directions = [self.direction, "minimize"] if self.multi else [self.direction]
+        self._study = optuna.create_study(
+            storage=make_storage(self.storage_url),
+            study_name=STUDY_NAME,
+            directions=directions,  # type: ignore[arg-type]
+            load_if_exists=True,
+        )
+        return self._study
+
+    def _worker_info(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "start": _process_start(self.pid),
+            "token": self.token,
+            "time": time.time(),
+        }
+
+    def _alive(self, worker: dict[str, Any] | None) -> bool:
+        if not worker:
+            return False
+        if worker.get("token") == self.token:
+            return True
+        if worker.get("host") == self.host:
+            pid = int(worker.get("pid", -1))
+            return _pid_alive(pid) and _process_start(pid) == worker.get("start")
+        return time.time() - float(worker.get("time", 0)) < self.stale_after
+
+    def _register(self, study: optuna.Study) -> None:
+        """Record this worker; a worker joining live others searches with its own seed."""
+        storage, sid = study._storage, study._study_id
+        attrs = storage.get_study_system_attrs(sid)
+        others = [v for k, v in attrs.items() if k.startswith("worker:") and self._alive(v)]
+        storage.set_study_system_attr(sid, f"worker:{self.token}", self._worker_info())
+        if others:
+            seq = np.random.SeedSequence([self.strategy.seed, len(attrs)])
+            seed = int(seq.generate_state(1)[0])
+            log.info("joining %d live worker(s): searching with seed %d", len(others), seed)
+            self.strategy.reseed(seed)
+
+    def _trials(self) -> list[FrozenTrial]:
+        assert self._study is not None
+        return self._study.get_trials(deepcopy=False)
+
+    @staticmethod
+    def _finished(t: FrozenTrial) -> bool:
+        return "result" in t.user_attrs and t.state in (TrialState.COMPLETE, TrialState.FAIL)
+
+    def _fail(self, number: int, **attrs: Any) -> None:
+        assert self._study is not None
+        try:
+            trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(
+                self._study._study_id, number
+            )
+            for k, v in attrs.items():
+                self._study._storage.set_trial_user_attr(trial_id, k, v)
+            self._study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            pass  # another worker finished or failed it first
+
+    def _fail_stale(self, trials: list[FrozenTrial]) -> None:
+        for t in trials:
+            if t.state == TrialState.RUNNING and not self._alive(t.user_attrs.get("worker")):
+                log.warning("trial %d was left running by a dead worker; failing it", t.number)
+                self._fail(t.number, stale=True)
+
+    def records(self) -> list[TrialRecord]:
+        """Every finished trial, in trial order."""
+        self.open()
+        out = []
+        for t in self._trials():
+            if self._finished(t):
+                out.append(
+                    TrialRecord(
+                        t.number,
+                        t.user_attrs["genotype"],
+                        Result.from_dict(t.user_attrs["result"]),
+                        t.user_attrs.get("flops"),
+                    )
+                )
+        return out
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, n_trials: int, progress: Progress | None = None) -> list[TrialRecord]:
+        """Run until the storage holds n_trials finished trials (counting earlier runs)."""
+        study = self.open()
+        self._fail_stale(self._trials())
+        self._register(study)
+        known: dict[str, Result] = {r.genotype: r.result for r in self.records()}
+        best: TrialRecord | None = self._best(self.records())
+        in_a_row = 0
+        while True:
+            trials = self._trials()
+            done = sum(self._finished(t) for t in trials)
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            live = sum(self._alive(t.user_attrs.get("worker")) for t in running)
+            if done + live >= n_trials:
+                break
+            genotype = self.strategy.ask()
+            key = genotype.to_str()
+            if key in known:  # evaluated before (this run, an earlier run or another worker)
+                self.strategy.tell(genotype, known[key])
+                in_a_row += 1
+                if in_a_row >= MAX_KNOWN_IN_A_ROW:
+                    log.warning("the strategy keeps proposing evaluated genotypes; stopping early")
+                    break
+                continue
+            in_a_row = 0
+            trial = self._claim(study, genotype)
+            if trial is None:
+                stored = self._stored(key)
+                if stored is not None:
+                    known[key] = stored
+                    self.strategy.tell(genotype, stored)
+                continue  # a live worker holds it: propose another
+            record = self._evaluate(study, trial, genotype)
+            known[key] = record.result
+            self._write_trials_csv()
+            self.strategy.tell(genotype, record.result)
+            if best is None or self._better(record, best):
+                best = record
+            if progress is not None:
+                progress(done + 1, n_trials, record, best)
+        self._write_trials_csv()
+        return self.records()
+
+    def _claim(self, study: optuna.Study, genotype: Genotype) -> optuna.Trial | None:
+        trial = study.ask()
+        key = genotype.to_str()
+        trial.set_user_attr("genotype", key)
+        trial.set_user_attr("key", genotype.key)
+        trial.set_user_attr("worker", self._worker_info())
+        rivals = [
+            t
+            for t in self._trials()
+            if t.user_attrs.get("key") == genotype.key
+            and t.number != trial.number
+            and (self._finished(t) or (t.state == TrialState.RUNNING and t.number < trial.number))
+        ]
+        stale = [
+            t
+            for t in rivals
+            if t.state == TrialState.RUNNING and not self._alive(t.user_attrs.get("worker"))
+        ]
+        for t in stale:
+            self._fail(t.number, stale=True)
+        rivals = [t for t in rivals if t not in stale]
+        if rivals:
+            self._fail(trial.number, duplicate_of=min(t.number for t in rivals))
+            return None
+        return trial
+
+    def _stored(self, key: str) -> Result | None:
+        for t in self._trials():
+            if t.user_attrs.get("genotype") == key and self._finished(t):
+                return Result.from_dict(t.user_attrs["result"])
+        return None
+
+    def _evaluate(
+        self, study: optuna.Study, trial: optuna.Trial, genotype: Genotype
+    ) -> TrialRecord:
+        try:
+            result = self.evaluator.evaluate(genotype)
+        except BaseException as err:
+            # not a result: the genotype is evaluated again on resume
+            self._fail(trial.number, error=f"{type(err).__name__}: {err}"[:500])
+            raise
+        flops = self._flops(genotype)
+        trial.set_user_attr("result", result.to_dict())
+        trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
+        trial.set_user_attr("status", result.status)
+        if flops is not None:
+            trial.set_user_attr("flops", flops)
+        value = result.value(self.objective)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if result.ok and math.isfinite(value):
+                values = [value, float(result.num_params)] if self.multi else [value]
+                study.tell(trial, values)
+            else:
+                study.tell(trial, state=TrialState.FAIL)
+        return TrialRecord(trial.number, genotype.to_str(), result, flops)
+
+    def _flops(self, genotype: Genotype) -> int | None:
+        if self.flops is None:
+            return None
+        key = genotype.to_str()
+        if key not in self._flops_cache:
+            self._flops_cache[key] = int(self.flops(genotype))
+        return self._flops_cache[key]
+
+    # -- outputs ---------------------------------------------------------------------------------
+
+    def _signed(self, record: TrialRecord) -> float:
+        value = record.result.value(self.objective)
+        if not record.result.ok or math.isnan(value):
+            return -math.inf
+        return value if self.direction == "maximize" else -value
+
+    def _better(self, a: TrialRecord, b: TrialRecord) -> bool:
+        return self._signed(a) > self._signed(b)
+
+    def _best(self, records: list[TrialRecord]) -> TrialRecord | None:
+        ok = [r for r in records if math.isfinite(self._signed(r))]
+        return max(ok, key=self._signed) if ok else None
+
+    def _write_trials_csv(self) -> None:
+        records = self.records()
+        metric_keys: list[str] = []
+        for r in records:
+            metric_keys.extend(k for k in r.result.metrics if k not in metric_keys)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            ["trial", "genotype", "status", "num_params", "flops", "seconds", *metric_keys]
+        )
+        for r in records:
+            writer.writerow(
+                [
+                    r.number,
+                    r.genotype,
+                    r.status,
+                    r.result.num_params,
+                    "" if r.flops is None else r.flops,
+                    f"{r.result.seconds:.3f}",
+                    *(
+                        repr(r.result.metrics[k]) if k in r.result.metrics else ""
+                        for k in metric_keys
+                    ),
+                ]
+            )
+        atomic_write_text(self.run_dir / "trials.csv", buffer.getvalue())
+
+    def _entry(self, record: TrialRecord) -> dict[str, Any]:
+        g = Genotype.from_str(record.genotype)
+        return {
+            "trial": record.number,
+            "genotype": record.genotype,
+            "metrics": dict(record.result.metrics),
+            "num_params": self.final_params(g) if self.final_params else record.result.num_params,
+            "flops": self._flops(g) if record.flops is None else record.flops,
+            "search_num_params": record.result.num_params,
+        }
+
+    def summary(self, top_k: int = 5, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write summary.json and topk/*.json; returns the summary."""
+        records = self.records()
+        ranked = sorted(
+            (r for r in records if math.isfinite(self._signed(r))), key=self._signed, reverse=True
+        )
+        top = [self._entry(r) for r in ranked[:top_k]]
+        data: dict[str, Any] = {
+            "settings": self.config,
+            "objective": {"key": self.objective, "direction": self.direction},
+            "trials": len(records),
+            "failed": sum(not r.result.ok for r in records),
+            "best": top[0] if top else None,
+            "top_k": top,
+        }
+        if self.multi:
+            data["pareto"] = [self._entry(r) for r in self._pareto(ranked)]
+        data.update(extra or {})
+        topk_dir = self.run_dir / "topk"
+        for i, entry in enumerate(top, 1):
+            g = Genotype.from_str(entry["genotype"])
+            payload = {**g.to_dict(), "genotype": entry["genotype"], "rank": i, **entry}
+            atomic_write_text(topk_dir / f"{i:02d}_{g.key}.json", json.dumps(payload, indent=2))
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(data, indent=2))
+        return data
+
+    def _pareto(self, ranked: list[TrialRecord]) -> list[TrialRecord]:
+        front: list[TrialRecord] = []
+        smallest = math.inf
+        for r in ranked:  # best objective first: keep those smaller than every better one
+            if r.result.num_params < smallest:
+                front.append(r)
+                smallest = r.result.num_params
+        return front
