@@ -173,7 +173,7 @@ class Study:
         self.stale_after = stale_after
         self.objective = strategy.objective
         self.direction = strategy.direction
-        self.multi = strategy.name == "nsga2"
+        self.multi = strategy.multi_objective
         self.token = uuid.uuid4().hex
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -360,7 +360,8 @@ class Study:
             # not a result: the genotype is evaluated again on resume
             self._fail(trial.number, error=f"{type(err).__name__}: {err}"[:500])
             raise
-        flops = self._flops(genotype)
+        given = result.metrics.get("flops")
+        flops = int(given) if given is not None and math.isfinite(given) else self._flops(genotype)
         trial.set_user_attr("result", result.to_dict())
         trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
         trial.set_user_attr("status", result.status)

@@ -21,6 +21,7 @@ from robnas.strategies.base import Feasible, Strategy, make_budget_predicate
 from robnas.strategies.evolution import RegularizedEvolution
 from robnas.strategies.local_search import LocalSearch
 from robnas.strategies.optuna_based import NSGA2, TPE, OptunaStrategy
+from robnas.strategies.prescreen import Prescreened
 from robnas.strategies.random_search import RandomSearch
 from robnas.strategies.surrogate import Surrogate
 
@@ -41,6 +42,7 @@ __all__ = [
     "Feasible",
     "LocalSearch",
     "OptunaStrategy",
+    "Prescreened",
     "RandomSearch",
     "RegularizedEvolution",
     "Strategy",

@@ -53,6 +53,8 @@ class Strategy(ABC):
     """ask() -> Genotype, tell(genotype, result); deterministic for a seed."""
 
     name: ClassVar[str] = ""
+    #: True for strategies that optimise (objective, num_params) jointly
+    multi_objective: ClassVar[bool] = False
     #: Max draws when looking for a feasible, not yet seen genotype before giving up.
     max_tries: ClassVar[int] = 2000
 

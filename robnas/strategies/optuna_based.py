@@ -177,6 +177,7 @@ class NSGA2(OptunaStrategy):
     """Optuna's NSGA-II on two objectives: the robust metric (given direction) and parameters (min)."""
 
     name = "nsga2"
+    multi_objective = True
 
     def __init__(self, space: Any, *, population_size: int = 20, **kw: Any) -> None:
         self.population_size = population_size

@@ -1,0 +1,194 @@
+"""`robnas search`: search a space under a parameter budget (supernet or tabular NB201)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="search architectures (supernet + strategy, or the tabular NB201 benchmark)",
+        description="Search a cell space under a parameter budget. With --benchmark, look "
+        "architectures up in the NB201 robustness dataset instead of training.",
+    )
+    p.add_argument("--space", default="darts", help="space name or TOML file (default: darts)")
+    p.add_argument("--budget", help="max parameters of the final network, e.g. 5M")
+    p.add_argument(
+        "--strategy",
+        default="random",
+        help="random, regularized_evolution, local_search, tpe, nsga2, surrogate",
+    )
+    p.add_argument(
+        "--trials", type=int, help="evaluated architectures (tabular: queries per repeat)"
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="tiny (CPU minutes) or paper: the final network size and schedules",
+    )
+    p.add_argument("--out", help="run directory (default: runs/search-<space>-<time>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue RUN with its own settings (also: join it as another worker)",
+    )
+    p.add_argument(
+        "--storage",
+        help="Optuna storage URL (default: sqlite in the run dir; journal:PATH for a journal file)",
+    )
+    p.add_argument("--supernet", metavar="CKPT", help="reuse a trained supernet checkpoint")
+    p.add_argument("--final-train", action="store_true", help="train the winner and attack it")
+    p.add_argument(
+        "--benchmark", metavar="PATH", help="NB201 robustness dataset folder (tabular search)"
+    )
+    p.add_argument(
+        "--objective",
+        help="metric to optimise (tabular: clean, fgsm@1, pgd@8, ...; supernet: pgd20_acc, ...)",
+    )
+    p.add_argument("--repeats", type=int, default=1, help="independent tabular searches")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data-dir", help="local data folder (default: $ROBNAS_DATA)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument(
+        "--prescreen",
+        metavar="KEY",
+        help="rank proposals by this cheap score first (multi-fidelity)",
+    )
+    p.add_argument("--prescreen-ratio", type=int, default=4, help="proposals per full evaluation")
+    p.add_argument("--train-size", type=int, help="training images (default: preset)")
+    p.add_argument("--val-size", type=int, help="held-out validation images (default: preset)")
+    p.add_argument("--epochs", type=int, help="supernet training epochs (default: preset)")
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        help="per-candidate finetune epochs (default: tiny 1, paper 3)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
+    from robnas.errors import ConfigError
+    from robnas.search import resolve_settings
+    from robnas.study import load_config
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        stored = load_config(run_dir)
+        if stored is None:
+            raise ConfigError(f"{run_dir} holds no robnas search (no config.json); check --resume")
+        if args.trials is not None:
+            stored["trials"] = args.trials
+        storage = args.storage or stored.get("storage")
+        return stored, run_dir, storage
+    tabular = args.benchmark is not None
+    trials = args.trials if args.trials is not None else (100 if tabular else 20)
+    settings = resolve_settings(
+        space=args.space,
+        strategy=args.strategy,
+        trials=trials,
+        preset=args.preset or ("paper" if tabular else "tiny"),
+        seed=args.seed,
+        budget=args.budget,
+        objective=args.objective,
+        benchmark=args.benchmark,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        repeats=args.repeats,
+        supernet=args.supernet,
+        final_train=args.final_train,
+        top_k=args.top_k,
+        prescreen=args.prescreen,
+        prescreen_ratio=args.prescreen_ratio,
+        train_size=args.train_size,
+        val_size=args.val_size,
+        epochs=args.epochs,
+        finetune_epochs=args.finetune_epochs,
+    )
+    settings["storage"] = args.storage
+    out = args.out or f"runs/search-{Path(str(args.space)).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return settings, Path(out), args.storage
+
+
+def run(args: argparse.Namespace) -> int:
+    from robnas.search import run_search
+    from robnas.study import check_config
+
+    settings, run_dir, storage = _settings(args)
+    check_config(run_dir, settings)  # a run dir of another configuration: refuse, write nothing
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        total = settings["repeats"] if settings["repeats"] > 1 else settings["trials"]
+        unit = "repeat" if settings["repeats"] > 1 else "trial"
+        bar = tqdm(total=total, unit=unit, desc="search", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int, record: Any, best: Any) -> None:
+        if bar is None:
+            return
+        bar.n = done
+        if best is not None:
+            value = best.result.metrics.get(settings["objective"], float("nan"))
+            bar.set_postfix_str(f"best {settings['objective']} {value:.4f}")
+        bar.refresh()
+
+    def phase(text: str) -> None:
+        if bar is not None:
+            bar.set_description(text)
+        else:
+            print(text, file=sys.stderr)
+
+    try:
+        summary = run_search(
+            settings,
+            run_dir,
+            storage,
+            progress,
+            **(
+                {}
+                if settings["mode"] == "tabular"
+                else {"phase": phase, "show_progress": bar is not None}
+            ),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    _print(summary, settings, run_dir)
+    return 0
+
+
+def _print(summary: dict[str, Any], settings: dict[str, Any], run_dir: Path) -> None:
+    key = settings["objective"]
+    if "repeats" in summary and isinstance(summary["repeats"], list):
+        mean, std = summary["mean"], summary["std"]
+        print(
+            f"{len(summary['repeats'])} searches x {settings['trials']} queries ({settings['strategy']}, objective {key})"
+        )
+        for k in mean:
+            print(f"  {k:<14} {100 * mean[k]:6.2f} +- {100 * std[k]:.2f}")
+        print(
+            f"  optimum {key} {100 * summary['optimum']:.2f}, found in {100 * summary['found_optimum']:.0f}% of the searches"
+        )
+    else:
+        rows = summary.get("top_k") or []
+        print(f"{'rank':>4}  {key:>12}  {'params':>10}  {'flops':>12}  genotype")
+        for i, r in enumerate(rows, 1):
+            value = r["metrics"].get(key, float("nan"))
+            flops = "" if r["flops"] is None else f"{r['flops']:,}"
+            print(f"{i:>4}  {value:>12.4f}  {r['num_params']:>10,}  {flops:>12}  {r['genotype']}")
+        if summary.get("final"):
+            f = summary["final"]
+            print(
+                f"winner trained: clean {f['clean_acc']:.4f}, pgd20 {f['pgd20_acc']:.4f} on {f['test_images']} test images"
+            )
+    print(f"wrote {run_dir}/summary.json")
+
+
+__all__ = ["register", "run"]
