@@ -35,7 +35,7 @@ from robnas.result import Result
 from robnas.space import SearchSpace, get_space
 from robnas.strategies import STRATEGIES, Strategy, make_budget_predicate, make_strategy
 from robnas.strategies.prescreen import Prescreened
-from robnas.study import Progress, Study, check_config
+from robnas.study import Progress, Study, init_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +146,10 @@ def resolve_settings(
     train_cfg = with_overrides(TRAIN_PRESETS[preset], seed=seed, epochs=epochs)
     train_n, val_n = DATA_PRESETS[preset]
     search_preset = SEARCH_SIZE[preset] if SEARCH_SIZE[preset] in sp.presets else None
-    finetune = with_overrides(
-        train_cfg,
-        epochs=finetune_epochs if finetune_epochs is not None else (1 if preset == "tiny" else 3),
-        warmup_epochs=0.0,
-    )
+    ft_epochs = finetune_epochs if finetune_epochs is not None else (1 if preset == "tiny" else 3)
+    if ft_epochs < 0:
+        raise ConfigError("--finetune-epochs must be >= 0 (0: score inherited weights as they are)")
+    finetune = with_overrides(train_cfg, epochs=ft_epochs, warmup_epochs=0.0) if ft_epochs else None
     return {
         **settings,
         "mode": "supernet",
@@ -159,7 +158,7 @@ def resolve_settings(
         "repeats": 1,
         "search_macro": sp.resolve_macro(search_preset),
         "train": train_cfg.to_dict(),
-        "finetune": finetune.to_dict(),
+        "finetune": finetune.to_dict() if finetune is not None else None,
         "train_size": train_size if train_size is not None else train_n,
         "val_size": val_size if val_size is not None else val_n,
         "data_dir": data_dir,
@@ -262,8 +261,7 @@ def run_tabular(
         study.run(settings["trials"], progress=progress)
         return study.summary(settings["top_k"], extra={"queries": evaluator.queries})
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=2, sort_keys=True))
+    init_run_dir(run_dir, settings)
     repeats: list[dict[str, Any]] = []
     rows = io.StringIO()
     writer = csv.writer(rows)
@@ -335,14 +333,14 @@ def run_supernet(
     dataset, seed = settings["dataset"], settings["seed"]
     macro, final_macro = settings["search_macro"], settings["final_macro"]
     train_cfg = TrainConfig(**settings["train"])
-    finetune_cfg = TrainConfig(**settings["finetune"])
+    finetune_cfg = TrainConfig(**settings["finetune"]) if settings["finetune"] else None
     n_train, n_val = settings["train_size"], settings["val_size"]
     limit = n_train + n_val if n_train is not None else None
     data = load_dataset(dataset, "train", data_dir=settings["data_dir"], limit=limit, seed=seed)
     train_data, val_data = split_train_val(data, n_val, seed)  # never the test split
 
     # A study writes config.json first, so a bad run dir fails before the supernet trains.
-    check_config(run_dir, settings)
+    init_run_dir(run_dir, settings)
     model = Supernet(space, macro, dataset)
     ckpt_path = run_dir / "supernet.pt"
     source = settings["supernet"] or (str(ckpt_path) if ckpt_path.is_file() else None)

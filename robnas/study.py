@@ -150,6 +150,17 @@ def check_config(run_dir: str | Path, config: dict[str, Any]) -> bool:
     return True
 
 
+def init_run_dir(run_dir: str | Path, config: dict[str, Any]) -> bool:
+    """Create run_dir with config.json (or accept it if it holds this config); True if it existed."""
+    existed = check_config(run_dir, config)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    if not existed:
+        atomic_write_text(
+            Path(run_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True)
+        )
+    return existed
+
+
 class Study:
     def __init__(
         self,
@@ -185,12 +196,7 @@ class Study:
     def open(self) -> optuna.Study:
         if self._study is not None:
             return self._study
-        existed = check_config(self.run_dir, self.config)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not existed:
-            atomic_write_text(
-                self.run_dir / "config.json", json.dumps(self.config, indent=2, sort_keys=True)
-            )
+        init_run_dir(self.run_dir, self.config)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         directions = [self.direction, "minimize"] if self.multi else [self.direction]
         self._study = optuna.create_study(

@@ -1,0 +1,220 @@
+"""Strategies: deterministic for a seed, budget-respecting, better than random, state round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from search_helpers import ToyEvaluator, toy_space
+
+from robnas.errors import BudgetError, UnknownName
+from robnas.result import Result
+from robnas.space import get_space
+from robnas.strategies import STRATEGIES, Prescreened, make_budget_predicate, make_strategy
+
+NAMES = STRATEGIES.names()
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory):
+    return toy_space(tmp_path_factory.mktemp("space"))
+
+
+def drive(strategy, evaluator, queries: int, max_asks: int = 5000) -> list[str]:
+    """Ask/tell until `queries` distinct genotypes were evaluated; returns the asked sequence."""
+    asked: list[str] = []
+    results: dict[str, Result] = {}
+    while len(results) < queries and len(asked) < max_asks:
+        g = strategy.ask()
+        key = g.to_str()
+        asked.append(key)
+        if key not in results:
+            results[key] = evaluator.evaluate(g)
+        strategy.tell(g, results[key])
+    return asked
+
+
+def best_of(evaluator: ToyEvaluator, asked: list[str]) -> float:
+    return max(evaluator.score(evaluator.space.parse(k)) for k in asked)
+
+
+def test_registry_lists_every_strategy() -> None:
+    assert set(NAMES) >= {
+        "random",
+        "regularized_evolution",
+        "local_search",
+        "tpe",
+        "nsga2",
+        "surrogate",
+    }
+    with pytest.raises(UnknownName, match="known: .*local_search"):
+        STRATEGIES.get("hill_climb")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic_for_a_seed(name: str, space) -> None:
+    runs = [
+        drive(make_strategy(name, space, seed=seed, objective="score"), ToyEvaluator(space), 15)
+        for seed in (3, 3, 4)
+    ]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_respects_the_budget(name: str, space) -> None:
+    macro = space.resolve_macro()
+    counts = sorted(
+        space.num_params(space.sample(np.random.default_rng(i)), macro) for i in range(200)
+    )
+    budget = counts[len(counts) // 4]  # only about a quarter of the space fits
+    feasible = make_budget_predicate(space, budget, macro)
+    strategy = make_strategy(name, space, seed=0, objective="score", feasible=feasible)
+    asked = drive(strategy, ToyEvaluator(space), 25)
+    assert len(asked) >= 25
+    assert all(space.num_params(space.parse(k), macro) <= budget for k in asked)
+
+
+def test_budget_below_the_space_minimum_names_it(space) -> None:
+    macro = space.resolve_macro()
+    minimum = space.min_params(macro)
+    with pytest.raises(BudgetError, match=str(minimum)):
+        make_budget_predicate(space, minimum - 1, macro)
+    assert make_budget_predicate(space, minimum, macro)(
+        space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    )
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "random"])
+def test_beats_random_on_a_toy_objective(name: str, space) -> None:
+    # Fixed seeds, mean best over 6 searches; NSGA-II (two objectives) gets a longer run.
+    queries = 100 if name == "nsga2" else 40
+    seeds = range(6)
+    evaluator = ToyEvaluator(space)
+    mine = [
+        best_of(
+            evaluator,
+            drive(make_strategy(name, space, seed=s, objective="score"), evaluator, queries),
+        )
+        for s in seeds
+    ]
+    rand = [
+        best_of(
+            evaluator,
+            drive(make_strategy("random", space, seed=s, objective="score"), evaluator, queries),
+        )
+        for s in seeds
+    ]
+    assert np.mean(mine) > np.mean(rand) + 0.2, (mine, rand)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip_continues_identically(name: str, space) -> None:
+    evaluator = ToyEvaluator(space)
+    a = make_strategy(name, space, seed=1, objective="score")
+    drive(a, evaluator, 12)
+    state = json.loads(json.dumps(a.state_dict()))  # JSON-serialisable
+    b = make_strategy(name, space, seed=1, objective="score")
+    b.load_state_dict(state)
+    for _ in range(8):
+        ga, gb = a.ask(), b.ask()
+        assert ga == gb
+        result = evaluator.evaluate(ga)
+        a.tell(ga, result)
+        b.tell(gb, result)
+
+
+def test_minimize_direction_finds_low_scores(space) -> None:
+    evaluator = ToyEvaluator(space)
+    scores = {}
+    for direction in ("minimize", "maximize"):
+        strategy = make_strategy(
+            "local_search", space, seed=0, objective="score", direction=direction
+        )
+        asked = drive(strategy, evaluator, 60)
+        scores[direction] = [evaluator.score(space.parse(k)) for k in asked]
+    assert min(scores["minimize"]) < min(scores["maximize"])
+    assert max(scores["maximize"]) > max(scores["minimize"])
+
+
+@pytest.mark.parametrize("mode", ["first", "best"])
+def test_local_search_never_requeries_and_restarts(mode: str, space) -> None:
+    evaluator = ToyEvaluator(space)
+    strategy = make_strategy(
+        "local_search", space, seed=0, objective="score", mode=mode, num_init=3
+    )
+    asked = drive(strategy, evaluator, 150)
+    assert len(asked) == len(set(asked)) == 150
+    assert strategy.restarts >= 1  # reached a local optimum and started again
+
+
+def test_local_search_climbs_to_a_local_optimum(space) -> None:
+    evaluator = ToyEvaluator(space)
+    strategy = make_strategy(
+        "local_search", space, seed=2, objective="score", mode="best", num_init=1
+    )
+    last_current = None
+    while strategy.restarts == 0:
+        g = strategy.ask()
+        if strategy.restarts == 0 and strategy.current is not None:
+            last_current = strategy.current
+        strategy.tell(g, evaluator.evaluate(g))
+    assert last_current is not None
+    top = space.parse(last_current)
+    assert all(evaluator.score(n) <= evaluator.score(top) for n in space.neighbours(top))
+
+
+def test_failed_results_are_never_preferred(space) -> None:
+    strategy = make_strategy(
+        "regularized_evolution", space, seed=0, objective="score", population_size=4, sample_size=2
+    )
+    for i in range(4):
+        g = strategy.ask()
+        status = "ok" if i == 0 else "failed"
+        strategy.tell(g, Result({"score": 100.0 if status == "failed" else 0.0}, 1, 0.0, status))
+    assert strategy.best()[1] == 0.0
+
+
+def test_prescreen_evaluates_the_most_promising_fraction(space) -> None:
+    evaluator = ToyEvaluator(space)
+
+    def run(ratio: int | None, seed: int) -> float:
+        inner = make_strategy("random", space, seed=seed, objective="score")
+        strategy = inner if ratio is None else Prescreened(inner, evaluator.score, ratio=ratio)
+        return best_of(evaluator, drive(strategy, evaluator, 20))
+
+    plain = [run(None, s) for s in range(5)]
+    screened = [run(4, s) for s in range(5)]
+    assert np.mean(screened) > np.mean(plain) + 0.3
+    inner = make_strategy("random", space, seed=0, objective="score")
+    wrapped = Prescreened(inner, evaluator.score, ratio=4)
+    asked = drive(wrapped, evaluator, 10)
+    assert wrapped.screened >= 25 and len(set(asked)) == 10
+
+
+def test_nb201_space_works_with_every_strategy() -> None:
+    space = get_space("nb201")
+
+    class Ev(ToyEvaluator):
+        pass
+
+    for name in NAMES:
+        asked = drive(make_strategy(name, space, seed=0, objective="score"), Ev(space), 12)
+        assert len(set(asked)) >= 12
+
+
+def test_darts_free_cells_with_surrogate_pool(tmp_path: Path) -> None:
+    space = get_space("darts")
+    macro = space.resolve_macro("tiny")
+
+    class Ev:
+        def evaluate(self, g):
+            return Result({"score": space.density(g)}, space.num_params(g, macro), 0.0)
+
+    strategy = make_strategy(
+        "surrogate", space, seed=0, objective="score", free=True, macro=macro, num_init=4
+    )
+    asked = drive(strategy, Ev(), 8)
+    assert all(len(space.parse(k).cells) == space.num_layers(macro) for k in asked)
