@@ -29,7 +29,6 @@ from robnas.supernet import Supernet, recalibrate_bn
 from robnas.train_checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from robnas.train_steps import (
     AdversarialStep,
-    InputConnected,
     StepStats,
     make_optimizer,
     make_scheduler,
@@ -104,7 +103,7 @@ def evaluate_robust(
     try:
         for images, labels in batches(data, batch_size, shuffle=False, device=dev):
             clean += _accuracy(model, images, labels)
-            adv = attack(InputConnected(model), images, labels, generator=generator)
+            adv = attack(model, images, labels, generator=generator)
             robust += _accuracy(model, adv, labels)
     finally:
         for module, mode in modes:

@@ -89,23 +89,6 @@ class StepStats:
         return {"train_loss": float(self.loss) / n, "train_adv_acc": float(self.adv_correct) / n}
 
 
-class InputConnected(nn.Module):
-    """Adds `0 * x.sum()` to the logits so the output always depends on the input.
-
-    A path that cuts the input off (an NB201 cell whose output node has no active edge) gives
-    logits that do not require grad, and input-gradient attacks would fail; their gradient is
-    simply zero. The extra reduction costs one pass over the input.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.model(x)
-        return out + 0.0 * x.sum() if x.requires_grad and not out.requires_grad else out
-
-
 def training_attack(cfg: TrainConfig, *, fp32: bool = True) -> PGD:
     """The attack that crafts training examples: PGD-K (Madry) or FGSM-RS (PGD-1, 1.25 eps)."""
     eval_mode = not cfg.attack_train_mode
@@ -165,7 +148,7 @@ class AdversarialStep:
         attack_model: nn.Module | None = None,
     ) -> tuple[Tensor, Tensor]:
         """`attack_model` is the unwrapped module (DDP's `.module`) used to craft inputs."""
-        target = InputConnected(attack_model if attack_model is not None else model)
+        target = attack_model if attack_model is not None else model
         device = images.device
         with self._amp(device):
             if self.cfg.method == "trades":

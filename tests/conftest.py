@@ -42,7 +42,9 @@ def _seed_torch() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Decoded-dataset caches go to one temp folder per session, never the user's home.
     cache = tmp_path_factory.getbasetemp() / "robnas-cache"
     monkeypatch.setenv("ROBNAS_CACHE", str(cache))

@@ -165,3 +165,17 @@ def test_parse_eps(text: str, value: float) -> None:
 def test_parse_eps_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_eps(text)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd20", "mifgsm", "deepfool", "deepfool_linf"])
+def test_a_path_that_ignores_its_input_gets_zero_gradient(name: str) -> None:
+    # An NB201 cell whose output node has no active edge: the logits do not depend on the input.
+    from robnas.models import build as build_arch
+
+    model = build_arch(
+        "nb201:|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", preset="tiny"
+    ).eval()
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(4)
+    adv = build(name)(model, x, y)
+    assert adv.shape == x.shape and ((adv - x).abs().amax() <= 8 / 255 + 1e-6)

@@ -190,7 +190,15 @@ class Attack(abc.ABC):
         return project(adv.detach(), images, self.eps, self.norm)
 
 
-def input_grad(loss: Tensor, x: Tensor) -> Tensor:
-    """Gradient of a scalar loss w.r.t. the input only."""
-    (grad,) = torch.autograd.grad(loss, x)
+def input_grad(
+    loss: Tensor, x: Tensor, *, grad_outputs: Tensor | None = None, retain_graph: bool = False
+) -> Tensor:
+    """Gradient of a loss w.r.t. the input only.
+
+    A path that never reads its input (an NB201 cell whose output node has no active edge) gives
+    a loss without a graph; its input gradient is exactly zero, not an error.
+    """
+    if not loss.requires_grad:
+        return torch.zeros_like(x)
+    (grad,) = torch.autograd.grad(loss, x, grad_outputs=grad_outputs, retain_graph=retain_graph)
     return grad

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robnas.attacks.base import frozen_model
+from robnas.attacks.base import frozen_model, input_grad
 from robnas.attacks.pgd import PGD
 
 
@@ -34,7 +34,7 @@ def zero_gradients(model: nn.Module, images: Tensor, labels: Tensor) -> Check:
     with frozen_model(model), torch.enable_grad():
         x = images.detach().clone().requires_grad_(True)
         loss = F.cross_entropy(model(x), labels, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x)
+        grad = input_grad(loss, x)
     frac = float((grad.flatten(1).abs().sum(1) == 0).float().mean())
     return Check(
         "zero_gradients",

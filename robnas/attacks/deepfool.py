@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from robnas.attacks.base import Attack
+from robnas.attacks.base import Attack, input_grad
 
 
 class DeepFool(Attack):
@@ -63,7 +63,7 @@ class DeepFool(Attack):
             diffs, grads = [], []
             for j in range(k - 1):
                 diff = out.gather(1, others[:, j : j + 1]).squeeze(1) - true
-                (g,) = torch.autograd.grad(diff.sum(), x, retain_graph=j < k - 2)
+                g = input_grad(diff.sum(), x, retain_graph=j < k - 2)
                 diffs.append(diff.detach())
                 grads.append(g)
             diff_t = torch.stack(diffs, 1)  # (N, k-1), negative while still correct

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from robnas.attacks.base import frozen_model
+from robnas.attacks.base import frozen_model, input_grad
 from robnas.indicators.base import IndicatorConfig, check_batch, model_device
 
 
@@ -29,12 +29,12 @@ def jacobian_sq_norms(
     sq = torch.zeros(n, device=x.device)
     if projections is None:
         for c in range(k_classes):
-            (g,) = torch.autograd.grad(logits[:, c].sum(), x, retain_graph=c < k_classes - 1)
+            g = input_grad(logits[:, c].sum(), x, retain_graph=c < k_classes - 1)
             sq += g.pow(2).flatten(1).sum(1)
         return sq
     for i in range(projections):
         v = torch.randn(n, k_classes, generator=generator, device=x.device, dtype=logits.dtype)
-        (g,) = torch.autograd.grad(logits, x, grad_outputs=v, retain_graph=i < projections - 1)
+        g = input_grad(logits, x, grad_outputs=v, retain_graph=i < projections - 1)
         sq += g.pow(2).flatten(1).sum(1)
     return sq / projections
 
