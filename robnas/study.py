@@ -10,8 +10,10 @@ Run directory:
                   size), top_k; topk/ holds the top-k genotypes as JSON
 
 Durability: a trial is committed to the storage before the strategy hears of it and before the
-next trial starts. Each Optuna trial carries the genotype (user attr `genotype`, its key `key`)
-and, once finished, the full result (`result`, plus `metrics` for the dashboard).
+next trial starts. Each Optuna trial carries its owner (user attr `worker`), the genotype
+(`genotype`, the canonical string) and, once finished, the full result (`result`, with `flops`;
+`metrics` repeats the metrics for optuna-dashboard); its value is the objective (and the
+parameter count for NSGA-II).
 
 Resume: a fresh strategy with the same seed is run again from the start; whenever it proposes
 a genotype the storage already holds, it is told the stored result instead of evaluating, so the
@@ -19,9 +21,9 @@ strategy reaches exactly the state it had and continues identically; no finished
 repeated or lost. A trial left RUNNING by a dead worker is marked failed and its genotype
 evaluated again.
 
-Several workers: a worker claims a genotype by creating a RUNNING trial with its key; when two
-claim the same key, the lowest trial number wins and the others are marked failed
-(`duplicate_of`) and skip it, so no genotype is evaluated twice. Workers share the results
+Several workers: a worker claims a genotype by creating a RUNNING trial with its key, then looks
+for other claims of that key; if it sees one it yields (its trial is marked failed with
+`duplicate_of`) and proposes another genotype, so no genotype is evaluated twice. Workers share the results
 through the storage (a proposal another worker finished is answered from the storage).
 """
 
@@ -217,7 +219,7 @@ class Study:
         }
 
     def _alive(self, worker: dict[str, Any] | None) -> bool:
-        if not worker:
+        if not worker or worker.get("finished"):
             return False
         if worker.get("token") == self.token:
             return True
@@ -258,9 +260,16 @@ class Study:
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             pass  # another worker finished or failed it first
 
+    def _trial_alive(self, t: FrozenTrial) -> bool:
+        worker = t.user_attrs.get("worker")
+        if worker is None:  # being created right now by some worker (attrs not written yet)
+            started = t.datetime_start.timestamp() if t.datetime_start else 0.0
+            return time.time() - started < 60.0
+        return self._alive(worker)
+
     def _fail_stale(self, trials: list[FrozenTrial]) -> None:
         for t in trials:
-            if t.state == TrialState.RUNNING and not self._alive(t.user_attrs.get("worker")):
+            if t.state == TrialState.RUNNING and not self._trial_alive(t):
                 log.warning("trial %d was left running by a dead worker; failing it", t.number)
                 self._fail(t.number, stale=True)
 
@@ -275,7 +284,7 @@ class Study:
                         t.number,
                         t.user_attrs["genotype"],
                         Result.from_dict(t.user_attrs["result"]),
-                        t.user_attrs.get("flops"),
+                        t.user_attrs["result"].get("flops"),
                     )
                 )
         return out
@@ -287,6 +296,15 @@ class Study:
         study = self.open()
         self._fail_stale(self._trials())
         self._register(study)
+        try:
+            return self._loop(study, n_trials, progress)
+        finally:  # a worker that stopped (done, crashed, interrupted) no longer counts as live
+            info = {**self._worker_info(), "finished": True}
+            study._storage.set_study_system_attr(study._study_id, f"worker:{self.token}", info)
+
+    def _loop(
+        self, study: optuna.Study, n_trials: int, progress: Progress | None
+    ) -> list[TrialRecord]:
         known: dict[str, Result] = {r.genotype: r.result for r in self.records()}
         best: TrialRecord | None = self._best(self.records())
         in_a_row = 0
@@ -294,7 +312,13 @@ class Study:
             trials = self._trials()
             done = sum(self._finished(t) for t in trials)
             running = [t for t in trials if t.state == TrialState.RUNNING]
-            live = sum(self._alive(t.user_attrs.get("worker")) for t in running)
+            # live claims of other workers (a trial without a genotype yet claims nothing)
+            live = sum(
+                "genotype" in t.user_attrs
+                and t.user_attrs["worker"].get("token") != self.token
+                and self._trial_alive(t)
+                for t in running
+            )
             if done + live >= n_trials:
                 break
             genotype = self.strategy.ask()
@@ -328,21 +352,19 @@ class Study:
     def _claim(self, study: optuna.Study, genotype: Genotype) -> optuna.Trial | None:
         trial = study.ask()
         key = genotype.to_str()
+        trial.set_user_attr("worker", self._worker_info())  # first: rivals see an owner
         trial.set_user_attr("genotype", key)
-        trial.set_user_attr("key", genotype.key)
-        trial.set_user_attr("worker", self._worker_info())
+        # First visible claim wins: a claim yields to any other claim it can see once its own
+        # key is written. Two claims racing may both yield (the genotype stays unclaimed and
+        # can be proposed again), but two can never both proceed.
         rivals = [
             t
             for t in self._trials()
-            if t.user_attrs.get("key") == genotype.key
+            if t.user_attrs.get("genotype") == key
             and t.number != trial.number
-            and (self._finished(t) or (t.state == TrialState.RUNNING and t.number < trial.number))
+            and (self._finished(t) or t.state == TrialState.RUNNING)
         ]
-        stale = [
-            t
-            for t in rivals
-            if t.state == TrialState.RUNNING and not self._alive(t.user_attrs.get("worker"))
-        ]
+        stale = [t for t in rivals if t.state == TrialState.RUNNING and not self._trial_alive(t)]
         for t in stale:
             self._fail(t.number, stale=True)
         rivals = [t for t in rivals if t not in stale]
@@ -368,11 +390,9 @@ class Study:
             raise
         given = result.metrics.get("flops")
         flops = int(given) if given is not None and math.isfinite(given) else self._flops(genotype)
-        trial.set_user_attr("result", result.to_dict())
+        # `result` is what resume reads; `metrics` is the dashboard's view of it
+        trial.set_user_attr("result", {**result.to_dict(), "flops": flops})
         trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
-        trial.set_user_attr("status", result.status)
-        if flops is not None:
-            trial.set_user_attr("flops", flops)
         value = result.value(self.objective)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
