@@ -1,0 +1,148 @@
+"""`robnas search` end to end: tabular repeats and studies on the real benchmark, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robnas.cli import main
+from robnas.tabular import REPORT_KEYS
+
+
+@pytest.fixture(scope="module")
+def bench(data_root: Path) -> str:
+    return str(data_root / "nb201-robustness")
+
+
+def tabular(bench: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "search", "--space", "nb201", "--benchmark", bench, "--objective", "fgsm@1",
+        "--out", str(out), "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def test_tabular_repeats(bench: str, tmp_path: Path, capsys) -> None:
+    args = ["--strategy", "local_search", "--trials", "30", "--repeats", "4", "--seed", "0"]
+    assert main(tabular(bench, tmp_path / "a", *args)) == 0
+    out = capsys.readouterr().out
+    assert "4 searches x 30 queries" in out and "fgsm@1" in out
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert len(summary["repeats"]) == 4
+    for rep in summary["repeats"]:
+        assert set(rep["metrics"]) == set(REPORT_KEYS)
+        assert rep["genotype"].startswith("nb201:")
+    for key in REPORT_KEYS:
+        assert summary["mean"][key] == pytest.approx(
+            np.mean([r["metrics"][key] for r in summary["repeats"]])
+        )
+    with open(tmp_path / "a" / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 * 30  # each repeat: 30 distinct queries
+    for r in range(4):
+        genotypes = [row["genotype"] for row in rows if row["repeat"] == str(r)]
+        assert len(set(genotypes)) == 30
+        best = max(float(row["fgsm@1"]) for row in rows if row["repeat"] == str(r))
+        assert summary["repeats"][r]["metrics"]["fgsm@1"] == pytest.approx(best)
+    # deterministic for a seed
+    assert main(tabular(bench, tmp_path / "b", *args)) == 0
+    again = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert again["repeats"] == summary["repeats"]
+
+
+def test_tabular_study_and_resume(bench: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["--strategy", "regularized_evolution", "--trials", "8", "--budget", "1M"]
+    assert main(tabular(bench, run, *args)) == 0
+    first = (run / "trials.csv").read_text().splitlines()
+    assert len(first) == 9
+    assert main(["search", "--resume", str(run), "--trials", "11", "--no-progress"]) == 0
+    again = (run / "trials.csv").read_text().splitlines()
+    assert len(again) == 12 and again[:9] == first
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best"]["num_params"] <= 1_000_000
+    assert summary["best"]["flops"] > 0
+    assert summary["settings"]["budget"] == 1_000_000
+    assert len(list((run / "topk").glob("*.json"))) == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--strategy", "hill_climb"], "unknown strategy 'hill_climb'; known:"),
+        (["--objective", "cw@1"], "unknown objective 'cw@1'"),
+        (["--budget", "1K"], "below the smallest nb201 network"),
+        (["--budget", "lots"], "cannot read budget"),
+        (["--benchmark", "/nonexistent/bench"], "no benchmark at /nonexistent/bench"),
+        (["--dataset", "cifar100"], "no accuracy files for dataset 'cifar100'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(
+    bench: str, tmp_path: Path, capsys, extra: list[str], message: str
+) -> None:
+    out = tmp_path / "run"
+    argv = tabular(bench, out, "--trials", "3")
+    if extra[0] == "--benchmark":
+        argv[argv.index("--benchmark") + 1] = extra[1]
+    else:
+        argv += extra
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_budget_message_states_the_minimum(bench: str, tmp_path: Path, capsys) -> None:
+    from robnas.space import get_space
+
+    space = get_space("nb201")
+    minimum = space.min_params(space.resolve_macro("paper"))
+    assert main(tabular(bench, tmp_path / "r", "--budget", "1K")) == 2
+    assert f"{minimum} parameters" in capsys.readouterr().err
+
+
+def test_a_run_dir_of_another_config_is_refused(bench: str, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(tabular(bench, run, "--trials", "3", "--seed", "0")) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    assert main(tabular(bench, run, "--trials", "3", "--seed", "1")) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    assert main(["search", "--resume", str(tmp_path / "missing"), "--no-progress"]) == 2
+
+
+def test_supernet_options_are_validated_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["search", "--space", "darts", "--objective", "fgsm@1", "--out", str(out)]) == 2
+    assert "pgd20_acc" in capsys.readouterr().err
+    assert main(["search", "--space", "darts", "--budget", "10K", "--out", str(out)]) == 2
+    assert "below the smallest darts network" in capsys.readouterr().err
+    missing = str(tmp_path / "none.pt")
+    assert main(["search", "--space", "darts", "--supernet", missing, "--out", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["search", "--space", "darts", "--repeats", "3", "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """The supernet path on real CIFAR-10, shrunk to a few images: train, search, summarise."""
+    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+    run = tmp_path / "run"
+    argv = [
+        "search", "--space", "darts", "--budget", "5M", "--strategy", "random", "--trials", "2",
+        "--train-size", "32", "--val-size", "16", "--epochs", "1", "--finetune-epochs", "0",
+        "--out", str(run), "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["trials"] == 2 and (run / "supernet.pt").exists()
+    best = summary["best"]
+    assert {"clean_acc", "pgd20_acc"} <= set(best["metrics"])
+    assert 0 < best["num_params"] <= 5_000_000
+    # resume reuses the trained supernet and the finished trials
+    assert main(["search", "--resume", str(run), "--trials", "3", "--no-progress"]) == 0
+    assert json.loads((run / "summary.json").read_text())["trials"] == 3
