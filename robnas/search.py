@@ -249,8 +249,8 @@ def run_tabular(
     )
     cheap = None
     if settings["prescreen"]:
-        key = settings["prescreen"]
-        cheap = lambda g: bench.value(g, key)  # noqa: E731 (a cheaper column ranks candidates)
+        column = settings["prescreen"]
+        cheap = lambda g: bench.value(g, column)  # noqa: E731 (a cheaper column ranks candidates)
     final_params = lambda g: space.num_params(g, settings["final_macro"], settings["dataset"])  # noqa: E731
     flops = flops_at(space, settings["final_macro"], settings["dataset"])
     if settings["repeats"] == 1:

@@ -146,3 +146,14 @@ def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch
     # resume reuses the trained supernet and the finished trials
     assert main(["search", "--resume", str(run), "--trials", "3", "--no-progress"]) == 0
     assert json.loads((run / "summary.json").read_text())["trials"] == 3
+
+
+def test_tabular_prescreen_by_a_cheap_column(bench: str, tmp_path: Path) -> None:
+    # PGD@1 accuracy ranks 8 proposals per query; only the best is "evaluated" for FGSM@1.
+    base = ["--strategy", "random", "--trials", "10", "--repeats", "5"]
+    screen = ["--prescreen", "pgd@1", "--prescreen-ratio", "8"]
+    assert main(tabular(bench, tmp_path / "p", *base, *screen)) == 0
+    assert main(tabular(bench, tmp_path / "r", *base)) == 0
+    screened = json.loads((tmp_path / "p" / "summary.json").read_text())["mean"]
+    plain = json.loads((tmp_path / "r" / "summary.json").read_text())["mean"]
+    assert screened["fgsm@1"] > plain["fgsm@1"] + 0.01
