@@ -125,3 +125,15 @@ def test_evaluator_rejects_other_spaces_and_free_cells(bench) -> None:
     free = space.sample(np.random.default_rng(0), free=True)
     with pytest.raises(InvalidGenotype, match="shared"):
         ev.evaluate(free)
+
+
+def test_canonical_form_reproduces_the_isomorph_classes(bench, meta: dict) -> None:
+    from robnas.strategies.surrogate import canonical
+
+    space = get_space("nb201")
+    rows: dict[str, set[int]] = {}
+    for entry in meta["ids"].values():
+        g = Genotype.from_str(entry["nb201-string"], "nb201")
+        rows.setdefault(canonical(space, g), set()).add(bench.row_of(g))
+    assert len(rows) == bench.num_unique == 6466
+    assert all(len(r) == 1 for r in rows.values())
