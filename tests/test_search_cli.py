@@ -129,21 +129,42 @@ def test_supernet_options_are_validated_before_anything_is_written(tmp_path: Pat
 
 @pytest.mark.slow
 def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch) -> None:
-    """The supernet path on real CIFAR-10, shrunk to a few images: train, search, summarise."""
+    """The supernet path on real CIFAR-10 images, kept small: a given (untrained) supernet
+    checkpoint is reused, 2 candidates are scored on 16 held-out images, the run resumes."""
+    import torch
+
+    from robnas.io import atomic_torch_save
+    from robnas.space import get_space
+    from robnas.supernet import Supernet
+
     monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+    space = get_space("darts")
+    macro = space.resolve_macro("tiny")
+    torch.manual_seed(0)
+    ckpt = tmp_path / "supernet.pt"
+    atomic_torch_save(
+        ckpt,
+        {
+            "format": "robnas-checkpoint", "version": 1,
+            "model": Supernet(space, macro, "cifar10").state_dict(),
+            "arch": "supernet:darts", "space": "darts", "macro": macro, "dataset": "cifar10",
+        },
+    )  # fmt: skip
     run = tmp_path / "run"
     argv = [
         "search", "--space", "darts", "--budget", "5M", "--strategy", "random", "--trials", "2",
-        "--train-size", "32", "--val-size", "16", "--epochs", "1", "--finetune-epochs", "0",
-        "--out", str(run), "--no-progress",
+        "--supernet", str(ckpt), "--train-size", "32", "--val-size", "16",
+        "--finetune-epochs", "0", "--out", str(run), "--no-progress",
     ]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["trials"] == 2 and (run / "supernet.pt").exists()
+    assert summary["trials"] == 2
     best = summary["best"]
-    assert {"clean_acc", "pgd20_acc"} <= set(best["metrics"])
-    assert 0 < best["num_params"] <= 5_000_000
-    # resume reuses the trained supernet and the finished trials
+    assert {"clean_acc", "pgd20_acc", "fsp_dist", "jac_norm"} <= set(best["metrics"])
+    assert 0 < best["num_params"] <= 5_000_000 and best["flops"] > 0
+    with open(run / "trials.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    # resume: finished trials are kept, one more is scored
     assert main(["search", "--resume", str(run), "--trials", "3", "--no-progress"]) == 0
     assert json.loads((run / "summary.json").read_text())["trials"] == 3
 
