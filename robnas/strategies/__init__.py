@@ -5,7 +5,8 @@
     local_search           White et al.: one-edge neighbourhood hill climbing, random restarts
     tpe                    Optuna multivariate TPE over the categorical edge choices
     nsga2                  Optuna NSGA-II: robust metric vs parameter count
-    surrogate              ours: GP with a Hamming kernel + expected improvement
+    surrogate              ours: GP (Hamming + path kernel) EI, alternating with GP-ranked
+                           local steps; never queries an isomorph of an evaluated cell
 
 `make_strategy(name, space, seed=..., objective=..., ...)` builds one; `prescreened(...)` wraps
 any strategy with a cheap-indicator pre-screen (multi-fidelity).

@@ -1,7 +1,9 @@
-"""Surrogate search (ours): Bayesian optimisation with a Gaussian process on edge choices.
+"""Surrogate search (ours): Bayesian optimisation with a Gaussian process, plus GP-guided local steps.
 
-After `num_init` random genotypes, every ask fits a GP to the scores seen so far and proposes the
-candidate with the highest expected improvement. The kernel is k(a, b) = exp(-theta * d(a, b)),
+After `num_init` random genotypes, every ask fits a GP to the scores seen so far. Every
+`local_every`-th ask (default: every second) proposes the unseen one-edge neighbour of the best
+genotype with the highest expected improvement (a local-search step ranked by the model); the
+others propose the candidate of the whole space with the highest expected improvement. The kernel is k(a, b) = exp(-theta * d(a, b)),
 d the fraction of edges whose op set differs (a Hamming kernel, as in COMBO/CoCaBO for
 categorical inputs); theta and the noise level are chosen by marginal likelihood on a small grid.
 Genotypes isomorphic to an evaluated one (same `canonical` string) are never proposed: they
@@ -147,6 +149,7 @@ class Surrogate(Strategy):
         space: Any,
         *,
         num_init: int = 10,
+        local_every: int = 2,
         enumerate_limit: int = 50_000,
         pool_size: int = 1000,
         **kw: Any,
@@ -155,6 +158,8 @@ class Surrogate(Strategy):
         if num_init < 2:
             raise ValueError("num_init must be at least 2")
         self.num_init = num_init
+        self.local_every = local_every
+        self.num_asked = 0
         self.pool_size = pool_size
         self.choices = space.edge_choices
         self._code = {ch: i for i, ch in enumerate(self.choices)}
@@ -257,14 +262,40 @@ class Surrogate(Strategy):
     # -- ask -------------------------------------------------------------------------------------
 
     def ask(self) -> Genotype:
+        self.num_asked += 1
         told = [k for k in self.scores if math.isfinite(self.scores[k])]
         if len(told) < self.num_init:
             return self.sample_new()
         genotypes = [self.parse(k) for k in told]
         model = self._fit(self.features(genotypes), np.array([self.scores[k] for k in told]))
+        if self.local_every and self.num_asked % self.local_every == 0:
+            local = self._ask_local(model, told)
+            if local is not None:
+                return local
         if self.enumerate:
             return self._ask_enumerated(model)
         return self._ask_pool(model, genotypes)
+
+    def _ask_local(self, model: Model, told: list[str]) -> Genotype | None:
+        """GP-ranked local search: the best unseen neighbour of the best genotypes so far.
+
+        Every `local_every`-th query refines around the incumbent (the runner-ups if its
+        neighbourhood is used up), so the search converges like local search even when the
+        model misleads the global EI step.
+        """
+        seen_classes = {canonical(self.space, self.parse(k)) for k in self.seen}
+        for key in sorted(told, key=lambda k: self.scores[k], reverse=True)[:5]:
+            cands = [
+                g
+                for g in self.fresh_feasible(self.space.neighbours(self.parse(key)))
+                if canonical(self.space, g) not in seen_classes
+            ]
+            if cands:
+                ei = self._expected_improvement(
+                    model, self.features(cands), np.ones(len(cands), dtype=bool)
+                )
+                return self.propose(cands[self._pick(ei)])
+        return None
 
     def _ask_enumerated(self, model: Model) -> Genotype:
         codes, onehot, paths, classes = _enumerated_space(self.space)
@@ -312,7 +343,8 @@ class Surrogate(Strategy):
         return self.propose(cands[self._pick(ei)])
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"infeasible": sorted(self.infeasible)}
+        return {"infeasible": sorted(self.infeasible), "num_asked": self.num_asked}
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.infeasible = {int(r) for r in state["infeasible"]}
+        self.num_asked = int(state["num_asked"])
