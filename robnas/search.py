@@ -11,7 +11,8 @@ writing anything; `run_search(settings, run_dir, ...)` does the work:
   search with the supernet-inherited evaluator (RobNet's protocol) and optionally train the winner.
 
 Queries (tabular): a query is a distinct genotype; proposing an evaluated genotype again is a
-cache hit and costs nothing (the convention of NASLib, used by the robustness dataset paper).
+cache hit and costs nothing. Isomorphic but different cells count as different queries (a
+strategy cannot know they are equal without looking them up).
 """
 
 from __future__ import annotations
