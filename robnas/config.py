@@ -81,9 +81,12 @@ class TrainConfig:
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
-    # A few CPU minutes: cheap PGD-3, one short warm-up, PGD-10 validation on 200 images.
+    # A few CPU minutes: FGSM with random start (fast AT: two passes a step instead of PGD-3's
+    # four, so three times the epochs fit; two PGD-3 epochs left a tiny supernet at chance),
+    # one short warm-up, PGD-10 validation on 200 images.
     "tiny": TrainConfig(
-        epochs=2,
+        epochs=6,
+        method="fgsm-rs",
         batch_size=64,
         lr=0.1,
         warmup_epochs=0.5,
@@ -114,7 +117,14 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 }
 
 # Data sizes per preset: (train images or None for all, held-out validation images).
-DATA_PRESETS: dict[str, tuple[int | None, int]] = {"tiny": (2000, 500), "paper": (None, 5000)}
+DATA_PRESETS: dict[str, tuple[int | None, int]] = {"tiny": (4000, 500), "paper": (None, 5000)}
+
+# Per-candidate data of a supernet search: (finetune images, scored validation images), None = all.
+# RobNet finetunes each candidate on the whole training split; tiny keeps a CPU trial to seconds.
+CANDIDATE_PRESETS: dict[str, tuple[int | None, int | None]] = {
+    "tiny": (500, 250),
+    "paper": (None, None),
+}
 
 
 def preset(table: dict[str, C], name: str, what: str = "preset") -> C:

@@ -136,7 +136,7 @@ def resolve_settings(
         raise UnknownName(
             f"unknown --prescreen {prescreen!r}; known: density, edge_density, fsp_dist, jac_norm"
         )
-    from robnas.config import DATA_PRESETS, TRAIN_PRESETS, with_overrides
+    from robnas.config import CANDIDATE_PRESETS, DATA_PRESETS, TRAIN_PRESETS, with_overrides
     from robnas.data import resolve_data_dir
 
     if supernet is not None and not Path(supernet).is_file():
@@ -146,6 +146,7 @@ def resolve_settings(
     resolve_data_dir(data_dir)  # DataError when no local copy can be found
     train_cfg = with_overrides(TRAIN_PRESETS[preset], seed=seed, epochs=epochs)
     train_n, val_n = DATA_PRESETS[preset]
+    finetune_n, score_n = CANDIDATE_PRESETS[preset]
     search_preset = SEARCH_SIZE[preset] if SEARCH_SIZE[preset] in sp.presets else None
     ft_epochs = finetune_epochs if finetune_epochs is not None else (1 if preset == "tiny" else 3)
     if ft_epochs < 0:
@@ -162,6 +163,8 @@ def resolve_settings(
         "finetune": finetune.to_dict() if finetune is not None else None,
         "train_size": train_size if train_size is not None else train_n,
         "val_size": val_size if val_size is not None else val_n,
+        "finetune_size": finetune_n,
+        "score_size": score_n,
         "data_dir": data_dir,
         "supernet": str(Path(supernet).resolve()) if supernet else None,
         "final_train": final_train,
@@ -383,11 +386,13 @@ def run_supernet(
         )
     device = next(model.parameters()).device
     model.to(device)
+    # Each candidate finetunes and is scored on fixed seeded subsets (the same for every candidate).
+    ft_n, score_n = settings.get("finetune_size"), settings.get("score_size")
     evaluator = SupernetEvaluator(
         model,
         space,
-        train_data,
-        val_data,
+        train_data.subset(min(ft_n, len(train_data)), seed) if ft_n else train_data,
+        val_data.subset(min(score_n, len(val_data)), seed) if score_n else val_data,
         finetune_cfg=finetune_cfg,
         final_macro=final_macro,
         seed=seed,

@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="random, regularized_evolution, local_search, tpe, nsga2, surrogate",
     )
     p.add_argument(
-        "--trials", type=int, help="evaluated architectures (tabular: queries per repeat)"
+        "--trials",
+        type=int,
+        help="evaluated architectures (default: tiny 10, paper 1000 as RobNet; tabular: 100 queries per repeat)",
     )
     p.add_argument(
         "--preset",
@@ -88,7 +90,11 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | Non
         storage = args.storage or stored.get("storage")
         return stored, run_dir, storage
     tabular = args.benchmark is not None
-    trials = args.trials if args.trials is not None else (100 if tabular else 20)
+    trials = (
+        args.trials
+        if args.trials is not None
+        else (100 if tabular else 1000 if args.preset == "paper" else 10)
+    )
     settings = resolve_settings(
         space=args.space,
         strategy=args.strategy,

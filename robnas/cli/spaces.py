@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'space':<10} {'edges':>5} {'edge':<7} {'cells':>12}  ops")
+    print(f"{'space':<10} {'edges':>5} {'edge':<7} {'cells':>16}  ops")
     for r in rows:
         print(
-            f"{r['space']:<10} {r['edges']:>5} {r['edge']:<7} {r['cells']:>12,}  {', '.join(r['ops'])}"
+            f"{r['space']:<10} {r['edges']:>5} {r['edge']:<7} {r['cells']:>16,}  {', '.join(r['ops'])}"
         )
     return 0
