@@ -430,7 +430,8 @@ class Study:
         records = self.records()
         metric_keys: list[str] = []
         for r in records:
-            metric_keys.extend(k for k in r.result.metrics if k not in metric_keys)
+            # flops has its own column (filled from the metric when the evaluator gives one)
+            metric_keys.extend(k for k in r.result.metrics if k not in metric_keys and k != "flops")
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(

@@ -199,3 +199,17 @@ def test_resume_is_exact_for_other_strategies(tmp_path: Path, space, name: str) 
     assert len(evaluator.calls) == 2
     if name == "nsga2":
         assert resumed.summary()["pareto"]
+
+
+def test_trials_csv_has_one_flops_column_when_the_evaluator_reports_flops(tmp_path, space):
+    from robnas.result import Result
+
+    class WithFlops:
+        def evaluate(self, genotype):
+            return Result({"score": 1.0, "flops": 123.0}, 10, 0.0)
+
+    study = Study(tmp_path, CONFIG, WithFlops(), strategy(space))
+    study.run(2)
+    header = next(csv.reader((tmp_path / "trials.csv").open()))
+    assert header.count("flops") == 1
+    assert next(csv.DictReader((tmp_path / "trials.csv").open()))["flops"] == "123"
