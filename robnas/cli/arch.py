@@ -12,9 +12,14 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "arch", help="genotype string, published name (robnet_large) or baseline (resnet18)"
     )
-    parser.add_argument("--dataset", default="cifar10", help="dataset the network is sized for")
     parser.add_argument("--space", help="space name or TOML file, for genotypes of a user space")
-    parser.add_argument("--preset", help="macro preset of the space (tiny, paper, ...)")
+    add_size_arguments(parser)
+
+
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dataset, --preset and the macro overrides that size a network of a space."""
+    parser.add_argument("--dataset", default="cifar10", help="dataset the network is sized for")
+    parser.add_argument("--preset", help="tiny (CPU minutes) or paper (RobNet size, GPU)")
     parser.add_argument("--C", dest="C", type=int, help="initial channels")
     parser.add_argument("--layers", type=int, help="cells in the network (darts family)")
     parser.add_argument("--N", dest="N", type=int, help="cells per stage (nb201 family)")

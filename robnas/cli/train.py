@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from robnas.cli.arch import add_arch_arguments, resolve_from_args
+from robnas.cli.arch import add_arch_arguments, add_size_arguments, resolve_from_args
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,11 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     st = sub.add_parser("train", help="adversarially train the weight-sharing supernet of a space")
     st.add_argument("--space", default="darts", help="space name or TOML file")
-    st.add_argument("--dataset", default="cifar10")
-    st.add_argument("--preset", help="tiny (CPU minutes) or paper (RobNet, GPU)")
-    st.add_argument("--C", dest="C", type=int, help="initial channels")
-    st.add_argument("--layers", type=int, help="cells (darts family)")
-    st.add_argument("--N", dest="N", type=int, help="cells per stage (nb201 family)")
+    add_size_arguments(st)
     st.add_argument(
         "--sampler", default="uniform_op", help="path sampler: uniform_op or uniform_density"
     )
