@@ -99,8 +99,8 @@ class DartsCell(nn.Module):
         return self.dag(states, cell)
 
 
-class DartsNetwork(nn.Module):
-    """RobNet's macro: stem, `layers` cells (reductions at layers//3, 2*layers//3), pool, linear."""
+class CellNetwork(nn.Module):
+    """What every macro family shares: its genotype (None for a supernet) and the input layer."""
 
     def __init__(
         self,
@@ -114,9 +114,24 @@ class DartsNetwork(nn.Module):
         super().__init__()
         self.space_name = space.name
         self.genotype = genotype
+        self.normalize: nn.Module = Normalize(mean, std) if macro["normalize"] else nn.Identity()
+
+
+class DartsNetwork(CellNetwork):
+    """RobNet's macro: stem, `layers` cells (reductions at layers//3, 2*layers//3), pool, linear."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        macro: dict[str, Any],
+        genotype: Genotype | None,
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        super().__init__(space, macro, genotype, num_classes, mean, std)
         c, layers = int(macro["C"]), int(macro["layers"])
         affine = bool(macro.get("affine", False))
-        self.normalize: nn.Module = Normalize(mean, std) if macro["normalize"] else nn.Identity()
         c_curr = int(macro["stem_multiplier"]) * c
         self.stem = nn.Sequential(
             nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
@@ -172,7 +187,7 @@ class NB201Cell(nn.Module):
         return self.dag([x], cell)
 
 
-class NB201Network(nn.Module):
+class NB201Network(CellNetwork):
     """NAS-Bench-201's macro: stem, 3 stages of N cells (C, 2C, 4C), BN-ReLU, pool, linear."""
 
     def __init__(
@@ -184,12 +199,9 @@ class NB201Network(nn.Module):
         mean: Sequence[float],
         std: Sequence[float],
     ) -> None:
-        super().__init__()
-        self.space_name = space.name
-        self.genotype = genotype
+        super().__init__(space, macro, genotype, num_classes, mean, std)
         c, n = int(macro["C"]), int(macro["N"])
         affine = bool(macro.get("affine", True))
-        self.normalize: nn.Module = Normalize(mean, std) if macro["normalize"] else nn.Identity()
         self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
         self.stages = nn.ModuleList()
         self.reductions = nn.ModuleList()
@@ -232,4 +244,4 @@ def reduction_layers(layers: int) -> tuple[int, int]:
     return layers // 3, 2 * layers // 3
 
 
-FAMILIES: dict[str, type[nn.Module]] = {"darts": DartsNetwork, "nb201": NB201Network}
+FAMILIES: dict[str, type[CellNetwork]] = {"darts": DartsNetwork, "nb201": NB201Network}
