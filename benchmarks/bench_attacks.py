@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from robnas.attacks import PGD
-from robnas.models import build
+from robnas.models.resolve import build
 
 NB201 = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -33,7 +33,7 @@ def train_briefly(model: torch.nn.Module, steps: int, batch: int) -> _Trained:
     """A few Adam steps on real CIFAR-10 (ROBNAS_DATA) so the model reacts to its input."""
     import torch.nn.functional as F
 
-    from robnas.data import batches, load_dataset, resolve_data_dir
+    from robnas.data.datasets import batches, load_dataset, resolve_data_dir
 
     root = resolve_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data"
     train = load_dataset("cifar10", "train", data_dir=root, limit=steps * 32 or 32, seed=0)

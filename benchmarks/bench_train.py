@@ -25,9 +25,9 @@ from torch import nn
 
 from robnas.config import TrainConfig
 from robnas.genotype import Genotype
-from robnas.space import get_space
-from robnas.supernet import Supernet, UniformOpSampler
-from robnas.train_steps import AdversarialStep, make_optimizer
+from robnas.models.supernet import Supernet, UniformOpSampler
+from robnas.space.search_space import get_space
+from robnas.training.steps import AdversarialStep, make_optimizer
 
 
 def clean_step(

@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from robnas.analysis_nb201 import same_params_study, same_params_tables
+from robnas.analysis.nb201 import same_params_study, same_params_tables
 from robnas.io import atomic_write_text
-from robnas.space import get_space
+from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
 

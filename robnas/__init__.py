@@ -1,8 +1,14 @@
-"""robnas: neural architecture search for adversarially robust cells."""
+"""robnas: neural architecture search for adversarially robust cells.
+
+The public API is loaded lazily: `import robnas` (and `robnas --help`) imports no torch; the
+first use of a name imports the module that defines it.
+"""
 
 from __future__ import annotations
 
-from robnas.budget import parse_budget
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from robnas.errors import (
     BudgetError,
     CheckpointError,
@@ -13,12 +19,37 @@ from robnas.errors import (
     RobnasError,
     UnknownName,
 )
-from robnas.export import load
-from robnas.genotype import Genotype
-from robnas.models import ArchSpec, build, resolve_arch
-from robnas.space import SearchSpace, get_space, space_names
+
+if TYPE_CHECKING:
+    from robnas.export.core import load
+    from robnas.genotype import Genotype
+    from robnas.models.resolve import ArchSpec, build, resolve_arch
+    from robnas.space.budget import parse_budget
+    from robnas.space.search_space import SearchSpace, get_space, space_names
 
 __version__ = "0.1.0"
+
+# name -> module that defines it
+_LAZY = {
+    "parse_budget": "robnas.space.budget",
+    "load": "robnas.export.core",
+    "Genotype": "robnas.genotype",
+    "ArchSpec": "robnas.models.resolve",
+    "build": "robnas.models.resolve",
+    "resolve_arch": "robnas.models.resolve",
+    "SearchSpace": "robnas.space.search_space",
+    "get_space": "robnas.space.search_space",
+    "space_names": "robnas.space.search_space",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'robnas' has no attribute {name!r}")
+
 
 __all__ = [
     "ArchSpec",

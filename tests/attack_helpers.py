@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robnas.data import DATASETS, batches, load_dataset
+from robnas.data.datasets import DATASETS, batches, load_dataset
 from robnas.ops import Normalize
 
 INFO = DATASETS["cifar10"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from robnas.genotype import Genotype
 from robnas.result import Result
-from robnas.space import SearchSpace, get_space
+from robnas.space.search_space import SearchSpace, get_space
 
 # A user space of 4 ops x 6 edges (4,096 cells): small enough for exhaustive checks.
 TOY_SPACE = """

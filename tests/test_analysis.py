@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from robnas.analysis import analyze, choose_robust_key, conv_edge_matrix, edge_labels, load_run
-from robnas.analysis_stats import _kendall_rows, correlate, edge_effects, pareto_front
+from robnas.analysis.core import analyze, choose_robust_key, conv_edge_matrix, edge_labels, load_run
+from robnas.analysis.stats import _kendall_rows, correlate, edge_effects, pareto_front
 from robnas.cli import main
 from robnas.errors import ConfigError
 from robnas.genotype import Genotype
-from robnas.space import get_space
+from robnas.space.search_space import get_space
 
 N_BOOT = 300
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

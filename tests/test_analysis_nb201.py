@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robnas.analysis import analyze
-from robnas.analysis_nb201 import SameParamsStudy, same_params_study, same_params_tables
-from robnas.space import get_space
-from robnas.tabular import TabularEvaluator, load_benchmark
+from robnas.analysis.core import analyze
+from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_params_tables
+from robnas.data.tabular import TabularEvaluator, load_benchmark
+from robnas.space.search_space import get_space
 
 # Counted directly from meta.json (see test_count_matches_raw_metadata): evaluated architectures
 # whose own cell has exactly two nor_conv_3x3 and no nor_conv_1x1.

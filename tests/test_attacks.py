@@ -170,7 +170,7 @@ def test_parse_eps_rejects(text: str) -> None:
 @pytest.mark.parametrize("name", ["fgsm", "pgd20", "mifgsm", "deepfool", "deepfool_linf"])
 def test_a_path_that_ignores_its_input_gets_zero_gradient(name: str) -> None:
     # An NB201 cell whose output node has no active edge: the logits do not depend on the input.
-    from robnas.models import build as build_arch
+    from robnas.models.resolve import build as build_arch
 
     model = build_arch(
         "nb201:|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", preset="tiny"

@@ -1,7 +1,7 @@
 import pytest
 
-from robnas.budget import format_count, parse_budget
 from robnas.errors import BudgetError
+from robnas.space.budget import format_count, parse_budget
 
 
 @pytest.mark.parametrize(

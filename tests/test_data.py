@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from robnas.data import (
+from robnas.data.datasets import (
     ImageData,
     augment_batch,
     batches,
@@ -61,7 +61,7 @@ def test_cache_hit_skips_decoding(data_root: Path, monkeypatch: pytest.MonkeyPat
     def fail(files: object) -> None:
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr("robnas.data_files._decode", fail)
+    monkeypatch.setattr("robnas.data.files._decode", fail)
     second = load_dataset("cifar10", "train", data_dir=data_root, limit=100, seed=5)
     assert torch.equal(first.images, second.images)
 

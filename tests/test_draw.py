@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import robnas
+from robnas.analysis.draw import _arc, _clear_bend, cell_graph, draw_cell, draw_spec
 from robnas.cli import main
-from robnas.draw import _arc, _clear_bend, cell_graph, draw_cell, draw_spec
 from robnas.errors import ConfigError
-from robnas.models import resolve_arch
+from robnas.models.resolve import resolve_arch
 
 DARTS = (
     "darts:|sep_conv_3x3~0|none~1|+|skip_connect~0|sep_conv_3x3~1|none~2|"

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from robnas.config import TrainConfig
-from robnas.data import ImageData, batches, load_dataset, split_train_val
+from robnas.data.datasets import ImageData, batches, load_dataset, split_train_val
 from robnas.errors import InvalidGenotype, UnknownName
-from robnas.evaluator import (
+from robnas.evaluators.oneshot import (
     IndicatorEvaluator,
     StandaloneEvaluator,
     SupernetEvaluator,
@@ -18,9 +18,9 @@ from robnas.evaluator import (
 from robnas.genotype import Genotype
 from robnas.indicators.robust import clean_accuracy
 from robnas.indicators.structure import genotype_flops
-from robnas.space import get_space
-from robnas.supernet import Supernet, recalibrate_bn
-from robnas.train import finetune, train
+from robnas.models.supernet import Supernet, recalibrate_bn
+from robnas.space.search_space import get_space
+from robnas.training.loop import finetune, train
 
 SPACE = get_space("darts")
 MACRO = SPACE.resolve_macro("tiny", C=4, layers=3)

@@ -15,9 +15,9 @@ from torch import nn
 import robnas
 from robnas.cli import main
 from robnas.errors import CheckpointError, ConfigError
-from robnas.export import SUFFIXES, export_arch, export_run, load, spec_for_checkpoint
+from robnas.export.core import SUFFIXES, export_arch, export_run, load, spec_for_checkpoint
 from robnas.indicators.complexity import count_params
-from robnas.models import ArchSpec, resolve_arch
+from robnas.models.resolve import ArchSpec, resolve_arch
 
 # A DARTS cell with a zero node (node 2) and an edge holding two ops; an NB201 cell with a zero edge.
 DARTS = (
@@ -349,7 +349,7 @@ def test_run_export_bad_entry_writes_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_run_settings_prefer_the_final_macro(config: dict) -> None:
-    from robnas.export import _run_settings
+    from robnas.export.core import _run_settings
 
     settings = _run_settings(config, {})
     assert settings["macro"] == {"C": 4} and settings["space"] == "nb201"

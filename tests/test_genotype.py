@@ -6,7 +6,7 @@ import pytest
 
 from robnas.errors import InvalidGenotype
 from robnas.genotype import Genotype
-from robnas.space import get_space
+from robnas.space.search_space import get_space
 
 
 def test_nb201_strings_of_every_id_round_trip(data_root):

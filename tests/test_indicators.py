@@ -21,8 +21,8 @@ from robnas.indicators.fsp import (
 from robnas.indicators.jacobian import jac_norm, jacobian_sq_norms
 from robnas.indicators.robust import clean_accuracy, robust_accuracy
 from robnas.indicators.structure import genotype_structure
-from robnas.space import get_space
-from robnas.supernet import Supernet
+from robnas.models.supernet import Supernet
+from robnas.space.search_space import get_space
 
 SPACE = get_space("darts")
 MACRO = SPACE.resolve_macro("tiny", C=4, layers=3)

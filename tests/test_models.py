@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from robnas.errors import UnknownName
-from robnas.models import build, published_names, resolve_arch
-from robnas.network import DartsNetwork
+from robnas.models.network import DartsNetwork
+from robnas.models.resolve import build, published_names, resolve_arch
 
 
 def _count(model: torch.nn.Module) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from robnas.cli import main
-from robnas.tabular import REPORT_KEYS
+from robnas.data.tabular import REPORT_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
 
 
 def test_budget_message_states_the_minimum(bench: str, tmp_path: Path, capsys) -> None:
-    from robnas.space import get_space
+    from robnas.space.search_space import get_space
 
     space = get_space("nb201")
     minimum = space.min_params(space.resolve_macro("paper"))
@@ -134,8 +134,8 @@ def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch
     import torch
 
     from robnas.io import atomic_torch_save
-    from robnas.space import get_space
-    from robnas.supernet import Supernet
+    from robnas.models.supernet import Supernet
+    from robnas.space.search_space import get_space
 
     monkeypatch.setenv("ROBNAS_DATA", str(data_root))
     space = get_space("darts")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from robnas.errors import InvalidSpace, UnknownName
-from robnas.space import get_space, space_names
+from robnas.space.search_space import get_space, space_names
 
 SPACES = space_names()
 

@@ -11,7 +11,7 @@ from search_helpers import ToyEvaluator, toy_space
 
 from robnas.errors import BudgetError, UnknownName
 from robnas.result import Result
-from robnas.space import get_space
+from robnas.space.search_space import get_space
 from robnas.strategies import STRATEGIES, Prescreened, make_budget_predicate, make_strategy
 
 NAMES = STRATEGIES.names()

@@ -17,8 +17,8 @@ import pytest
 from search_helpers import CrashAfter, ToyEvaluator, toy_space
 
 from robnas.errors import ConfigError
+from robnas.search.study import Study
 from robnas.strategies import make_strategy
-from robnas.study import Study
 
 TESTS = Path(__file__).resolve().parent
 CONFIG = {"space": "toy", "strategy": "regularized_evolution", "seed": 0}
@@ -106,7 +106,7 @@ def _worker_script(
         sys.path.insert(0, {str(TESTS)!r})
         from search_helpers import ToyEvaluator, toy_space
         from robnas.strategies import make_strategy
-        from robnas.study import Study
+        from robnas.search.study import Study
         space = toy_space(Path({str(space_dir)!r}))
         evaluator = ToyEvaluator(space, sleep={sleep}, log=Path({str(log)!r}))
         strategy = make_strategy("regularized_evolution", space, seed={seed}, objective="score",

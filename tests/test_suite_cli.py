@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from robnas.cli import main
-from robnas.models import build
+from robnas.models.resolve import build
 
 ARCH = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
 MACRO = {"C": 4, "N": 1}

@@ -7,14 +7,14 @@ from torch import nn
 
 from robnas.errors import UnknownName
 from robnas.genotype import Genotype
-from robnas.space import get_space
-from robnas.supernet import (
+from robnas.models.supernet import (
     Supernet,
     UniformDensitySampler,
     UniformOpSampler,
     make_sampler,
     recalibrate_bn,
 )
+from robnas.space.search_space import get_space
 
 MACROS = {"darts": {"C": 8, "layers": 4}, "nb201": {"C": 8, "N": 1}}
 

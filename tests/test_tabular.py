@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robnas import tabular
+from robnas.data import tabular
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
-from robnas.space import get_space
+from robnas.space.search_space import get_space
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from torch import nn
 
 from robnas.attacks import PGD
 from robnas.config import TRAIN_PRESETS, TrainConfig, with_overrides
-from robnas.data import ImageData, load_dataset, split_train_val
+from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.errors import CheckpointError, ConfigError
-from robnas.models import build
-from robnas.supernet import Supernet, UniformDensitySampler, UniformOpSampler
-from robnas.train import evaluate_robust, finetune, load_checkpoint, train
-from robnas.train_steps import AdversarialStep, WarmupCosine, make_optimizer, param_groups
+from robnas.models.resolve import build
+from robnas.models.supernet import Supernet, UniformDensitySampler, UniformOpSampler
+from robnas.training.loop import evaluate_robust, finetune, load_checkpoint, train
+from robnas.training.steps import AdversarialStep, WarmupCosine, make_optimizer, param_groups
 
 NB201_ARCH = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
 
@@ -114,7 +114,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
         sampler = UniformOpSampler(supernet.space, seed=2)
         if stop_after is not None:
             # simulate a crash right after the checkpoint of epoch `stop_after`
-            import robnas.train as tr
+            import robnas.training.loop as tr
 
             original = tr._write_csv
 

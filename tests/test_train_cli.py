@@ -5,7 +5,7 @@ import csv
 import torch
 
 from robnas.cli import main
-from robnas.train import load_checkpoint
+from robnas.training.loop import load_checkpoint
 
 ARCH = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
 FAST = [

@@ -59,7 +59,7 @@ def load_model(
     **macro: Any,
 ) -> nn.Module:
     """Build `arch` (with the checkpoint's macro, overridden by `macro`) and load its weights."""
-    from robnas.models import build
+    from robnas.models.resolve import build
 
     ckpt = read_checkpoint(checkpoint)
     saved_dataset = ckpt.get("dataset")

@@ -77,7 +77,7 @@ class EvaluationJob:
         space: str | None = None,
         preset: str | None = None,
     ) -> EvaluationJob:
-        from robnas.data import load_dataset
+        from robnas.data.datasets import load_dataset
 
         names = parse_attack_list(attacks if isinstance(attacks, str) else ",".join(attacks))
         eps_v = parse_eps(eps)

@@ -26,7 +26,7 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_from_args(args: argparse.Namespace):  # -> ArchSpec
-    from robnas.models import resolve_arch
+    from robnas.models.resolve import resolve_arch
 
     macro = {k: getattr(args, k, None) for k in ("C", "layers", "N")}
     return resolve_arch(
@@ -82,7 +82,7 @@ def arch_info(spec) -> dict:  # ArchSpec -> dict
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from robnas.budget import format_count
+    from robnas.space.budget import format_count
 
     info = arch_info(resolve_from_args(args))
     if args.json:
@@ -101,7 +101,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    from robnas.draw import draw_spec
+    from robnas.analysis.draw import draw_spec
 
     path = draw_spec(resolve_from_args(args), args.out, cell=args.cell)
     print(f"wrote {path}")

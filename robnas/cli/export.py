@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robnas.errors import ConfigError
-    from robnas.export import export_arch, export_run, parse_formats, read_checkpoint
+    from robnas.export.core import export_arch, export_run, parse_formats, read_checkpoint
 
     formats = parse_formats(args.formats or ["json"])
     target = Path(args.arch)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top needs a study run directory; {args.arch!r} is not a folder")
     out = args.out or "export"
     if args.checkpoint:
-        from robnas.export import spec_for_checkpoint
+        from robnas.export.core import spec_for_checkpoint
 
         ckpt = read_checkpoint(args.checkpoint)
         spec = spec_for_checkpoint(

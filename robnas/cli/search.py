@@ -77,8 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
     from robnas.errors import ConfigError
-    from robnas.search import resolve_settings
-    from robnas.study import load_config
+    from robnas.search.run import resolve_settings
+    from robnas.search.study import load_config
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -123,8 +123,8 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from robnas.search import run_search
-    from robnas.study import check_config
+    from robnas.search.run import run_search
+    from robnas.search.study import check_config
 
     settings, run_dir, storage = _settings(args)
     check_config(run_dir, settings)  # a run dir of another configuration: refuse, write nothing

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robnas.space import get_space, space_names
+    from robnas.space.search_space import get_space, space_names
 
     rows: list[dict] = []
     for name in space_names() + list(args.paths):

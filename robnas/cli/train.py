@@ -81,7 +81,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 def _data(args: argparse.Namespace, dataset: str, seed: int) -> tuple[Any, Any]:
     from robnas.config import DATA_PRESETS
-    from robnas.data import load_dataset, split_train_val
+    from robnas.data.datasets import load_dataset, split_train_val
 
     train_n, val_n = DATA_PRESETS.get(args.preset or "", (None, 5000))
     train_n = args.train_size if args.train_size is not None else train_n
@@ -94,7 +94,7 @@ def _data(args: argparse.Namespace, dataset: str, seed: int) -> tuple[Any, Any]:
 def _run(args: argparse.Namespace, model: Any, dataset: str, label: str, **kw: Any) -> int:
     import dataclasses
 
-    from robnas.train import train
+    from robnas.training.loop import train
 
     cfg = _config(args)
     if args.val_size is not None:
@@ -132,9 +132,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_supernet_train(args: argparse.Namespace) -> int:
-    from robnas.samplers import make_sampler
-    from robnas.space import get_space
-    from robnas.supernet import Supernet
+    from robnas.models.samplers import make_sampler
+    from robnas.models.supernet import Supernet
+    from robnas.space.search_space import get_space
 
     space = get_space(args.space)
     overrides = {k: getattr(args, k) for k in ("C", "layers", "N")}

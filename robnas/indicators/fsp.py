@@ -28,7 +28,7 @@ from robnas.attacks.base import frozen_model
 from robnas.attacks.pgd import PGD
 from robnas.errors import ConfigError
 from robnas.indicators.base import IndicatorConfig, check_batch, model_device
-from robnas.network import DartsCell, NB201Cell
+from robnas.models.network import DartsCell, NB201Cell
 
 # (cell class, index of its input among the positional args, its keyword name)
 _CELL_INPUTS: tuple[tuple[type[nn.Module], int, str], ...] = (

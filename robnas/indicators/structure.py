@@ -22,14 +22,14 @@ from robnas.indicators.base import IndicatorConfig, check_batch
 from robnas.indicators.complexity import count_flops, count_params
 
 if TYPE_CHECKING:
-    from robnas.space import SearchSpace
+    from robnas.space.search_space import SearchSpace
 
 #: indicator names that depend only on the genotype and the macro size, not on weights
 STRUCTURAL = ("density", "edge_density", "num_params", "flops")
 
 
 def _genotype_of(model: nn.Module) -> tuple[SearchSpace, Genotype]:
-    from robnas.space import SearchSpace, get_space
+    from robnas.space.search_space import SearchSpace, get_space
 
     # a network built from a genotype, or a Supernet with its path set
     genotype = getattr(model, "genotype", None) or getattr(model, "path", None)
@@ -88,7 +88,7 @@ class FlopTable:
     ops: tuple[dict[str, dict[str, int]], ...]
 
     def count(self, genotype: Genotype) -> int:
-        from robnas.network import edge_key
+        from robnas.models.network import edge_key
 
         total = self.fixed
         for layer, edges in enumerate(self.ops):
@@ -102,8 +102,8 @@ class FlopTable:
 def _flop_table(
     space: SearchSpace, macro_key: tuple[tuple[str, Any], ...], dataset: str
 ) -> FlopTable:
-    from robnas.data import dataset_info
-    from robnas.network import CellDAG, edge_key
+    from robnas.data.datasets import dataset_info
+    from robnas.models.network import CellDAG, edge_key
 
     macro = dict(macro_key)
     info = dataset_info(dataset)

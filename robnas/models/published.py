@@ -38,7 +38,7 @@ def published_names() -> list[str]:
 
 
 def get_published(name: str) -> Published:
-    from robnas.space import get_space
+    from robnas.space.search_space import get_space
 
     cells_key, macro_key = _ENTRIES[name]
     raw = _raw()

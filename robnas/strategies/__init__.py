@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from robnas.registry import Registry
-from robnas.space import SearchSpace
+from robnas.space.search_space import SearchSpace
 from robnas.strategies.base import Feasible, Strategy, make_budget_predicate
 from robnas.strategies.evolution import RegularizedEvolution
 from robnas.strategies.local_search import LocalSearch

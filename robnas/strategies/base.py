@@ -18,7 +18,7 @@ import numpy as np
 from robnas.errors import BudgetError, ConfigError
 from robnas.genotype import Genotype
 from robnas.result import Result
-from robnas.space import SearchSpace
+from robnas.space.search_space import SearchSpace
 
 Feasible = Callable[[Genotype], bool]
 DIRECTIONS = ("maximize", "minimize")
@@ -36,7 +36,7 @@ def make_budget_predicate(
         return _always
     minimum = space.min_params(macro, dataset)
     if budget < minimum:
-        from robnas.budget import format_count
+        from robnas.space.budget import format_count
 
         raise BudgetError(
             f"budget {format_count(budget)} is below the smallest {space.name} network at this size "

@@ -27,7 +27,7 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.stats import norm
 
 from robnas.genotype import Genotype, edge_to_str
-from robnas.space import SearchSpace
+from robnas.space.search_space import SearchSpace
 from robnas.strategies.base import Strategy
 
 THETAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)

@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from robnas.budget import parse_budget
 from robnas.errors import CheckpointError, ConfigError, UnknownName
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
 from robnas.result import Result
-from robnas.space import SearchSpace, get_space
+from robnas.search.study import Progress, Study, init_run_dir
+from robnas.space.budget import parse_budget
+from robnas.space.search_space import SearchSpace, get_space
 from robnas.strategies import STRATEGIES, Strategy, make_budget_predicate, make_strategy
 from robnas.strategies.prescreen import Prescreened
-from robnas.study import Progress, Study, init_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def resolve_settings(
         "prescreen_ratio": prescreen_ratio,
     }
     if benchmark is not None:
-        from robnas.tabular import check_space, load_benchmark, normalize_key
+        from robnas.data.tabular import check_space, load_benchmark, normalize_key
 
         check_space(sp)
         bench = load_benchmark(benchmark, dataset)
@@ -137,7 +137,7 @@ def resolve_settings(
             f"unknown --prescreen {prescreen!r}; known: density, edge_density, fsp_dist, jac_norm"
         )
     from robnas.config import CANDIDATE_PRESETS, DATA_PRESETS, TRAIN_PRESETS, with_overrides
-    from robnas.data import resolve_data_dir
+    from robnas.data.datasets import resolve_data_dir
 
     if supernet is not None and not Path(supernet).is_file():
         raise CheckpointError(
@@ -178,7 +178,7 @@ def flops_at(space: SearchSpace, macro: dict[str, Any], dataset: str) -> Callabl
     def flops(genotype: Genotype) -> int:
         import torch
 
-        from robnas.data import dataset_info
+        from robnas.data.datasets import dataset_info
         from robnas.indicators import count_flops
 
         size = dataset_info(dataset).image_size
@@ -244,7 +244,7 @@ def search_once(
 def run_tabular(
     settings: dict[str, Any], run_dir: Path, storage: str | None, progress: Progress | None
 ) -> dict[str, Any]:
-    from robnas.tabular import REPORT_KEYS, TabularEvaluator, load_benchmark
+    from robnas.data.tabular import REPORT_KEYS, TabularEvaluator, load_benchmark
 
     space = get_space(settings["space"])
     bench = load_benchmark(settings["benchmark"], settings["dataset"])
@@ -327,11 +327,11 @@ def run_supernet(
     show_progress: bool = False,
 ) -> dict[str, Any]:
     from robnas.config import TrainConfig
-    from robnas.data import load_dataset, split_train_val
-    from robnas.evaluator import IndicatorEvaluator, SupernetEvaluator
-    from robnas.samplers import UniformOpSampler
-    from robnas.supernet import Supernet
-    from robnas.train import load_checkpoint, train
+    from robnas.data.datasets import load_dataset, split_train_val
+    from robnas.evaluators.oneshot import IndicatorEvaluator, SupernetEvaluator
+    from robnas.models.samplers import UniformOpSampler
+    from robnas.models.supernet import Supernet
+    from robnas.training.loop import load_checkpoint, train
 
     space = get_space(settings["space"])
     dataset, seed = settings["dataset"], settings["seed"]
@@ -450,9 +450,9 @@ def final_train(
 
     from robnas.attacks import make_attack
     from robnas.config import TrainConfig
-    from robnas.data import load_dataset
+    from robnas.data.datasets import load_dataset
     from robnas.indicators.robust import robust_accuracy
-    from robnas.train import train
+    from robnas.training.loop import train
 
     space = get_space(settings["space"])
     g = Genotype.from_str(genotype)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from robnas.genotype import Edge, Genotype
-from robnas.space import SearchSpace
+from robnas.space.search_space import SearchSpace
 
 
 class PathSampler:

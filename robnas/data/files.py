@@ -1,6 +1,6 @@
 """Reading datasets from disk: image folders (decoded once, cached as uint8) and torchvision files.
 
-Returns plain (images uint8 (N, 3, H, W), labels int64, classes) so robnas.data wraps them.
+Returns plain (images uint8 (N, 3, H, W), labels int64, classes) so robnas.data.datasets wraps them.
 """
 
 from __future__ import annotations

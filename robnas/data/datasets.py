@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from robnas.data_files import (
+from robnas.data.files import (
     NATIVE_MARKERS,
     Loaded,
     balanced_indices,

@@ -26,7 +26,7 @@ import pandas as pd
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_bytes
-from robnas.space import SearchSpace, get_space
+from robnas.space.search_space import SearchSpace, get_space
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _same_key(a: str, b: str, normalize: Callable[[str], str]) -> bool:
 
 def choose_robust_key(columns: list[str], objectives: list[str]) -> tuple[str, str]:
     """The study's objective, else `pgd20_acc`, else the first `attack@eps` column."""
-    from robnas.tabular import normalize_key  # `fgsm@1.0` and `fgsm@1/255` name `fgsm@1`
+    from robnas.data.tabular import normalize_key  # `fgsm@1.0` and `fgsm@1/255` name `fgsm@1`
 
     for name in objectives:
         for column in columns:
@@ -266,7 +266,7 @@ def analyze(
     benchmark_dir: str | os.PathLike[str] | None = None,
 ) -> AnalysisResult:
     """Test the findings on a run; write report.md, PNGs and CSVs to `out_dir` (RUN/analysis)."""
-    from robnas.analysis_report import build_report  # matplotlib is loaded only when analysing
+    from robnas.analysis.report import build_report  # matplotlib is loaded only when analysing
 
     if n_boot < 100:
         raise ConfigError(f"--bootstrap {n_boot} is too few for 95% intervals; use at least 100")

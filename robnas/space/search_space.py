@@ -312,8 +312,8 @@ class SearchSpace:
     def build(
         self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
     ) -> nn.Module:
-        from robnas.data import dataset_info
-        from robnas.network import FAMILIES
+        from robnas.data.datasets import dataset_info
+        from robnas.models.network import FAMILIES
 
         m = self.resolve_macro() if macro is None else macro
         self.validate(genotype, m)
@@ -324,8 +324,8 @@ class SearchSpace:
         self, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
     ) -> nn.Module:
         """Every op of every edge built once; `forward(x, genotype)` runs one path."""
-        from robnas.data import dataset_info
-        from robnas.network import FAMILIES
+        from robnas.data.datasets import dataset_info
+        from robnas.models.network import FAMILIES
 
         m = self.resolve_macro() if macro is None else macro
         info = dataset_info(dataset)
@@ -335,7 +335,7 @@ class SearchSpace:
         self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
     ) -> int:
         """Parameter count without building: fixed part plus a per-(layer, edge, op) table."""
-        from robnas.sizing import param_table
+        from robnas.space.sizing import param_table
 
         m = self.resolve_macro() if macro is None else macro
         self.validate(genotype, m)
@@ -344,7 +344,7 @@ class SearchSpace:
 
     def min_params(self, macro: dict[str, Any] | None = None, dataset: str = "cifar10") -> int:
         """The smallest parameter count any genotype of the space reaches at this macro size."""
-        from robnas.sizing import param_table
+        from robnas.space.sizing import param_table
 
         m = self.resolve_macro() if macro is None else macro
         return param_table(self, m, dataset).minimum()

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from robnas.analysis_stats import Correlation, EdgeEffects
+from robnas.analysis.stats import Correlation, EdgeEffects
 
 INPUT_COLOR, NODE_COLOR, FRONT_COLOR = "#1f77b4", "#ff7f0e", "#d62728"
 

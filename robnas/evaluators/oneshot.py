@@ -28,17 +28,17 @@ import torch
 from torch import nn
 
 from robnas.attacks import make_attack
-from robnas.data import ImageData, batches
+from robnas.data.datasets import ImageData, batches
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS, STRUCTURAL, IndicatorConfig, as_config
 from robnas.indicators.robust import robust_accuracy
 from robnas.indicators.structure import genotype_structure
 from robnas.result import Result
-from robnas.space import SearchSpace
+from robnas.space.search_space import SearchSpace
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
-    from robnas.supernet import Supernet
+    from robnas.models.supernet import Supernet
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _recalibrate(
     generator: torch.Generator,
     device: torch.device,
 ) -> None:
-    from robnas.supernet import recalibrate_bn
+    from robnas.models.supernet import recalibrate_bn
 
     if n_batches > 0:
         stream = batches(data, batch_size, shuffle=True, generator=generator, device=device)
@@ -158,7 +158,7 @@ def _recalibrate(
 class SupernetEvaluator:
     """Inherit the path's weights, finetune (PGD-AT), recalibrate BN, score on validation data.
 
-    finetune_cfg: the short schedule given to `robnas.train.finetune` (RobNet: 3 epochs of PGD-7
+    finetune_cfg: the short schedule given to `robnas.training.loop.finetune` (RobNet: 3 epochs of PGD-7
     AT); None skips finetuning. recal_batches: training batches for BN recalibration (default:
     finetune_cfg.recal_batches, else 4). final_macro: the size `num_params` and FLOPs refer to
     (default the supernet's). Never pass the test split as val_data.
@@ -213,7 +213,7 @@ class SupernetEvaluator:
         device = next(model.parameters()).device
         generator = torch.Generator().manual_seed(seed)
         if self.finetune_cfg is not None:
-            from robnas.train import finetune
+            from robnas.training.loop import finetune
 
             finetune(model, self.train_data, self.finetune_cfg, generator=generator)
         _recalibrate(model, self.train_data, self.recal_batches, self.batch_size, generator, device)
@@ -223,7 +223,7 @@ class SupernetEvaluator:
 
 
 class StandaloneEvaluator:
-    """Train the genotype from scratch at `macro` with `robnas.train.train`, then score it.
+    """Train the genotype from scratch at `macro` with `robnas.training.loop.train`, then score it.
 
     The initialisation is seeded from (seed, genotype); training randomness follows
     train_cfg.seed. With out_dir, each genotype trains in out_dir/<genotype key> (resumable).
@@ -273,7 +273,7 @@ class StandaloneEvaluator:
         )
 
     def evaluate(self, genotype: Genotype) -> Result:
-        from robnas.train import train
+        from robnas.training.loop import train
 
         start = time.perf_counter()
         g = self.space.validate(genotype, self.macro)

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from robnas.analysis import edge_labels, md_table
+from robnas.analysis.core import edge_labels, md_table
+from robnas.data.tabular import TabularBenchmark, load_benchmark
 from robnas.errors import DataError
-from robnas.space import get_space
-from robnas.tabular import TabularBenchmark, load_benchmark
+from robnas.space.search_space import get_space
 
 ATTACKS = ("fgsm", "pgd", "aa_apgd-ce", "aa_square")
 EXCLUDED = {"fgsm@255"}  # FGSM at 255/255 replaces the image; no architecture survives it

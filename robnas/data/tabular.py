@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from robnas.data_files import cache_dir
+from robnas.data.files import cache_dir
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
 from robnas.result import Result
-from robnas.space import SearchSpace
+from robnas.space.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ import torch
 from torch import nn
 
 from robnas.attacks import PGD, Attack
+from robnas.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from robnas.config import TrainConfig
-from robnas.data import ImageData, batches
+from robnas.data.datasets import ImageData, batches
 from robnas.errors import CheckpointError, ConfigError
-from robnas.samplers import PathSampler, UniformOpSampler
-from robnas.supernet import Supernet, recalibrate_bn
-from robnas.train_checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from robnas.train_steps import (
+from robnas.models.samplers import PathSampler, UniformOpSampler
+from robnas.models.supernet import Supernet, recalibrate_bn
+from robnas.training.steps import (
     AdversarialStep,
     StepStats,
     make_optimizer,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from robnas import analysis_plots as plots
-from robnas.analysis import (
+from robnas.analysis import plots
+from robnas.analysis.core import (
     FSP_CELL,
     NON_METRICS,
     RunData,
@@ -22,7 +22,7 @@ from robnas.analysis import (
     edge_labels,
     md_table,
 )
-from robnas.analysis_stats import (
+from robnas.analysis.stats import (
     Correlation,
     bootstrap_coefs,
     bootstrap_indices,
@@ -436,7 +436,7 @@ def indicator_section(data: RunData, n_boot: int, seed: int) -> Section:
 
 
 def same_params_section(benchmark_dir: Path | None) -> Section:
-    from robnas.analysis_nb201 import same_params_study, same_params_tables
+    from robnas.analysis.nb201 import same_params_study, same_params_tables
 
     sec = Section("Same parameter count on the NB201 robustness dataset")
     if benchmark_dir is None:

@@ -21,8 +21,8 @@ from robnas.io import atomic_write_bytes
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from robnas.models import ArchSpec
-    from robnas.space import SearchSpace
+    from robnas.models.resolve import ArchSpec
+    from robnas.space.search_space import SearchSpace
 
 __all__ = ["cell_graph", "draw_cell", "draw_spec", "render_cell"]
 
@@ -33,7 +33,7 @@ NODE_COLOURS = {"input": "#cfe2f3", "node": "#fff2cc", "output": "#d9ead3"}
 
 
 def _space_of(genotype: Genotype, space: SearchSpace | None) -> SearchSpace:
-    from robnas.space import get_space
+    from robnas.space.search_space import get_space
 
     return space if space is not None else get_space(genotype.space)
 
@@ -269,7 +269,7 @@ def render_cell(
 def _title(
     genotype: Genotype, sp: SearchSpace, cell: int, macro: dict[str, Any] | None
 ) -> tuple[str, str]:
-    from robnas.network import reduction_layers
+    from robnas.models.network import reduction_layers
 
     layers = sp.num_layers(macro)
     kind = ""

@@ -16,14 +16,14 @@ import torch
 from torch import nn
 
 from robnas.genotype import Genotype
-from robnas.samplers import (
+from robnas.models.samplers import (
     SAMPLERS,
     PathSampler,
     UniformDensitySampler,
     UniformOpSampler,
     make_sampler,
 )
-from robnas.space import SearchSpace, get_space
+from robnas.space.search_space import SearchSpace, get_space
 
 __all__ = [
     "SAMPLERS",

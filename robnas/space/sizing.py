@@ -16,7 +16,7 @@ import torch
 from robnas.genotype import Genotype
 
 if TYPE_CHECKING:
-    from robnas.space import SearchSpace
+    from robnas.space.search_space import SearchSpace
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -57,7 +57,7 @@ def param_table(space: SearchSpace, macro: dict[str, Any], dataset: str) -> Para
 def _param_table(
     space: SearchSpace, macro_key: tuple[tuple[str, Any], ...], dataset: str
 ) -> ParamTable:
-    from robnas.network import CellDAG, edge_key
+    from robnas.models.network import CellDAG, edge_key
 
     with torch.device("meta"):
         supernet = space.build_supernet(dict(macro_key), dataset)

@@ -18,7 +18,7 @@ from robnas.genotype import Cell, Genotype
 from robnas.ops import FactorizedReduce, Normalize, ReLUConvBN, make_op
 
 if TYPE_CHECKING:
-    from robnas.space import SearchSpace
+    from robnas.space.search_space import SearchSpace
 
 
 def edge_key(node: int, pred: int) -> str:

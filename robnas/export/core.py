@@ -31,7 +31,7 @@ from torch import nn
 from robnas.errors import CheckpointError, ConfigError, RobnasError
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_bytes
-from robnas.models import ArchSpec, resolve_arch
+from robnas.models.resolve import ArchSpec, resolve_arch
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def architecture_record(
     weights: str | None = None,
 ) -> dict[str, Any]:
     """The versioned JSON description of an architecture; params and FLOPs are measured."""
-    from robnas.data import dataset_info
+    from robnas.data.datasets import dataset_info
     from robnas.indicators.complexity import count_flops, count_params
 
     size = dataset_info(spec.dataset).image_size
@@ -111,7 +111,7 @@ def architecture_record(
 
 def _user_space_file(spec: ArchSpec) -> str | None:
     """A user's TOML space is found again by its path; built-in spaces by name."""
-    from robnas.space import space_names
+    from robnas.space.search_space import space_names
 
     assert spec.space is not None
     if spec.space.name in space_names():
@@ -327,7 +327,7 @@ class Standalone(nn.Module):
 
 
 def _example(spec: ArchSpec, batch: int, seed: int) -> torch.Tensor:
-    from robnas.data import dataset_info
+    from robnas.data.datasets import dataset_info
 
     size = dataset_info(spec.dataset).image_size
     g = torch.Generator().manual_seed(seed)

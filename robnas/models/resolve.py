@@ -1,0 +1,119 @@
+"""`robnas.build`: any architecture by genotype, published name or baseline name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from robnas.errors import UnknownName
+from robnas.genotype import Genotype
+from robnas.models.published import get_published, published_names
+
+if TYPE_CHECKING:
+    from robnas.space.search_space import SearchSpace
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What to build: a genotype of a space at a macro size, or a baseline by name."""
+
+    name: str
+    dataset: str
+    genotype: Genotype | None = None
+    space: SearchSpace | None = None
+    macro: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.genotype.to_str() if self.genotype is not None else self.name
+
+    def build(self) -> nn.Module:
+        if self.genotype is None:
+            from robnas.data.datasets import dataset_info
+            from robnas.models.baselines import BASELINES
+
+            info = dataset_info(self.dataset)
+            return BASELINES.get(self.name)(info.num_classes, info.mean, info.std)
+        assert self.space is not None
+        return self.space.build(self.genotype, self.macro, self.dataset)
+
+
+def baseline_names() -> list[str]:
+    from robnas.models.baselines import BASELINES
+
+    return BASELINES.names()
+
+
+def resolve_arch(
+    arch: Genotype | str,
+    dataset: str = "cifar10",
+    *,
+    space: SearchSpace | str | None = None,
+    preset: str | None = None,
+    **macro: Any,
+) -> ArchSpec:
+    """Turn a genotype, genotype string, published name or baseline name into an ArchSpec."""
+    from robnas.space.search_space import get_space
+
+    if isinstance(arch, str) and arch.strip().lower() in published_names():
+        pub = get_published(arch.strip().lower())
+        sp = get_space("darts")
+        # The published size, then a preset's size (e.g. tiny), then explicit overrides.
+        m = {**pub.macro, **(sp.resolve_macro(preset) if preset else {})}
+        m = {**m, **{k: v for k, v in macro.items() if v is not None}, "normalize": False}
+        return ArchSpec(pub.name, dataset, pub.genotype, sp, m)
+    if (
+        space is None
+        and isinstance(arch, str)
+        and "~" not in arch
+        and ":" not in arch
+        and not arch.startswith("{")
+    ):
+        name = arch.strip().lower()
+        if name not in baseline_names():
+            known = ", ".join(published_names() + baseline_names())
+            raise UnknownName(
+                f"unknown architecture {arch!r}: give a genotype string (space:|op~0|+...) or one of {known}"
+            )
+        return ArchSpec(name, dataset)
+    if isinstance(space, str):
+        space = get_space(space)
+    if space is None:
+        name = arch.space if isinstance(arch, Genotype) else _space_prefix(arch)
+        space = get_space(name)
+    m = space.resolve_macro(preset, **macro)
+    genotype = space.parse(arch)
+    space.validate(genotype, m)
+    return ArchSpec(genotype.to_str(), dataset, genotype, space, m)
+
+
+def _space_prefix(text: str) -> str:
+    text = text.strip()
+    if text.startswith("{"):
+        import json
+
+        return str(json.loads(text).get("space", ""))
+    name, sep, _ = text.partition(":")
+    if not sep or name.startswith("|"):
+        raise UnknownName(
+            f"cannot tell the space of {text[:40]!r}: prefix it with 'darts:' or 'nb201:'"
+        )
+    return name
+
+
+def build(
+    arch: Genotype | str,
+    dataset: str = "cifar10",
+    *,
+    space: SearchSpace | str | None = None,
+    preset: str | None = None,
+    **macro: Any,
+) -> nn.Module:
+    """A network taking images in [0,1]: `build("robnet_large")`, `build("resnet18")`,
+    `build("darts:|sep_conv_3x3~0|...", C=16, layers=8)`, `build(genotype)`."""
+    return resolve_arch(arch, dataset, space=space, preset=preset, **macro).build()
+
+
+__all__ = ["ArchSpec", "baseline_names", "build", "published_names", "resolve_arch"]
