@@ -24,7 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small GP solves: threads o
 import numpy as np  # noqa: E402
 
 from robnas.data.tabular import REPORT_KEYS, TabularEvaluator, load_benchmark  # noqa: E402
-from robnas.search.run import repeat_seed, search_once  # noqa: E402
+from robnas.search.tabular import repeat_seed, search_once  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies import make_strategy  # noqa: E402
 

@@ -1,0 +1,173 @@
+"""Supernet searches: train (or load) the weight-sharing supernet, search with inherited weights."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from robnas.errors import CheckpointError
+from robnas.genotype import Genotype
+from robnas.search.common import build_strategy, flops_at
+from robnas.search.study import Progress, Study, init_run_dir
+from robnas.space.search_space import get_space
+
+log = logging.getLogger(__name__)
+
+
+def run_supernet(
+    settings: dict[str, Any],
+    run_dir: Path,
+    storage: str | None,
+    progress: Progress | None,
+    *,
+    phase: Callable[[str], None] = lambda _: None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    from robnas.config import TrainConfig
+    from robnas.data.datasets import load_dataset, split_train_val
+    from robnas.evaluators.oneshot import IndicatorEvaluator, SupernetEvaluator
+    from robnas.models.samplers import UniformOpSampler
+    from robnas.models.supernet import Supernet
+    from robnas.training.loop import load_checkpoint, train
+
+    space = get_space(settings["space"])
+    dataset, seed = settings["dataset"], settings["seed"]
+    macro, final_macro = settings["search_macro"], settings["final_macro"]
+    train_cfg = TrainConfig(**settings["train"])
+    finetune_cfg = TrainConfig(**settings["finetune"]) if settings["finetune"] else None
+    n_train, n_val = settings["train_size"], settings["val_size"]
+    limit = n_train + n_val if n_train is not None else None
+    data = load_dataset(dataset, "train", data_dir=settings["data_dir"], limit=limit, seed=seed)
+    train_data, val_data = split_train_val(data, n_val, seed)  # never the test split
+
+    # A study writes config.json first, so a bad run dir fails before the supernet trains.
+    init_run_dir(run_dir, settings)
+    model = Supernet(space, macro, dataset)
+    ckpt_path = run_dir / "supernet.pt"
+    source = settings["supernet"] or (str(ckpt_path) if ckpt_path.is_file() else None)
+    if source is not None:
+        phase(f"loading supernet {source}")
+        ckpt = load_checkpoint(source)
+        try:
+            model.load_state_dict(ckpt["model"])
+        except (RuntimeError, KeyError) as err:
+            raise CheckpointError(
+                f"{source} does not fit the {space.name} supernet at {macro}: {str(err).splitlines()[0]}"
+            ) from None
+    else:
+        phase("training supernet")
+        sampler = UniformOpSampler(space, seed, macro=macro)
+        train(
+            model,
+            train_data,
+            val_data,
+            train_cfg,
+            run_dir / "supernet",
+            sampler=sampler,
+            resume=True,
+            progress=show_progress,
+        )
+        from robnas.io import atomic_torch_save
+
+        atomic_torch_save(
+            ckpt_path,
+            {
+                "format": "robnas-checkpoint",
+                "version": 1,
+                "model": model.state_dict(),
+                "arch": f"supernet:{space.name}",
+                "space": space.name,
+                "macro": macro,
+                "dataset": dataset,
+            },
+        )
+    device = next(model.parameters()).device
+    model.to(device)
+    # Each candidate finetunes and is scored on fixed seeded subsets (the same for every candidate).
+    ft_n, score_n = settings.get("finetune_size"), settings.get("score_size")
+    evaluator = SupernetEvaluator(
+        model,
+        space,
+        train_data.subset(min(ft_n, len(train_data)), seed) if ft_n else train_data,
+        val_data.subset(min(score_n, len(val_data)), seed) if score_n else val_data,
+        finetune_cfg=finetune_cfg,
+        final_macro=final_macro,
+        seed=seed,
+        batch_size=min(128, train_cfg.batch_size),
+    )
+    cheap = None
+    if settings["prescreen"]:
+        from robnas.indicators import INDICATORS
+
+        key = settings["prescreen"]
+        sign = float(INDICATORS.get(key).direction) if key in INDICATORS else 1.0
+        indicator = IndicatorEvaluator(
+            space,
+            None,
+            val_data.subset(min(64, len(val_data)), seed),
+            indicators=[key] if key in ("fsp_dist", "jac_norm") else [],
+            supernet=model,
+            final_macro=final_macro,
+            seed=seed,
+        )
+        cheap = lambda g: sign * indicator.evaluate(g).metrics[key]  # noqa: E731
+    strategy = build_strategy(settings, space, seed, cheap)
+    study = Study(
+        run_dir,
+        settings,
+        evaluator,
+        strategy,
+        storage,
+        flops=flops_at(space, final_macro, dataset),
+        final_params=lambda g: space.num_params(g, final_macro, dataset),
+    )
+    phase("searching")
+    study.run(settings["trials"], progress=progress)
+    extra: dict[str, Any] = {}
+    summary = study.summary(settings["top_k"])
+    if settings["final_train"] and summary["best"] is not None:
+        phase("training the winner")
+        extra["final"] = final_train(
+            settings, run_dir, summary["best"]["genotype"], train_data, val_data, show_progress
+        )
+        summary = study.summary(settings["top_k"], extra=extra)
+    return summary
+
+
+def final_train(
+    settings: dict[str, Any],
+    run_dir: Path,
+    genotype: str,
+    train_data: Any,
+    val_data: Any,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """Train the winner at the final size and attack it with PGD-20 on the test split."""
+    import torch
+
+    from robnas.attacks import make_attack
+    from robnas.config import TrainConfig
+    from robnas.data.datasets import load_dataset
+    from robnas.indicators.robust import robust_accuracy
+    from robnas.training.loop import train
+
+    space = get_space(settings["space"])
+    g = Genotype.from_str(genotype)
+    model = space.build(g, settings["final_macro"], settings["dataset"])
+    cfg = TrainConfig(**settings["train"])
+    train(model, train_data, val_data, cfg, run_dir / "final", resume=True, progress=show_progress)
+    test = load_dataset(settings["dataset"], "test", data_dir=settings["data_dir"])
+    test = test.subset(min(len(test), settings["val_size"] or len(test)), settings["seed"])
+    device = next(model.parameters()).device
+    attack = make_attack("pgd20", eps=8 / 255, seed=settings["seed"])
+    clean, robust = robust_accuracy(
+        model,
+        test.floats().to(device),
+        test.labels.to(device),
+        attack,
+        batch_size=128,
+        generator=torch.Generator(device=device).manual_seed(settings["seed"]),
+    )
+    return {"genotype": genotype, "test_images": len(test), "clean_acc": clean, "pgd20_acc": robust}
