@@ -34,7 +34,8 @@ class IndicatorConfig:
     `fsp_deep_fraction` of them). fsp_reduction: "sum" is RobNet's squared L2 distance of the FSP
     matrices, "mean" divides it by the matrix size. jac_method: "exact" (one backward pass per
     class), "random" (`jac_projections` Gaussian projections), "auto" (exact when that is no
-    more passes than the projections). eval_attack: the registered attack of `robust_acc`.
+    more passes than the projections). hessian_iterations: power-iteration steps of
+    `hessian_eig` (it stops earlier once converged). eval_attack: the registered attack of `robust_acc`.
     """
 
     eps: float = 8 / 255
@@ -45,6 +46,7 @@ class IndicatorConfig:
     fsp_reduction: str = "sum"
     jac_method: str = "auto"
     jac_projections: int = 10
+    hessian_iterations: int = 20
     eval_attack: str = "pgd20"
     batch_size: int = 128
     seed: int = 0
@@ -52,8 +54,13 @@ class IndicatorConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.eps <= 1:
             raise ConfigError(f"indicator eps must lie in [0, 1], got {self.eps}")
-        if self.attack_steps < 1 or self.batch_size < 1 or self.jac_projections < 1:
-            raise ConfigError("attack_steps, batch_size and jac_projections must be >= 1")
+        if (
+            min(self.attack_steps, self.batch_size, self.jac_projections, self.hessian_iterations)
+            < 1
+        ):
+            raise ConfigError(
+                "attack_steps, batch_size, jac_projections and hessian_iterations must be >= 1"
+            )
         if not 0 < self.fsp_deep_fraction <= 1:
             raise ConfigError(f"fsp_deep_fraction must lie in (0, 1], got {self.fsp_deep_fraction}")
         if self.fsp_reduction not in FSP_REDUCTIONS:
