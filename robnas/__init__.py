@@ -21,7 +21,7 @@ from robnas.errors import (
 )
 
 if TYPE_CHECKING:
-    from robnas.export.core import load
+    from robnas.export.record import load
     from robnas.genotype import Genotype
     from robnas.models.resolve import ArchSpec, build, resolve_arch
     from robnas.space.budget import parse_budget
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 # name -> module that defines it
 _LAZY = {
     "parse_budget": "robnas.space.budget",
-    "load": "robnas.export.core",
+    "load": "robnas.export.record",
     "Genotype": "robnas.genotype",
     "ArchSpec": "robnas.models.resolve",
     "build": "robnas.models.resolve",

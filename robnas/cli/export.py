@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from robnas.cli.arch import add_arch_arguments
-
-FORMATS = ("json", "pt", "torchscript", "onnx")
+from robnas.export import FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robnas.errors import ConfigError
-    from robnas.export.core import export_arch, export_run, parse_formats, read_checkpoint
+    from robnas.export.formats import export_arch, parse_formats
+    from robnas.export.run import export_run
+    from robnas.export.weights import read_checkpoint, spec_for_checkpoint
 
     formats = parse_formats(args.formats or ["json"])
     target = Path(args.arch)
@@ -69,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top needs a study run directory; {args.arch!r} is not a folder")
     out = args.out or "export"
     if args.checkpoint:
-        from robnas.export.core import spec_for_checkpoint
-
         ckpt = read_checkpoint(args.checkpoint)
         spec = spec_for_checkpoint(
             args.arch,

@@ -1,1 +1,15 @@
-"""export."""
+"""Export architectures for others to use.
+
+record.py   the versioned JSON architecture record, spec_from_record, load (any export -> network)
+weights.py  checkpoint -> model for a spec (checked to match), and the exported pt payload
+traced.py   TorchScript and ONNX, each verified against PyTorch before it is written
+formats.py  one architecture to files in the chosen formats (render in memory, write atomically)
+run.py      a study run's top-k, with trained or supernet-inherited weights
+"""
+
+from __future__ import annotations
+
+# The format table lives here, torch-free, so `robnas export --help` lists it without importing torch.
+FORMATS = ("json", "pt", "torchscript", "onnx")
+WEIGHT_FORMATS = ("pt", "torchscript", "onnx")
+SUFFIXES = {"json": ".json", "pt": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
