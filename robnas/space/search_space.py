@@ -256,6 +256,20 @@ class SearchSpace:
         cells[c] = self.cell_from_edges(edges)
         return Genotype(self.name, tuple(cells))
 
+    # -- isomorphism -------------------------------------------------------------------------
+
+    def canonical(self, genotype: Genotype) -> str:
+        """One string per isomorphism class: a query is the first evaluation of a class."""
+        from robnas.space.canonical import canonical_form
+
+        return canonical_form(self, genotype)
+
+    def canonical_key(self, genotype: Genotype) -> str:
+        """A short stable key of the isomorphism class (for storage and caches)."""
+        from robnas.space.canonical import canonical_key
+
+        return canonical_key(self, genotype)
+
     # -- flat encodings ----------------------------------------------------------------------
 
     def dimensions(
