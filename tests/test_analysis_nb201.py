@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robnas.analysis.core import analyze
 from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_params_tables
+from robnas.analysis.report import analyze
 from robnas.data.tabular import TabularEvaluator, load_benchmark
 from robnas.space.search_space import get_space
 
@@ -98,9 +98,14 @@ def test_tabular_run_report_has_same_params_section(bench_dir: Path, tmp_path: P
     run = tmp_path / "run"
     run.mkdir()
     pd.DataFrame(rows).to_csv(run / "trials.csv", index=False)
-    (run / "summary.json").write_text(json.dumps({"objective": "pgd@1"}))
-    (run / "config.json").write_text(json.dumps({"space": "nb201", "evaluator": "tabular"}))
-    result = analyze(run, n_boot=200, benchmark_dir=bench_dir)
+    settings = {
+        "mode": "tabular",
+        "space": "nb201",
+        "objective": "pgd@1",
+        "benchmark": str(bench_dir),
+    }
+    (run / "config.json").write_text(json.dumps(settings))
+    result = analyze(run, n_boot=200)  # the dataset is found through the settings' benchmark
     assert result.robust_key == "pgd@1"
     report = result.report.read_text()
     assert "Same parameter count on the NB201 robustness dataset" in report

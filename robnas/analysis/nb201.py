@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from robnas.analysis.core import edge_labels, md_table
+from robnas.analysis.edges import edge_labels
+from robnas.analysis.markdown import md_table
 from robnas.data.tabular import TabularBenchmark, load_benchmark
 from robnas.errors import DataError
 from robnas.space.search_space import get_space

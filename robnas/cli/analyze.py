@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robnas.analysis.core import analyze
+    from robnas.analysis.report import analyze
 
     result = analyze(
         args.run,

@@ -1,0 +1,199 @@
+"""A study run as the analysis sees it: the usable trials, accuracies in percent, genotypes parsed.
+
+`load_run(path)` is the one place that reads a run directory for analysis: `trials.csv` and the
+run's settings (`config.json`: `space`, `objective`, `mode`, `benchmark`). Bad input is a
+ConfigError that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from robnas.errors import ConfigError, RobnasError
+from robnas.genotype import Genotype
+from robnas.space.search_space import SearchSpace, get_space
+
+MIN_TRIALS = 5
+NON_METRICS = {"trial", "genotype", "status", "seconds"}
+FSP_CELL = re.compile(r"^fsp_dist_cell(\d+)$")
+
+__all__ = [
+    "FSP_CELL",
+    "MIN_TRIALS",
+    "NON_METRICS",
+    "RunData",
+    "choose_robust_key",
+    "find_benchmark_dir",
+    "is_accuracy",
+    "load_run",
+]
+
+
+def is_accuracy(column: str) -> bool:
+    """Clean or robust accuracy columns: `clean`, `*_acc`, or tabular `attack@eps` keys."""
+    return column == "clean" or column.endswith("_acc") or "@" in column
+
+
+@dataclass
+class RunData:
+    """The usable trials of one run (status ok, robust accuracy known), accuracies in %."""
+
+    run_dir: Path
+    settings: dict[str, Any]
+    trials: pd.DataFrame
+    robust_key: str
+    robust_reason: str
+    space: SearchSpace
+    genotypes: list[Genotype]
+    tabular: bool
+    dropped: int = 0  # rows not used (failed status or missing robust accuracy)
+    metrics: list[str] = field(default_factory=list)  # numeric metric columns
+
+    @property
+    def n(self) -> int:
+        return len(self.trials)
+
+    @property
+    def robust(self) -> np.ndarray:
+        return self.trials[self.robust_key].to_numpy(dtype=float)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.trials[name].to_numpy(dtype=float)
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    # A run without config.json can still be analysed from its trials alone.
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}; fix or delete the file") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _same_key(a: str, b: str, normalize: Callable[[str], str]) -> bool:
+    try:
+        return "@" in a and normalize(a) == normalize(b)
+    except RobnasError:
+        return False
+
+
+def choose_robust_key(columns: list[str], objectives: list[str]) -> tuple[str, str]:
+    """The study's objective, else `pgd20_acc`, else the first `attack@eps` column."""
+    from robnas.data.tabular import normalize_key  # `fgsm@1.0` and `fgsm@1/255` name `fgsm@1`
+
+    for name in objectives:
+        for column in columns:
+            if is_accuracy(column) and (column == name or _same_key(column, name, normalize_key)):
+                return column, "the study's objective"
+    if "pgd20_acc" in columns:
+        return "pgd20_acc", "PGD-20 accuracy (the study's objective is not an accuracy column)"
+    attacks = [c for c in columns if "@" in c and not c.startswith("clean")]
+    if attacks:
+        return attacks[0], "the first attack@eps column (no objective or pgd20_acc recorded)"
+    raise ConfigError(
+        "trials.csv has no robust accuracy column (pgd20_acc or attack@eps); "
+        "is this a robnas study run directory?"
+    )
+
+
+def _space_for(genotype_text: str, settings: Mapping[str, Any]) -> SearchSpace:
+    # The genotype names its space; a user's TOML space is found through the settings' path.
+    for candidate in (genotype_text.partition(":")[0], settings.get("space")):
+        if isinstance(candidate, str) and candidate:
+            try:
+                return get_space(candidate)
+            except RobnasError:
+                continue
+    raise ConfigError(
+        f"cannot find the search space of genotype {genotype_text!r}; pass a known space"
+    )
+
+
+def _read_trials(csv: Path) -> pd.DataFrame:
+    if not csv.is_file() or csv.stat().st_size == 0:
+        raise ConfigError(f"{csv} is missing or empty; run the study first (robnas search ...)")
+    try:
+        frame = pd.read_csv(csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {csv}: {err}") from None
+    if "genotype" not in frame.columns:
+        raise ConfigError(f"{csv} has no 'genotype' column; is it a robnas trials file?")
+    return frame
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunData:
+    """Read and validate a study run; raises ConfigError with what to do when it does not fit."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise ConfigError(f"run directory {root} does not exist; pass the folder a study wrote")
+    csv = root / "trials.csv"
+    frame = _read_trials(csv)
+    settings = _read_settings(root / "config.json")
+    columns = [str(c) for c in frame.columns]
+    objective = settings.get("objective")
+    key, reason = choose_robust_key(columns, [objective] if isinstance(objective, str) else [])
+    total = len(frame)
+    if "status" in frame.columns:
+        frame = frame[frame["status"].fillna("ok").astype(str) == "ok"]
+    metrics = [
+        c for c in columns if c not in NON_METRICS and pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    frame = frame.copy()
+    for col in metrics:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        values = frame[col].to_numpy()
+        if is_accuracy(col) and np.nanmax(np.abs(values), initial=0.0) <= 1.0:
+            frame[col] = 100.0 * frame[col]  # fractions -> percent
+    frame = frame[np.isfinite(frame[key].to_numpy(dtype=float))].reset_index(drop=True)
+    if len(frame) < MIN_TRIALS:
+        raise ConfigError(
+            f"{csv} has {len(frame)} usable trials (status ok, {key} known); "
+            f"need at least {MIN_TRIALS}: run more trials"
+        )
+    space = _space_for(str(frame["genotype"].iloc[0]), settings)
+    try:
+        genotypes = [space.parse(str(text)) for text in frame["genotype"]]
+    except RobnasError as err:
+        raise ConfigError(f"{csv}: {err}") from None
+    for name, fn in (("density", space.density), ("edge_density", space.edge_density)):
+        if name not in frame.columns or frame[name].isna().all():
+            frame[name] = [fn(g) for g in genotypes]  # recomputed: both are pure genotype functions
+            metrics.append(name)
+    # tabular runs say so in their settings; their `attack@eps` columns say it for older runs
+    tabular = settings.get("mode") == "tabular" or any("@" in m for m in metrics)
+    return RunData(
+        run_dir=root,
+        settings=settings,
+        trials=frame,
+        robust_key=key,
+        robust_reason=reason,
+        space=space,
+        genotypes=genotypes,
+        tabular=tabular,
+        dropped=total - len(frame),
+        metrics=metrics,
+    )
+
+
+def find_benchmark_dir(settings: Mapping[str, Any]) -> Path | None:
+    """The NB201 robustness dataset folder: the settings' `benchmark`, else under $ROBNAS_DATA."""
+    candidates = [settings["benchmark"]] if isinstance(settings.get("benchmark"), str) else []
+    if os.environ.get("ROBNAS_DATA"):
+        candidates.append(os.environ["ROBNAS_DATA"])
+    for text in candidates:
+        path = Path(text).expanduser()
+        for folder in (path, path / "nb201-robustness"):
+            if (folder / "meta.json").is_file():
+                return folder
+    return None
