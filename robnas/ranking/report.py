@@ -1,0 +1,80 @@
+"""The ranking report: every score against every ground-truth column, plus the split's test-retest.
+
+Rows are cells (one per NB201 isomorph class); score columns are named by what they rank with
+(higher = predicted better): `supernet_clean`, `supernet_fgsm`, `params`, `flops`, negated
+indicators, and `score`, the combined ranker a budgeted search uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from robnas.ranking.metrics import agreement
+
+TRUTHS = ("clean", "fgsm@1", "pgd@1")
+COLUMNS = ("kendall", "spearman", "kendall_within", "top5", "top10")
+
+
+def draw_classes(rows: np.ndarray, strings: Sequence[str], count: int, seed: int) -> list[str]:
+    """One representative string for each of `count` isomorph classes drawn uniformly.
+
+    rows[i] is the class of strings[i]; drawing classes (not strings) keeps big classes (many
+    isomorphic strings) from being over-represented."""
+    first: dict[int, int] = {}
+    for index, row in enumerate(rows):
+        first.setdefault(int(row), index)
+    if count > len(first):
+        raise ValueError(f"asked for {count} classes; the benchmark has {len(first)}")
+    chosen = np.random.default_rng(seed).choice(sorted(first), size=count, replace=False)
+    return [strings[first[int(r)]] for r in chosen]
+
+
+def combined_score(params: np.ndarray, supernet: np.ndarray) -> np.ndarray:
+    """Parameters across sizes, the supernet within equal sizes: lexicographic (params, supernet).
+
+    Within a budget a search compares cells of about the same size, where only the supernet can
+    tell them apart; across sizes counting parameters is the stronger ranker on NB201 (see the
+    README). Supernet scores are accuracies in [0, 1], so adding them to the parameter count's
+    dense rank orders by rank first and by the supernet inside a rank."""
+    dense = np.unique(params, return_inverse=True)[1].astype(float)
+    return dense + np.clip(supernet, 0.0, 0.999999)
+
+
+def agreement_table(
+    table: pd.DataFrame, scores: Sequence[str], truths: Sequence[str] = TRUTHS
+) -> pd.DataFrame:
+    """One row per (score, truth): Kendall, Spearman, within-equal-params Kendall, top-k."""
+    out = []
+    for score in scores:
+        for truth in truths:
+            row = agreement(table[score].to_numpy(), table[truth].to_numpy(), table["params"])
+            out.append({"score": score, "truth": truth, **row})
+    return pd.DataFrame(out)
+
+
+def split_agreement(half_a: np.ndarray, half_b: np.ndarray, params: np.ndarray) -> dict[str, float]:
+    """The same supernet scored on two disjoint halves of the split: how far it agrees with itself."""
+    row = agreement(half_a, half_b, params.tolist())
+    return {"kendall": row["kendall"], "kendall_within": row["kendall_within"]}
+
+
+def markdown(agree: pd.DataFrame, retest: dict[str, float]) -> str:
+    lines = [
+        "| score | truth | Kendall tau | Spearman rho | tau within equal params | top-5% | top-10% |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in agree.itertuples():
+        lines.append(
+            f"| {r.score} | {r.truth} | {r.kendall:.3f} | {r.spearman:.3f} | "
+            f"{r.kendall_within:.3f} | {r.top5:.2f} | {r.top10:.2f} |"
+        )
+    lines += [
+        "",
+        f"Test-retest (supernet clean accuracy on two disjoint halves of the split): tau "
+        f"{retest['kendall']:.3f} overall, {retest['kendall_within']:.3f} within equal params. "
+        "No score can agree with the ground truth much beyond what the split agrees with itself.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,162 @@
+"""`robnas rank` as a library: score NB201 isomorph classes with a trained supernet and hold the
+scores against the robustness dataset, beside counting parameters and the indicators.
+
+The per-cell table is written row by row (atomically), so an interrupted run resumes where it
+stopped; the agreement tables are recomputed from the whole table at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from robnas.data.datasets import ImageData
+from robnas.data.tabular import TabularBenchmark
+from robnas.genotype import Genotype
+from robnas.io import atomic_write_text
+from robnas.models.supernet import Supernet
+from robnas.ranking.oneshot import CellScore, score_cells
+from robnas.ranking.report import (
+    TRUTHS,
+    agreement_table,
+    combined_score,
+    draw_classes,
+    markdown,
+    split_agreement,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RankSettings:
+    archs: int = 500
+    recal_batches: int = 4
+    batch_size: int = 256
+    fgsm_eps: float = 1 / 255
+    indicators: tuple[str, ...] = ()
+    seed: int = 0
+
+
+def _row(score: CellScore, space: Any, macro: dict[str, Any], dataset: str) -> dict[str, Any]:
+    half = len(score.clean) // 2
+    from robnas.indicators import count_flops
+
+    with torch.device("meta"):
+        net = space.build(score.genotype, macro, dataset)
+    return {
+        "arch": score.genotype.to_str().partition(":")[2],
+        "params": sum(p.numel() for p in net.parameters()),
+        "flops": count_flops(net, (1, 3, 32, 32)),
+        "supernet_clean": score.accuracy("clean"),
+        "supernet_fgsm": score.accuracy("fgsm") if score.fgsm is not None else float("nan"),
+        "clean_half_a": score.accuracy("clean", slice(0, half)),
+        "clean_half_b": score.accuracy("clean", slice(half, None)),
+    }
+
+
+def rank_supernet(
+    supernet: Supernet,
+    bench: TabularBenchmark,
+    *,
+    recal: ImageData,
+    heldout: ImageData,
+    out_dir: str | Path,
+    settings: RankSettings = RankSettings(),
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score `settings.archs` classes drawn uniformly; write cells.csv, ranking.md, ranking.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    archs = draw_classes(bench.rows, bench.strings, settings.archs, settings.seed)
+    cells_path = out / "cells.csv"
+    done: dict[str, dict[str, Any]] = {}
+    if cells_path.exists():
+        done = {r["arch"]: r for r in pd.read_csv(cells_path).to_dict("records")}
+    todo = [Genotype.from_str(f"{supernet.space.name}:{a}") for a in archs if a not in done]
+
+    def write(score: CellScore) -> None:
+        row = _row(score, supernet.space, supernet.macro, supernet.dataset)
+        for name in settings.indicators:
+            row[name] = _indicator(supernet, score.genotype, name, heldout, settings)
+        done[row["arch"]] = row
+        rows = [done[a] for a in archs if a in done]
+        atomic_write_text(cells_path, pd.DataFrame(rows).to_csv(index=False))
+        if progress is not None:
+            progress(len(rows), len(archs))
+
+    score_cells(
+        supernet,
+        todo,
+        recal=recal,
+        heldout=heldout,
+        recal_batches=settings.recal_batches,
+        batch_size=settings.batch_size,
+        fgsm_eps=settings.fgsm_eps or None,
+        device=device,
+        on_cell=write,
+    )
+    table = pd.DataFrame([done[a] for a in archs])
+    return summarize(table, bench, supernet.space.name, out, settings)
+
+
+def _indicator(
+    supernet: Supernet, g: Genotype, name: str, data: ImageData, settings: RankSettings
+) -> float:
+    from robnas.indicators import INDICATORS
+
+    model = supernet.extract(g).eval()
+    n = min(len(data), 64)
+    x, y = data.images[:n].float().div(255), data.labels[:n]
+    return INDICATORS.get(name)(model, x, y, cfg={"seed": settings.seed})[name]
+
+
+def summarize(
+    table: pd.DataFrame,
+    bench: TabularBenchmark,
+    space: str,
+    out: Path,
+    settings: RankSettings,
+    truths: Sequence[str] = TRUTHS,
+) -> dict[str, Any]:
+    """Add ground truth and the combined score; write the agreement tables."""
+    table = table.copy()
+    gs = [Genotype.from_str(f"{space}:{a}") for a in table["arch"]]
+    for t in truths:
+        table[t] = [bench.value(g, t) for g in gs]
+    table["score"] = combined_score(table["params"].to_numpy(), table["supernet_clean"].to_numpy())
+    scores = ["score", "supernet_clean", "supernet_fgsm", "params", "flops"]
+    for name in settings.indicators:
+        table[f"-{name}"] = -table[name]
+        scores.append(f"-{name}")
+    agree = agreement_table(table, scores, truths)
+    retest = split_agreement(
+        table["clean_half_a"].to_numpy(),
+        table["clean_half_b"].to_numpy(),
+        table["params"].to_numpy(),
+    )
+    atomic_write_text(out / "cells.csv", table.to_csv(index=False))
+    atomic_write_text(out / "ranking.md", markdown(agree, retest))
+    summary = {
+        "cells": len(table),
+        "agreement": agree.to_dict("records"),
+        "test_retest": retest,
+        "settings": settings.__dict__,
+    }
+    atomic_write_text(out / "ranking.json", json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def scores_by(summary: dict[str, Any], score: str, truth: str) -> dict[str, float]:
+    for row in summary["agreement"]:
+        if row["score"] == score and row["truth"] == truth:
+            return {k: v for k, v in row.items() if isinstance(v, float)}
+    raise KeyError((score, truth))
