@@ -10,21 +10,24 @@ Run directory:
                   size), top_k; topk/ holds the top-k genotypes as JSON
 
 Durability: a trial is committed to the storage before the strategy hears of it and before the
-next trial starts. Each Optuna trial carries its owner (user attr `worker`), the genotype
-(`genotype`, the canonical string) and, once finished, the full result (`result`, with `flops`;
-`metrics` repeats the metrics for optuna-dashboard); its value is the objective (and the
-parameter count for NSGA-II).
+next trial starts. Each Optuna trial carries, as user attributes (what optuna-dashboard shows),
+its owner (`worker`), the genotype (`genotype`, the canonical string) and, once finished, the
+full result (`result`, what resume reads), `metrics`, `num_params` (at the final size, when the
+search knows it), `proxy_num_params` (as scored) and `flops`; its value is the objective (and
+the parameter count for NSGA-II).
 
 Resume: a fresh strategy with the same seed is run again from the start; whenever it proposes
 a genotype the storage already holds, it is told the stored result instead of evaluating, so the
 strategy reaches exactly the state it had and continues identically; no finished trial is
-repeated or lost. A trial left RUNNING by a dead worker is marked failed and its genotype
-evaluated again.
+repeated or lost. A trial left RUNNING by a dead worker (storage.py says how one is told) is
+marked failed and its genotype evaluated again.
 
 Several workers: a worker claims a genotype by creating a RUNNING trial with its key, then looks
 for other claims of that key; if it sees one it yields (its trial is marked failed with
 `duplicate_of`) and proposes another genotype, so no genotype is evaluated twice. Workers share the results
-through the storage (a proposal another worker finished is answered from the storage).
+through the storage (a proposal another worker finished is answered from the storage). A worker
+that reaches the trial count while others still hold claims waits for them: if one of them dies,
+its claim is failed and the trial is run again, so the study ends with exactly the trials asked.
 """
 
 from __future__ import annotations
@@ -52,6 +55,15 @@ from robnas.errors import ConfigError
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
 from robnas.result import Result
+from robnas.search.storage import (
+    beating,
+    fail_lost_heartbeats,
+    heartbeat_interval,
+    make_storage,
+    process_alive,
+    process_start,
+    record_heartbeat,
+)
 from robnas.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -61,6 +73,10 @@ STUDY_NAME = "robnas"
 RESUMABLE_KEYS = frozenset({"trials", "storage", "resume", "progress", "workers", "top_k"})
 #: A proposal loop answered only from memory this many times in a row ends the run early.
 MAX_KNOWN_IN_A_ROW = 10_000
+#: Seconds between looks at the storage while waiting for other workers' claims.
+POLL_SECONDS = 1.0
+#: A claim whose worker has not written its owner yet is being created for at most this long.
+CREATING_SECONDS = 60.0
 
 
 class Evaluator(Protocol):
@@ -80,43 +96,6 @@ class TrialRecord:
 
 
 Progress = Callable[[int, int, "TrialRecord | None", "TrialRecord | None"], None]
-
-
-def make_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL; `journal:PATH` or a `.log`/`.journal` path is a journal file."""
-    if url.startswith("journal:") or url.endswith((".log", ".journal")):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = url.removeprefix("journal:")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(path))
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        # several worker processes on one file: wait for the lock instead of failing
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-    try:
-        return optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as err:  # bad URL, missing driver, unreachable server
-        raise ConfigError(f"cannot open storage {url!r}: {err}".splitlines()[0]) from None
-
-
-def _process_start(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a live process from a reused pid)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_config(run_dir: str | Path) -> dict[str, Any] | None:
@@ -180,6 +159,7 @@ class Study:
         self.config = json.loads(json.dumps(config))
         self.evaluator = evaluator
         self.strategy = strategy
+        self.storage_given = storage is not None
         self.storage_url = storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
         self.flops = flops
         self.final_params = final_params
@@ -192,48 +172,58 @@ class Study:
         self.pid = os.getpid()
         self._flops_cache: dict[str, int] = {}
         self._study: optuna.Study | None = None
+        self._storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
+        self._study_id = -1
+        self.heartbeat = False  # the storage keeps Optuna heartbeats (known once open)
 
     # -- storage ---------------------------------------------------------------------------------
 
     def open(self) -> optuna.Study:
         if self._study is not None:
             return self._study
+        # a storage named by the user is opened first: a bad URL writes nothing
+        storage = make_storage(self.storage_url) if self.storage_given else None
         init_run_dir(self.run_dir, self.config)
+        storage = storage or make_storage(self.storage_url)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         directions = [self.direction, "minimize"] if self.multi else [self.direction]
         self._study = optuna.create_study(
-            storage=make_storage(self.storage_url),
+            storage=storage,
             study_name=STUDY_NAME,
             directions=directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )
+        self._storage = storage
+        self._study_id = storage.get_study_id_from_name(STUDY_NAME)
+        self.heartbeat = heartbeat_interval(storage) is not None
         return self._study
 
     def _worker_info(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "pid": self.pid,
-            "start": _process_start(self.pid),
+            "start": process_start(self.pid),
             "token": self.token,
             "time": time.time(),
         }
 
     def _alive(self, worker: dict[str, Any] | None) -> bool:
+        """Is this registered worker still running? (Only decides whether to reseed.)"""
         if not worker or worker.get("finished"):
             return False
         if worker.get("token") == self.token:
             return True
         if worker.get("host") == self.host:
-            pid = int(worker.get("pid", -1))
-            return _pid_alive(pid) and _process_start(pid) == worker.get("start")
+            return process_alive(worker)
         return time.time() - float(worker.get("time", 0)) < self.stale_after
 
-    def _register(self, study: optuna.Study) -> None:
+    def _register(self) -> None:
         """Record this worker; a worker joining live others searches with its own seed."""
-        storage, sid = study._storage, study._study_id
-        attrs = storage.get_study_system_attrs(sid)
+        attrs = self._storage.get_study_system_attrs(self._study_id)
         others = [v for k, v in attrs.items() if k.startswith("worker:") and self._alive(v)]
-        storage.set_study_system_attr(sid, f"worker:{self.token}", self._worker_info())
+        self._storage.set_study_system_attr(
+            self._study_id, f"worker:{self.token}", self._worker_info()
+        )
         if others:
             seq = np.random.SeedSequence([self.strategy.seed, len(attrs)])
             seed = int(seq.generate_state(1)[0])
@@ -244,34 +234,46 @@ class Study:
         assert self._study is not None
         return self._study.get_trials(deepcopy=False)
 
+    def _trial_id(self, number: int) -> int:
+        return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+
     @staticmethod
     def _finished(t: FrozenTrial) -> bool:
         return "result" in t.user_attrs and t.state in (TrialState.COMPLETE, TrialState.FAIL)
 
     def _fail(self, number: int, **attrs: Any) -> None:
-        assert self._study is not None
         try:
-            trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(
-                self._study._study_id, number
-            )
+            trial_id = self._trial_id(number)
             for k, v in attrs.items():
-                self._study._storage.set_trial_user_attr(trial_id, k, v)
-            self._study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                self._storage.set_trial_user_attr(trial_id, k, v)
+            self._storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             pass  # another worker finished or failed it first
 
     def _trial_alive(self, t: FrozenTrial) -> bool:
+        """Is this RUNNING trial's worker alive (see storage.py)?"""
         worker = t.user_attrs.get("worker")
         if worker is None:  # being created right now by some worker (attrs not written yet)
             started = t.datetime_start.timestamp() if t.datetime_start else 0.0
-            return time.time() - started < 60.0
-        return self._alive(worker)
+            return time.time() - started < CREATING_SECONDS
+        if worker.get("token") == self.token:
+            return True
+        if worker.get("host") == self.host:
+            return process_alive(worker)
+        if self.heartbeat:  # fail_lost_heartbeats has failed it if its heartbeat stopped
+            return True
+        return time.time() - float(worker.get("time", 0)) < self.stale_after
 
-    def _fail_stale(self, trials: list[FrozenTrial]) -> None:
+    def _fail_stale(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """Fail the RUNNING trials of dead workers; the trials without them."""
+        kept = []
         for t in trials:
             if t.state == TrialState.RUNNING and not self._trial_alive(t):
                 log.warning("trial %d was left running by a dead worker; failing it", t.number)
                 self._fail(t.number, stale=True)
+            else:
+                kept.append(t)
+        return kept
 
     def records(self) -> list[TrialRecord]:
         """Every finished trial, in trial order."""
@@ -294,33 +296,55 @@ class Study:
     def run(self, n_trials: int, progress: Progress | None = None) -> list[TrialRecord]:
         """Run until the storage holds n_trials finished trials (counting earlier runs)."""
         study = self.open()
+        fail_lost_heartbeats(study)
         self._fail_stale(self._trials())
-        self._register(study)
+        self._register()
         try:
             return self._loop(study, n_trials, progress)
         finally:  # a worker that stopped (done, crashed, interrupted) no longer counts as live
             info = {**self._worker_info(), "finished": True}
-            study._storage.set_study_system_attr(study._study_id, f"worker:{self.token}", info)
+            self._storage.set_study_system_attr(self._study_id, f"worker:{self.token}", info)
+
+    def _standing(self, study: optuna.Study, n_trials: int) -> tuple[int, str]:
+        """Finished trials, and whether to "go" on, "wait" for other workers or "stop"."""
+        fail_lost_heartbeats(study)
+        trials = self._fail_stale(self._trials())
+        done = sum(self._finished(t) for t in trials)
+        # live claims of other workers (a trial without a genotype yet claims nothing)
+        claims = [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and "genotype" in t.user_attrs
+            and t.user_attrs["worker"].get("token") != self.token
+        ]
+        if done >= n_trials:
+            return done, "stop"
+        if done + len(claims) < n_trials:
+            return done, "go"
+        # enough claims to finish; wait for them where a dead claimer would be noticed
+        if self.heartbeat or all(t.user_attrs["worker"].get("host") == self.host for t in claims):
+            return done, "wait"
+        return done, "stop"
 
     def _loop(
         self, study: optuna.Study, n_trials: int, progress: Progress | None
     ) -> list[TrialRecord]:
-        known: dict[str, Result] = {r.genotype: r.result for r in self.records()}
-        best: TrialRecord | None = self._best(self.records())
+        records = self.records()
+        known: dict[str, Result] = {r.genotype: r.result for r in records}
+        best: TrialRecord | None = self._best(records)
         in_a_row = 0
+        look = True  # look at the storage again (after anything that may have changed it)
+        done = len(records)
         while True:
-            trials = self._trials()
-            done = sum(self._finished(t) for t in trials)
-            running = [t for t in trials if t.state == TrialState.RUNNING]
-            # live claims of other workers (a trial without a genotype yet claims nothing)
-            live = sum(
-                "genotype" in t.user_attrs
-                and t.user_attrs["worker"].get("token") != self.token
-                and self._trial_alive(t)
-                for t in running
-            )
-            if done + live >= n_trials:
-                break
+            if look:
+                done, verdict = self._standing(study, n_trials)
+                if verdict == "stop":
+                    break
+                if verdict == "wait":
+                    time.sleep(POLL_SECONDS)
+                    continue
+                look = False
             genotype = self.strategy.ask()
             key = genotype.to_str()
             if key in known:  # evaluated before (this run, an earlier run or another worker)
@@ -331,6 +355,7 @@ class Study:
                     break
                 continue
             in_a_row = 0
+            look = True
             trial = self._claim(study, genotype)
             if trial is None:
                 stored = self._stored(key)
@@ -350,7 +375,10 @@ class Study:
         return self.records()
 
     def _claim(self, study: optuna.Study, genotype: Genotype) -> optuna.Trial | None:
-        trial = study.ask()
+        with warnings.catch_warnings():  # heartbeats outside study.optimize are ours to keep
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            trial = study.ask()
+        record_heartbeat(self._storage, self._trial_id(trial.number))  # before any claim
         key = genotype.to_str()
         trial.set_user_attr("worker", self._worker_info())  # first: rivals see an owner
         trial.set_user_attr("genotype", key)
@@ -364,10 +392,7 @@ class Study:
             and t.number != trial.number
             and (self._finished(t) or t.state == TrialState.RUNNING)
         ]
-        stale = [t for t in rivals if t.state == TrialState.RUNNING and not self._trial_alive(t)]
-        for t in stale:
-            self._fail(t.number, stale=True)
-        rivals = [t for t in rivals if t not in stale]
+        rivals = self._fail_stale(rivals)
         if rivals:
             self._fail(trial.number, duplicate_of=min(t.number for t in rivals))
             return None
@@ -382,17 +407,39 @@ class Study:
     def _evaluate(
         self, study: optuna.Study, trial: optuna.Trial, genotype: Genotype
     ) -> TrialRecord:
+        with beating(self._storage, self._trial_id(trial.number)):
+            try:
+                result = self.evaluator.evaluate(genotype)
+            except BaseException as err:
+                # not a result: the genotype is evaluated again on resume
+                self._fail(trial.number, error=f"{type(err).__name__}: {err}"[:500])
+                raise
+            given = result.metrics.get("flops")
+            flops = (
+                int(given) if given is not None and math.isfinite(given) else self._flops(genotype)
+            )
+            final = self.final_params(genotype) if self.final_params else None
         try:
-            result = self.evaluator.evaluate(genotype)
-        except BaseException as err:
-            # not a result: the genotype is evaluated again on resume
-            self._fail(trial.number, error=f"{type(err).__name__}: {err}"[:500])
-            raise
-        given = result.metrics.get("flops")
-        flops = int(given) if given is not None and math.isfinite(given) else self._flops(genotype)
-        # `result` is what resume reads; `metrics` is the dashboard's view of it
+            self._tell(study, trial, result, flops, final)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            # failed by another worker that saw no heartbeat: the strategy keeps the result
+            log.warning("trial %d was failed by another worker while it ran", trial.number)
+        return TrialRecord(trial.number, genotype.to_str(), result, flops)
+
+    def _tell(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        result: Result,
+        flops: int | None,
+        final: int | None,
+    ) -> None:
+        # `result` is what resume reads; the rest is the dashboard's view of it
         trial.set_user_attr("result", {**result.to_dict(), "flops": flops})
         trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
+        trial.set_user_attr("num_params", None if final is None else int(final))
+        trial.set_user_attr("proxy_num_params", result.num_params)
+        trial.set_user_attr("flops", flops)
         value = result.value(self.objective)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -401,7 +448,6 @@ class Study:
                 study.tell(trial, values)
             else:
                 study.tell(trial, state=TrialState.FAIL)
-        return TrialRecord(trial.number, genotype.to_str(), result, flops)
 
     def _flops(self, genotype: Genotype) -> int | None:
         if self.flops is None:
