@@ -1,14 +1,16 @@
-"""Atomic writes: a temp file in the target's folder, then os.replace, so readers never see half a file."""
+"""File helpers. Writes are atomic (a temp file in the target's folder, then os.replace, so
+readers never see half a file); JSON reads fail with one line that says what to do."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
+from robnas.errors import ConfigError, RobnasError
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -31,6 +33,39 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def atomic_torch_save(path: str | os.PathLike[str], obj: Any) -> None:
+    import torch  # here, so reading JSON never imports torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(
+    path: str | os.PathLike[str],
+    *,
+    hint: str = "fix or delete the file",
+    error: type[RobnasError] = ConfigError,
+) -> Any:
+    """The parsed JSON at `path`; `error` (one line ending in `hint`) if missing or unreadable."""
+    file = Path(path)
+    if not file.is_file():
+        raise error(f"{file} not found; {hint}")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise error(f"cannot read {file}: {err.strerror}; {hint}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{file} is not valid JSON ({err}); {hint}") from None
+
+
+def read_json_object(
+    path: str | os.PathLike[str],
+    *,
+    hint: str = "fix or delete the file",
+    error: type[RobnasError] = ConfigError,
+) -> dict[str, Any]:
+    """`read_json` that also demands a JSON object at the top."""
+    data = read_json(path, hint=hint, error=error)
+    if not isinstance(data, dict):
+        raise error(f"{path} must hold a JSON object, not {type(data).__name__}; {hint}")
+    return data
