@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -189,10 +190,12 @@ def test_missing_data_is_a_one_line_data_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ROBNAS_DATA", raising=False)
+    monkeypatch.delenv("ROBNAS_DOWNLOAD", raising=False)
     with pytest.raises(DataError) as info:
         load_dataset("cifar10", data_dir=tmp_path)
     message = str(info.value)
     assert "\n" not in message and "ROBNAS_DATA" in message and "--data-dir" in message
+    assert "--download" in message and "ROBNAS_DOWNLOAD=1" in message  # an option that exists
     with pytest.raises(DataError):
         load_dataset("cifar10", data_dir=tmp_path / "absent")
     with pytest.raises(DataError):
@@ -239,3 +242,110 @@ def test_damaged_native_files_are_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "cifar-10-batches-py").mkdir()
     with pytest.raises(DataError, match="ROBNAS_DATA"):
         load_dataset("cifar10", data_dir=tmp_path)
+
+
+# --- downloading (wiring only: torchvision's dataset classes are replaced, no network) ----------
+
+
+class _FakeTorchvision:
+    """Records how torchvision's CIFAR10/CIFAR100/SVHN are constructed; "downloads" when asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, bool]] = []
+
+    def cls(self, name: str, marker: str) -> type:
+        import numpy as np
+
+        recorder = self
+
+        class Fake:
+            classes = [f"k{i}" for i in range(10 if name != "CIFAR100" else 100)]
+
+            def __init__(self, root: str, download: bool, **split: object) -> None:
+                recorder.calls.append((name, root, download))
+                if not download and not (Path(root) / marker).exists():
+                    raise RuntimeError("Dataset not found or corrupted")
+                (Path(root) / marker).mkdir(parents=True, exist_ok=True)
+                n = len(self.classes) * 2
+                hwc = np.zeros((n, 32, 32, 3), dtype=np.uint8)
+                self.data = hwc if name != "SVHN" else hwc.transpose(0, 3, 1, 2)
+                self.targets = self.labels = [i % len(self.classes) for i in range(n)]
+
+        return Fake
+
+
+@pytest.fixture
+def fake_torchvision(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _FakeTorchvision:
+    import torchvision
+
+    fake = _FakeTorchvision()
+    for name, marker in (
+        ("CIFAR10", "cifar-10-batches-py"),
+        ("CIFAR100", "cifar-100-python"),
+        ("SVHN", "train_32x32.mat"),
+    ):
+        monkeypatch.setattr(torchvision.datasets, name, fake.cls(name, marker))
+    monkeypatch.delenv("ROBNAS_DATA", raising=False)
+    monkeypatch.delenv("ROBNAS_DOWNLOAD", raising=False)
+    monkeypatch.setenv("ROBNAS_CACHE", str(tmp_path / "cache"))
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("dataset", "cls"), [("cifar10", "CIFAR10"), ("cifar100", "CIFAR100"), ("svhn", "SVHN")]
+)
+def test_download_only_when_asked(
+    fake_torchvision: _FakeTorchvision, tmp_path: Path, dataset: str, cls: str
+) -> None:
+    with pytest.raises(DataError, match="--download"):
+        load_dataset(dataset, "train")
+    assert fake_torchvision.calls == []  # never asked torchvision to fetch anything
+    data = load_dataset(dataset, "train", download=True)
+    cache = str(tmp_path / "cache" / "torchvision")
+    assert fake_torchvision.calls == [(cls, cache, True)]
+    assert len(data) == len(data.classes) * 2
+    # Once cached, later loads read the copy without downloading again.
+    load_dataset(dataset, "train")
+    assert fake_torchvision.calls[-1] == (cls, cache, False)
+
+
+@pytest.mark.parametrize(
+    ("value", "asked"), [("1", True), ("yes", True), ("0", False), ("", False)]
+)
+def test_download_environment_variable(
+    fake_torchvision: _FakeTorchvision, monkeypatch: pytest.MonkeyPatch, value: str, asked: bool
+) -> None:
+    monkeypatch.setenv("ROBNAS_DOWNLOAD", value)
+    if asked:
+        load_dataset("cifar10", "test")
+        assert [c[2] for c in fake_torchvision.calls] == [True]
+    else:
+        with pytest.raises(DataError, match="--download"):
+            load_dataset("cifar10", "test")
+        assert fake_torchvision.calls == []
+    # An explicit argument wins over the environment.
+    with pytest.raises(DataError):
+        load_dataset("cifar100", "test", download=False)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search"],
+        ["train", "nb201:x", "--out", "o"],
+        ["supernet", "train", "--out", "o"],
+        ["evaluate", "x", "--checkpoint", "c"],
+    ],
+)
+def test_download_flag_on_every_data_command(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    from robnas.cli import build_parser
+    from robnas.data.datasets import DOWNLOAD_ENV
+
+    monkeypatch.delenv(DOWNLOAD_ENV, raising=False)
+    parser = build_parser()
+    assert parser.parse_args(argv).download is False
+    assert DOWNLOAD_ENV not in os.environ  # parsing without the flag asks for nothing
+    assert parser.parse_args([*argv, "--download"]).download is True
+    assert os.environ[DOWNLOAD_ENV] == "1"  # what load_dataset reads (monkeypatch restores it)

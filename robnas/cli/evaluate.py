@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from robnas.cli._common import add_data_arguments
 from robnas.cli.arch import add_arch_arguments
 
 DEFAULT_ATTACKS = "fgsm,pgd20,pgd100,mifgsm,deepfool"
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eps-l2", default="0.5", help="L2 budget of L2 attacks (deepfool, cw)")
     parser.add_argument("--n", type=int, default=1000, help="test examples (class-balanced)")
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--data-dir", help="local data folder (default: $ROBNAS_DATA)")
+    add_data_arguments(parser)
     parser.add_argument("--out", help="output folder (default: the checkpoint's folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")

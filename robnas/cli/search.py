@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robnas.cli._common import add_data_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -55,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--repeats", type=int, default=1, help="independent tabular searches")
     p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data-dir", help="local data folder (default: $ROBNAS_DATA)")
+    add_data_arguments(p)
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument(
         "--prescreen",

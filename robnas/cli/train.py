@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from robnas.cli._common import add_data_arguments
 from robnas.cli.arch import add_arch_arguments, add_size_arguments, resolve_from_args
 
 
@@ -28,7 +29,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-steps", type=int, help="PGD steps of robust validation")
     parser.add_argument("--train-size", type=int, help="training images (default: preset)")
     parser.add_argument("--val-size", type=int, help="held-out validation images")
-    parser.add_argument("--data-dir", help="local data folder (default: $ROBNAS_DATA)")
+    add_data_arguments(parser)
     parser.add_argument("--device", help="cpu, cuda or auto")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")

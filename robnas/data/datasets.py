@@ -29,12 +29,14 @@ __all__ = [
     "batches",
     "cache_dir",
     "dataset_info",
+    "download_requested",
     "load_dataset",
     "resolve_data_dir",
     "split_train_val",
 ]
 
 SPLITS = ("train", "test")
+DOWNLOAD_ENV = "ROBNAS_DOWNLOAD"
 
 
 @dataclass(frozen=True)
@@ -104,20 +106,29 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def download_requested(download: bool | None = None) -> bool:
+    """The argument when given, else $ROBNAS_DOWNLOAD (1/true/yes; the CLI's --download sets it)."""
+    if download is not None:
+        return download
+    return os.environ.get(DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def load_dataset(
     name: str,
     split: str = "train",
     *,
     data_dir: str | Path | None = None,
-    download: bool = False,
+    download: bool | None = None,
     limit: int | None = None,
     seed: int = 0,
 ) -> ImageData:
     """Load a split from a local folder, else torchvision's cache (downloading only if asked).
 
-    limit keeps a seeded class-balanced subset; from an image folder only those files are decoded,
-    and the result equals load_dataset(...).subset(limit, seed).
+    download: fetch CIFAR-10/100 or SVHN through torchvision into the cache when no local copy
+    exists; None reads $ROBNAS_DOWNLOAD. limit keeps a seeded class-balanced subset; from an image
+    folder only those files are decoded, and the result equals load_dataset(...).subset(limit, seed).
     """
+    download = download_requested(download)
     info = dataset_info(name)
     if split not in SPLITS:
         raise UnknownName(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
@@ -142,7 +153,8 @@ def load_dataset(
         return _limit(load_native(cached, info.name, split, download=download), limit, seed)
     raise DataError(
         f"dataset {info.name} not found; set ROBNAS_DATA or --data-dir to a folder holding "
-        f"{info.name}/{{train,test}}/<class>/*.png or torchvision's files, or enable download"
+        f"{info.name}/{{train,test}}/<class>/*.png or torchvision's files, or pass --download "
+        f"(or set {DOWNLOAD_ENV}=1) to fetch it with torchvision into {cached}"
     )
 
 

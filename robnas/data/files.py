@@ -160,6 +160,7 @@ def load_native(root: Path, name: str, split: str, *, download: bool) -> Loaded:
             classes = tuple(ds.classes)
     except (RuntimeError, OSError) as exc:
         raise DataError(
-            f"cannot load {name} from {root} ({exc}); set ROBNAS_DATA or --data-dir to a local copy"
+            f"cannot load {name} from {root} ({exc}); set ROBNAS_DATA or --data-dir to a local "
+            f"copy{'' if download else ', or pass --download to fetch it'}"
         ) from None
     return images.contiguous(), labels, classes
