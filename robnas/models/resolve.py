@@ -35,7 +35,11 @@ class ArchSpec:
             from robnas.models.baselines import BASELINES
 
             info = dataset_info(self.dataset)
-            return BASELINES.get(self.name)(info.num_classes, info.mean, info.std)
+            if self.name in BASELINES:
+                return BASELINES.get(self.name)(info.num_classes, info.mean, info.std)
+            from robnas.models.switches import build_network
+
+            return build_network(self.name, info.num_classes, info.mean, info.std)
         assert self.space is not None
         return self.space.build(self.genotype, self.macro, self.dataset)
 
@@ -71,13 +75,18 @@ def resolve_arch(
         and ":" not in arch
         and not arch.startswith("{")
     ):
+        from robnas.models.switches import is_network_name, network_names, resolve_switches
+
         name = arch.strip().lower()
-        if name not in baseline_names():
-            known = ", ".join(published_names() + baseline_names())
-            raise UnknownName(
-                f"unknown architecture {arch!r}: give a genotype string (space:|op~0|+...) or one of {known}"
-            )
-        return ArchSpec(name, dataset)
+        if name in baseline_names():
+            return ArchSpec(name, dataset)
+        if is_network_name(name):  # e.g. robust_resnet_a1, vgg16[bn=off]: canonical name kept
+            return ArchSpec(resolve_switches(name)[2], dataset)
+        known = ", ".join(published_names() + baseline_names() + network_names())
+        raise UnknownName(
+            f"unknown architecture {arch!r}: give a genotype string (space:|op~0|+...) or one of "
+            f"{known} (switches: NAME[bn=on|off,residual=on|off,se=on|off])"
+        )
     if isinstance(space, str):
         space = get_space(space)
     if space is None:
