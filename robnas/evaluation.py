@@ -1,4 +1,7 @@
-"""One evaluation of a trained model: inputs validated up front, progress saved, results written.
+"""`robnas evaluate`: the attack suite on a trained model, validated up front, saved as it goes.
+
+`load_model` builds ARCH and loads a checkpoint that must match it (robnas.checkpoint: sizes come
+from the checkpoint unless given; every mismatch is a one-line CheckpointError).
 
 `EvaluationJob.prepare` checks everything that can be wrong (attack names, eps, the checkpoint
 against ARCH, the data) before anything is written. While running, the suite state is saved
@@ -20,12 +23,35 @@ import torch
 from torch import nn
 
 from robnas.attacks import ATTACKS, Attack, format_eps, make_attack, parse_eps
-from robnas.attacks.checkpoint import file_digest, load_model
 from robnas.attacks.suite import RobustnessSuite, SuiteReport, SuiteState
+from robnas.checkpoint import (
+    file_digest,
+    model_from_checkpoint,
+    read_checkpoint,
+    spec_for_checkpoint,
+)
+from robnas.data.datasets import load_dataset
 from robnas.errors import ConfigError
 from robnas.io import atomic_torch_save, atomic_write_text
 
 log = logging.getLogger(__name__)
+
+
+def load_model(
+    arch: str,
+    checkpoint: str | Path,
+    dataset: str = "cifar10",
+    *,
+    device: str | torch.device = "cpu",
+    space: str | None = None,
+    preset: str | None = None,
+    **macro: Any,
+) -> nn.Module:
+    """ARCH built at the checkpoint's size (given macro options override it) with its weights,
+    in eval mode on `device`."""
+    ckpt = read_checkpoint(checkpoint)
+    spec = spec_for_checkpoint(arch, ckpt, dataset=dataset, space=space, preset=preset, **macro)
+    return model_from_checkpoint(spec, ckpt, str(checkpoint)).to(device).eval()
 
 
 def parse_attack_list(text: str) -> list[str]:
@@ -77,8 +103,6 @@ class EvaluationJob:
         space: str | None = None,
         preset: str | None = None,
     ) -> EvaluationJob:
-        from robnas.data.datasets import load_dataset
-
         names = parse_attack_list(attacks if isinstance(attacks, str) else ",".join(attacks))
         eps_v = parse_eps(eps)
         eps_l2_v = _parse_l2(eps_l2)
@@ -87,8 +111,9 @@ class EvaluationJob:
         built: dict[str, Attack] = {
             name: make_attack(name, eps=eps_v, eps_l2=eps_l2_v, seed=seed) for name in names
         }
-        extra = {k: v for k, v in {"space": space, "preset": preset}.items() if v is not None}
-        model = load_model(arch, checkpoint, dataset, device=device, **(macro or {}), **extra)
+        model = load_model(
+            arch, checkpoint, dataset, device=device, space=space, preset=preset, **(macro or {})
+        )
         data = load_dataset(dataset, "test", data_dir=data_dir, limit=n, seed=seed)
         if len(data) < n:
             raise ConfigError(f"the {dataset} test split has {len(data)} examples; lower --n")

@@ -47,7 +47,7 @@ def test_evaluate_writes_table_and_resumes(
     assert payload["config"]["eps"] == "8/255" and "pgd_acc" in payload["metrics"]
     assert not list(checkpoint.parent.glob("*.partial.pt"))
     # A matching partial file is picked up: every unit already done => nothing recomputed.
-    from robnas.attacks.evaluate import EvaluationJob
+    from robnas.evaluation import EvaluationJob
 
     job = EvaluationJob.prepare(
         arch=ARCH, checkpoint=checkpoint, attacks="fgsm,pgd", n=20, batch_size=10,
@@ -75,7 +75,7 @@ def test_evaluate_out_dir(checkpoint: Path, data_root: Path, tmp_path: Path) -> 
         (["--attacks", "fgsm,nope"], "unknown attack 'nope'"),
         (["--eps", "0"], "eps must lie in (0, 1]"),
         (["--eps", "2"], "eps must lie in (0, 1]"),
-        (["--C", "8"], "does not match architecture"),
+        (["--C", "8"], "was trained at C=4 (not 8)"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(
@@ -98,10 +98,10 @@ def test_mismatched_or_bad_checkpoint(
     bare = checkpoint.parent / "bare.pt"
     torch.save(build("resnet18").state_dict(), bare)
     assert main(_args(bare, data_root)) == 2
-    assert "does not match architecture" in capsys.readouterr().err
+    assert "does not match the architecture" in capsys.readouterr().err
     junk = checkpoint.parent / "junk.pt"
     junk.write_text("not a checkpoint")
     assert main(_args(junk, data_root)) == 2
     assert "cannot read checkpoint" in capsys.readouterr().err
     assert main(_args(checkpoint.parent / "missing.pt", data_root)) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "not found" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def test_cli_train_tiny_arch_end_to_end_and_resume(tmp_path, data_root, capsys):
     assert main([*args, *FAST, "--epochs", "1", "--resume"]) == 0
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
     # the evaluation side loads what training wrote
-    from robnas.attacks.checkpoint import load_model
+    from robnas.evaluation import load_model
 
     model = load_model(ARCH, out / "best.pt", "cifar10")
     assert isinstance(model, torch.nn.Module)

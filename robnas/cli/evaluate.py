@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from robnas.attacks.evaluate import EvaluationJob
+    from robnas.evaluation import EvaluationJob
     from robnas.errors import ConfigError
 
     if args.fresh and args.resume:
