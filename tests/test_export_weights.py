@@ -1,4 +1,4 @@
-"""Checkpoint weights for an export (export/weights.py): matched, fitted, sized from the checkpoint."""
+"""Weights for an export (export/weights.py and the checkpoint checks it relies on)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ from pathlib import Path
 
 import pytest
 import torch
-from export_helpers import MACROS, NB201, checkpoint, one_thread, tiny_spec, trained  # noqa: F401
+from export_helpers import MACROS, NB201, checkpoint, images, one_thread, tiny_spec, trained  # noqa: F401
 from torch import nn
 
+from robnas.checkpoint import spec_for_checkpoint
 from robnas.errors import CheckpointError
 from robnas.export.formats import export_arch
-from robnas.export.weights import fit_state_dict, read_checkpoint, spec_for_checkpoint
+from robnas.export.weights import export_payload, inherited_model
 from robnas.models.resolve import resolve_arch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class _SupernetLike(nn.Module):
+    """The Supernet's layout: the all-ops network under `net.` (see robnas/models/supernet.py)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
 
 
 def test_mismatched_architecture_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
@@ -40,29 +49,43 @@ def test_mismatched_architecture_is_an_error_and_writes_nothing(tmp_path: Path) 
     assert not out.exists()
 
 
-def test_read_checkpoint_wraps_a_bare_state_dict_and_refuses_others(tmp_path: Path) -> None:
-    state = {"w": torch.ones(2)}
-    torch.save(state, tmp_path / "bare.pt")
-    assert read_checkpoint(tmp_path / "bare.pt")["model"].keys() == {"w"}
-    torch.save({"epoch": 3}, tmp_path / "no_model.pt")
-    with pytest.raises(CheckpointError, match="no model weights"):
-        read_checkpoint(tmp_path / "no_model.pt")
+def test_unreadable_checkpoint_is_one_error_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
-        read_checkpoint(tmp_path / "junk.pt")
-    with pytest.raises(CheckpointError, match="not found"):
-        read_checkpoint(tmp_path / "missing.pt")
+        export_arch(
+            tiny_spec("nb201"), tmp_path / "out", "json,pt", checkpoint=tmp_path / "junk.pt"
+        )
+    assert not (tmp_path / "out").exists()
 
 
-def test_fit_state_dict_finds_a_prefix_and_allows_extra_only_when_asked() -> None:
-    model = nn.Linear(2, 3)
-    state = {f"net.{k}": v.clone() for k, v in model.state_dict().items()}
-    state["net.other.weight"] = torch.zeros(1)  # a supernet holds ops this path does not use
-    fitted = fit_state_dict(model, state, "s.pt", allow_extra=True)
-    assert fitted.keys() == model.state_dict().keys()
-    assert torch.equal(fitted["weight"], state["net.weight"])
-    with pytest.raises(CheckpointError, match="1 unexpected"):
-        fit_state_dict(model, state, "s.pt")
+def test_inherited_model_takes_its_path_from_a_supernet_checkpoint() -> None:
+    spec = tiny_spec("nb201")
+    supernet = _SupernetLike(spec.space.build_supernet(spec.space.resolve_macro(**MACROS["nb201"])))
+    ckpt = {"model": supernet.state_dict(), "space": "nb201", "macro": dict(spec.macro)}
+    model = inherited_model(spec, ckpt, "run/supernet.pt")
+    x = images(3, seed=4)
+    with torch.no_grad():
+        assert torch.equal(model(x), supernet.eval().net(x, spec.genotype))
+    wider = tiny_spec("nb201", C=8)
+    with pytest.raises(CheckpointError, match="supernet.pt was trained at C=4"):
+        inherited_model(wider, ckpt, "run/supernet.pt")
+
+
+def test_export_payload_is_a_checkpoint_without_training_state() -> None:
+    spec = tiny_spec("nb201")
+    payload = export_payload(spec, trained(spec), {"format": "robnas-architecture"})
+    assert payload["format"] == "robnas-checkpoint" and payload["version"] == 1
+    assert payload["arch"] == spec.label and payload["macro"] == spec.macro
+    assert set(payload) == {
+        "format",
+        "version",
+        "model",
+        "arch",
+        "space",
+        "macro",
+        "dataset",
+        "architecture",
+    }
 
 
 def test_spec_for_checkpoint_defaults_to_checkpoint_macro() -> None:

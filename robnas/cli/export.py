@@ -43,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from robnas.checkpoint import read_checkpoint, spec_for_checkpoint
     from robnas.errors import ConfigError
     from robnas.export.formats import export_arch, parse_formats
     from robnas.export.run import export_run
-    from robnas.export.weights import read_checkpoint, spec_for_checkpoint
 
     formats = parse_formats(args.formats or ["json"])
     target = Path(args.arch)

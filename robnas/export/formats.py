@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robnas.checkpoint import model_from_checkpoint, read_checkpoint
 from robnas.errors import ConfigError
 from robnas.export import FORMATS, SUFFIXES, WEIGHT_FORMATS
 from robnas.export.record import architecture_record
@@ -30,7 +31,7 @@ from robnas.export.traced import (
     verify_onnx,
     verify_torchscript,
 )
-from robnas.export.weights import export_payload, model_from_checkpoint, read_checkpoint
+from robnas.export.weights import export_payload
 from robnas.io import atomic_write_bytes
 from robnas.models.resolve import ArchSpec
 

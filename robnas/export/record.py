@@ -7,7 +7,6 @@ ArchSpec. `load(path)` reads every format robnas writes except ONNX (which runs 
 
 from __future__ import annotations
 
-import json
 import math
 import zipfile
 from collections.abc import Mapping
@@ -17,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from robnas.checkpoint import model_from_checkpoint, read_checkpoint
 from robnas.errors import CheckpointError, ConfigError
 from robnas.export.traced import jit_load
-from robnas.export.weights import model_from_checkpoint, read_checkpoint
 from robnas.genotype import Genotype
+from robnas.io import read_json_object
 from robnas.models.resolve import ArchSpec, resolve_arch
 
 ARCH_FORMAT = "robnas-architecture"
@@ -140,12 +140,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Modul
         )
     head = p.read_bytes()[:64].lstrip()
     if p.suffix == ".json" or head.startswith(b"{"):
-        try:
-            record = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ConfigError(f"cannot read {p}: {err}") from None
-        if not isinstance(record, dict):
-            raise ConfigError(f"{p} must hold a JSON object")
+        record = read_json_object(p, hint="pass a file written by `robnas export`")
         return spec_from_record(record, str(p)).build()
     if _is_torchscript(p):
         return jit_load(str(p), map_location).eval()  # type: ignore[no-any-return]

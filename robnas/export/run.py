@@ -7,7 +7,6 @@ supernet left them), else only the JSON record is written and the entry says why
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,16 +15,13 @@ from typing import Any
 
 from torch import nn
 
+from robnas.checkpoint import model_from_checkpoint, read_checkpoint
 from robnas.errors import ConfigError, RobnasError
 from robnas.export import SUFFIXES, WEIGHT_FORMATS
 from robnas.export.formats import parse_formats, render, write_all
-from robnas.export.weights import (
-    inherited_model,
-    model_from_checkpoint,
-    read_checkpoint,
-    spec_at_checkpoint_macro,
-)
+from robnas.export.weights import inherited_model, spec_at_checkpoint_macro
 from robnas.genotype import Genotype
+from robnas.io import read_json_object
 from robnas.models.resolve import ArchSpec, resolve_arch
 
 log = logging.getLogger(__name__)
@@ -51,18 +47,6 @@ class RunArch:
     space: str | None
     dataset: str
     macro: dict[str, Any]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing; pass a study run directory (robnas search --out)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read {path}: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return data
 
 
 def read_run_arch(settings: Mapping[str, Any]) -> RunArch:
@@ -109,7 +93,9 @@ def export_run(
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     fmts = parse_formats(formats)
-    config, summary = _read_json(root / "config.json"), _read_json(root / "summary.json")
+    hint = "pass a study run directory (robnas search --out)"
+    config = read_json_object(root / "config.json", hint=hint)
+    summary = read_json_object(root / "summary.json", hint=hint)
     entries = summary.get("top_k")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{root / 'summary.json'} has no top_k list; let the study finish first")
