@@ -24,8 +24,8 @@ import robnas
 
 PACKAGE = Path(robnas.__file__).parent
 
-# Modules every layer may use: values, names, errors, atomic files, presets, device policy.
-BASE = {"robnas", "errors", "registry", "io", "genotype", "ops", "config", "result", "device"}
+# Modules every layer may use: values, names, errors, atomic files, presets.
+BASE = {"robnas", "errors", "registry", "io", "genotype", "ops", "config", "result"}
 
 LAYERS = {
     "base": 0,
@@ -34,6 +34,7 @@ LAYERS = {
     "data": 2,  # datasets, files, the tabular benchmark (reads spaces)
     "models": 3,  # networks, supernet, samplers, baselines, resolve
     "checkpoint": 4,
+    "device": 4,  # device policy: knows which supernet parts torch.compile may see
     "training": 5,
     "indicators": 5,
     "evaluators": 6,
