@@ -1,19 +1,20 @@
-"""Frozen configuration dataclasses and their named presets (tiny for a CPU, paper for a GPU).
+"""Frozen configuration: `TrainConfig` and one `Preset` per name (tiny, small, paper).
 
-One home for presets so commands, tests and experiments agree on what `--preset tiny` means.
+One home for presets so every command, test and experiment agrees on what `--preset tiny`
+means: `get_preset(name)` is the only lookup and refuses unknown names with one message form.
 `with_overrides(cfg, **kw)` applies CLI/TOML values (None = keep), rejecting unknown keys.
-Other parts (search) add their own dataclass and `*_PRESETS` table here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from robnas.errors import ConfigError, UnknownName
+from robnas.errors import ConfigError, check_name
 
-METHODS = ("pgd", "trades", "fgsm-rs")
+METHODS = ("pgd", "trades", "fgsm-rs", "clean")  # clean: standard training, no attack
 
 C = TypeVar("C")
 
@@ -80,57 +81,143 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-TRAIN_PRESETS: dict[str, TrainConfig] = {
+_TINY_TRAIN = TrainConfig(
     # A few CPU minutes: FGSM with random start (fast AT: two passes a step instead of PGD-3's
     # four, so three times the epochs fit; two PGD-3 epochs left a tiny supernet at chance),
     # one short warm-up, PGD-10 validation on 200 images.
-    "tiny": TrainConfig(
-        epochs=6,
-        method="fgsm-rs",
-        batch_size=64,
-        lr=0.1,
-        warmup_epochs=0.5,
-        warmup_start=0.1,
-        final_lr=0.01,
-        steps=3,
-        alpha=3 / 255,
-        val_size=200,
-        val_steps=10,
-        val_paths=1,
-        recal_batches=2,
+    epochs=6,
+    method="fgsm-rs",
+    batch_size=64,
+    lr=0.1,
+    warmup_epochs=0.5,
+    warmup_start=0.1,
+    final_lr=0.01,
+    steps=3,
+    alpha=3 / 255,
+    val_size=200,
+    val_steps=10,
+    val_paths=1,
+    recal_batches=2,
+)
+# RobNet (Guo et al. 2020): PGD-7 (8/255, 2/255), batch 1536 at lr 1.2, 20 warm-up epochs
+# from 0.02, then 150 cosine epochs down to 0.001; PGD-20 validation.
+_PAPER_TRAIN = TrainConfig(
+    epochs=170,
+    batch_size=1536,
+    lr=0.1,
+    lr_batch=128,
+    warmup_epochs=20,
+    warmup_start=0.02 / 1.2,
+    final_lr=0.001 / 1.2,
+    steps=7,
+    alpha=2 / 255,
+    val_size=1000,
+    val_steps=20,
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything `--preset NAME` means, for every command.
+
+    Sizes are names of a space's TOML `[presets]` tables (which hold the per-space C/layers/N):
+    `size` is what `train`, `arch`, `evaluate` and `supernet train` build; `search_size` the
+    proxy supernet a search trains and scores candidates on; `final_size` the deployed network
+    (`--budget`, `--final-train` and `robnas export` refer to it, whatever the proxy is). A space
+    without a size of that name uses its default `[macro]` (see `space_size`).
+    Data: `train_images` (None = the whole training split minus the held-out part) and
+    `val_images` held out of the training split (never the test split).
+    Candidate protocol of a supernet search: each candidate is finetuned `finetune_epochs` on
+    `finetune_images` and scored on `score_images` held-out images (None = all); `trials`
+    candidates by default.
+    """
+
+    name: str
+    size: str
+    search_size: str
+    final_size: str
+    train: TrainConfig
+    train_images: int | None
+    val_images: int
+    finetune_images: int | None
+    finetune_epochs: int
+    score_images: int | None
+    trials: int
+
+    def space_size(self, which: str, available: Iterable[str]) -> str | None:
+        """The space preset for `which` ("size", "search_size" or "final_size"), or None
+        (the space's default macro) when the space has no size of that name."""
+        name = getattr(self, which)
+        return name if name in set(available) else None
+
+    def finetune_config(self, train: TrainConfig | None = None) -> TrainConfig | None:
+        """The per-candidate finetune schedule (no warm-up), None when finetune_epochs is 0."""
+        if self.finetune_epochs == 0:
+            return None
+        base = self.train if train is None else train
+        return dataclasses.replace(base, epochs=self.finetune_epochs, warmup_epochs=0.0)
+
+
+PRESETS: dict[str, Preset] = {
+    # CPU minutes: searches a tiny proxy; the budget still binds the deployed (paper) size.
+    "tiny": Preset(
+        name="tiny",
+        size="tiny",
+        search_size="tiny",
+        final_size="paper",
+        train=_TINY_TRAIN,
+        train_images=4000,
+        val_images=500,
+        finetune_images=500,
+        finetune_epochs=1,
+        score_images=250,
+        trials=10,
     ),
-    # RobNet (Guo et al. 2020): PGD-7 (8/255, 2/255), batch 1536 at lr 1.2, 20 warm-up epochs
-    # from 0.02, then 150 cosine epochs down to 0.001; PGD-20 validation.
-    "paper": TrainConfig(
-        epochs=170,
-        batch_size=1536,
-        lr=0.1,
-        lr_batch=128,
-        warmup_epochs=20,
-        warmup_start=0.02 / 1.2,
-        final_lr=0.001 / 1.2,
-        steps=7,
-        alpha=2 / 255,
-        val_size=1000,
-        val_steps=20,
+    # RobNet's search-time size (C=16, 8 layers) with the default schedule.
+    "small": Preset(
+        name="small",
+        size="small",
+        search_size="small",
+        final_size="paper",
+        train=TrainConfig(),
+        train_images=None,
+        val_images=5000,
+        finetune_images=None,
+        finetune_epochs=3,
+        score_images=None,
+        trials=1000,
+    ),
+    # RobNet: supernet at the small size, 1000 candidates each finetuned 3 epochs on the whole
+    # training split, the winner trained at the paper size.
+    "paper": Preset(
+        name="paper",
+        size="paper",
+        search_size="small",
+        final_size="paper",
+        train=_PAPER_TRAIN,
+        train_images=None,
+        val_images=5000,
+        finetune_images=None,
+        finetune_epochs=3,
+        score_images=None,
+        trials=1000,
     ),
 }
 
-# Data sizes per preset: (train images or None for all, held-out validation images).
-DATA_PRESETS: dict[str, tuple[int | None, int]] = {"tiny": (4000, 500), "paper": (None, 5000)}
-
-# Per-candidate data of a supernet search: (finetune images, scored validation images), None = all.
-# RobNet finetunes each candidate on the whole training split; tiny keeps a CPU trial to seconds.
-CANDIDATE_PRESETS: dict[str, tuple[int | None, int | None]] = {
-    "tiny": (500, 250),
-    "paper": (None, None),
+# Views kept for callers of the tables (each derived from PRESETS, never edited by hand).
+TRAIN_PRESETS: dict[str, TrainConfig] = {k: p.train for k, p in PRESETS.items()}
+DATA_PRESETS: dict[str, tuple[int | None, int]] = {
+    k: (p.train_images, p.val_images) for k, p in PRESETS.items()
 }
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`; UnknownName (`unknown preset 'x'; known: ...`) otherwise."""
+    return PRESETS[check_name("preset", name, PRESETS)]
 
 
 def preset(table: dict[str, C], name: str, what: str = "preset") -> C:
-    if name not in table:
-        raise UnknownName(f"unknown {what} {name!r}; known: {', '.join(sorted(table))}")
-    return table[name]
+    return table[check_name(what, name, table)]
 
 
 def with_overrides(cfg: C, **overrides: Any) -> C:

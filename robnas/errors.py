@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class RobnasError(Exception):
     """Base class of errors a user can act on; the CLI prints it as one line and exits 2."""
@@ -36,3 +38,12 @@ class CheckpointError(RobnasError):
 
 class ConfigError(RobnasError, ValueError):
     """A configuration value or run directory that does not fit."""
+
+
+def check_name(what: str, name: str, known: Iterable[str]) -> str:
+    """`name` if it is one of `known`, else UnknownName in the one message form every
+    command uses: `unknown preset 'tinyy'; known: paper, small, tiny`."""
+    names = sorted(known)
+    if name not in names:
+        raise UnknownName(f"unknown {what} {name!r}; known: {', '.join(names) or 'none'}")
+    return name

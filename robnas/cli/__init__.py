@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "preset", None) is not None:  # every command's --preset, checked once
+            from robnas.config import get_preset
+
+            get_preset(args.preset)
         return int(args.func(args) or 0)
     except RobnasError as err:
         print(f"robnas {args.command}: error: {err}", file=sys.stderr)

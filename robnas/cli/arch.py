@@ -19,7 +19,9 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
     """--dataset, --preset and the macro overrides that size a network of a space."""
     parser.add_argument("--dataset", default="cifar10", help="dataset the network is sized for")
-    parser.add_argument("--preset", help="tiny (CPU minutes) or paper (RobNet size, GPU)")
+    parser.add_argument(
+        "--preset", help="tiny (CPU minutes), small (RobNet's search size) or paper (RobNet size)"
+    )
     parser.add_argument("--C", dest="C", type=int, help="initial channels")
     parser.add_argument("--layers", type=int, help="cells in the network (darts family)")
     parser.add_argument("--N", dest="N", type=int, help="cells per stage (nb201 family)")

@@ -6,9 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robnas.cli._common import add_data_arguments
+
+if TYPE_CHECKING:
+    from robnas.search.settings import SearchSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "architectures up in the NB201 robustness dataset instead of training.",
     )
     p.add_argument("--space", default="darts", help="space name or TOML file (default: darts)")
-    p.add_argument("--budget", help="max parameters of the final network, e.g. 5M")
+    p.add_argument(
+        "--budget",
+        help="max parameters of the deployed network (--final-size, default the paper size), e.g. 5M",
+    )
+    p.add_argument(
+        "--final-size",
+        metavar="SIZE",
+        help="size of the deployed network the budget binds and --final-train trains: a size "
+        "name (tiny, small, paper) or C=36,layers=20 (default: paper, whatever the proxy)",
+    )
     p.add_argument(
         "--strategy",
         default="random",
@@ -28,12 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--trials",
         type=int,
-        help="evaluated architectures (default: tiny 10, paper 1000 as RobNet; tabular: 100 queries per repeat)",
+        help="evaluated architectures (default: the preset's, tiny 10, paper 1000 as RobNet; "
+        "tabular: 100 queries per repeat)",
     )
     p.add_argument(
         "--preset",
         default=None,
-        help="tiny (CPU minutes) or paper: the final network size and schedules",
+        help="tiny (CPU minutes), small or paper: the proxy size, schedules and candidate "
+        "protocol (default: tiny; tabular: paper)",
     )
     p.add_argument("--out", help="run directory (default: runs/search-<space>-<time>)")
     p.add_argument("--seed", type=int, default=0)
@@ -73,35 +87,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="per-candidate finetune epochs (default: tiny 1, paper 3)",
     )
+    p.add_argument(
+        "--eps", help="Linf radius of the supernet objective's PGD attack (default: 8/255)"
+    )
+    p.add_argument(
+        "--attack-steps",
+        type=int,
+        help="steps of that PGD attack (default: 20; the objective is then pgd<steps>_acc)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
-def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
-    from robnas.errors import ConfigError
+def _settings(args: argparse.Namespace) -> tuple[SearchSettings, Path, str | None]:
     from robnas.search.run import resolve_settings
-    from robnas.search.study import load_config
+    from robnas.search.rundir import RunDir
 
     if args.resume:
         run_dir = Path(args.resume)
-        stored = load_config(run_dir)
-        if stored is None:
-            raise ConfigError(f"{run_dir} holds no robnas search (no config.json); check --resume")
+        stored = RunDir(run_dir).read_settings()
         if args.trials is not None:
-            stored["trials"] = args.trials
-        storage = args.storage or stored.get("storage")
-        return stored, run_dir, storage
-    tabular = args.benchmark is not None
-    trials = (
-        args.trials
-        if args.trials is not None
-        else (100 if tabular else 1000 if args.preset == "paper" else 10)
-    )
+            stored = stored.replace(trials=args.trials)
+        return stored, run_dir, args.storage or stored.storage
     settings = resolve_settings(
         space=args.space,
         strategy=args.strategy,
-        trials=trials,
-        preset=args.preset or ("paper" if tabular else "tiny"),
+        trials=args.trials,
+        preset=args.preset,
         seed=args.seed,
         budget=args.budget,
         objective=args.objective,
@@ -118,24 +130,27 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | Non
         val_size=args.val_size,
         epochs=args.epochs,
         finetune_epochs=args.finetune_epochs,
+        final_size=args.final_size,
+        eps=args.eps,
+        attack_steps=args.attack_steps,
+        storage=args.storage,
     )
-    settings["storage"] = args.storage
     out = args.out or f"runs/search-{Path(str(args.space)).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     return settings, Path(out), args.storage
 
 
 def run(args: argparse.Namespace) -> int:
     from robnas.search.run import run_search
-    from robnas.search.study import check_config
+    from robnas.search.rundir import RunDir
 
     settings, run_dir, storage = _settings(args)
-    check_config(run_dir, settings)  # a run dir of another configuration: refuse, write nothing
+    RunDir(run_dir).check(settings)  # a run dir of another configuration: refuse, write nothing
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
 
-        total = settings["repeats"] if settings["repeats"] > 1 else settings["trials"]
-        unit = "repeat" if settings["repeats"] > 1 else "trial"
+        total = settings.repeats if settings.repeats > 1 else settings.trials
+        unit = "repeat" if settings.repeats > 1 else "trial"
         bar = tqdm(total=total, unit=unit, desc="search", file=sys.stderr, dynamic_ncols=True)
 
     def progress(done: int, total: int, record: Any, best: Any) -> None:
@@ -143,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
             return
         bar.n = done
         if best is not None:
-            value = best.result.metrics.get(settings["objective"], float("nan"))
-            bar.set_postfix_str(f"best {settings['objective']} {value:.4f}")
+            value = best.result.metrics.get(settings.objective, float("nan"))
+            bar.set_postfix_str(f"best {settings.objective} {value:.4f}")
         bar.refresh()
 
     def phase(text: str) -> None:
@@ -161,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             progress,
             **(
                 {}
-                if settings["mode"] == "tabular"
+                if settings.mode == "tabular"
                 else {"phase": phase, "show_progress": bar is not None}
             ),
         )
@@ -172,31 +187,58 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(summary: dict[str, Any], settings: dict[str, Any], run_dir: Path) -> None:
-    key = settings["objective"]
-    if "repeats" in summary and isinstance(summary["repeats"], list):
-        mean, std = summary["mean"], summary["std"]
+def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> None:
+    from robnas.space.budget import format_count
+
+    key = settings.objective
+    repeats = summary.get("repeats")
+    if isinstance(repeats, list):
+        agg = summary.get("aggregate") or summary  # summaries before the one shape: top level
+        mean, std = agg["mean"], agg["std"]
         print(
-            f"{len(summary['repeats'])} searches x {settings['trials']} queries ({settings['strategy']}, objective {key})"
+            f"{len(repeats)} searches x {settings.trials} queries ({settings.strategy}, objective {key})"
         )
         for k in mean:
             print(f"  {k:<14} {100 * mean[k]:6.2f} +- {100 * std[k]:.2f}")
         print(
-            f"  optimum {key} {100 * summary['optimum']:.2f}, found in {100 * summary['found_optimum']:.0f}% of the searches"
+            f"  optimum {key} {100 * agg['optimum']:.2f}, found in {100 * agg['found_optimum']:.0f}% of the searches"
         )
     else:
         rows = summary.get("top_k") or []
-        print(f"{'rank':>4}  {key:>12}  {'params':>10}  {'flops':>12}  genotype")
+        proxy = "proxy params" if settings.mode == "supernet" else ""
+        print(f"{'rank':>4}  {key:>12}  {'params':>10}  {proxy:>12}  {'flops':>12}  genotype")
         for i, r in enumerate(rows, 1):
             value = r["metrics"].get(key, float("nan"))
-            flops = "" if r["flops"] is None else f"{r['flops']:,}"
-            print(f"{i:>4}  {value:>12.4f}  {r['num_params']:>10,}  {flops:>12}  {r['genotype']}")
-        if summary.get("final"):
-            f = summary["final"]
+            flops = "" if r.get("flops") is None else f"{r['flops']:,}"
+            small = "" if r.get("proxy_num_params") is None else f"{r['proxy_num_params']:,}"
             print(
-                f"winner trained: clean {f['clean_acc']:.4f}, pgd20 {f['pgd20_acc']:.4f} on {f['test_images']} test images"
+                f"{i:>4}  {value:>12.4f}  {r['num_params']:>10,}  {small:>12}  {flops:>12}  {r['genotype']}"
             )
+        if settings.mode == "supernet":
+            print(
+                f"params at the final size {settings.final_size} "
+                f"({_macro_text(settings.final_macro)}); proxy "
+                f"({_macro_text(settings.search_macro or {})}); objective at eps {settings.eps}, "
+                f"PGD-{settings.attack_steps}"
+            )
+        if f := summary.get("final"):
+            robust = next((k for k in f if k.startswith("pgd") and k.endswith("_acc")), None)
+            print(
+                f"winner trained: clean {f['clean_acc']:.4f}, {robust} {f[robust] if robust else float('nan'):.4f} "
+                f"on {f['test_images']} test images"
+            )
+    budget = summary.get("budget") or {}
+    if budget.get("limit") is not None:
+        print(
+            f"budget {format_count(budget['limit'])} at the final size: "
+            f"{budget.get('rejected_distinct', 0)} proposed architectures rejected "
+            f"({budget.get('rejected', 0)} proposals)"
+        )
     print(f"wrote {run_dir}/summary.json")
+
+
+def _macro_text(macro: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in macro.items() if k in ("C", "layers", "N"))
 
 
 __all__ = ["register", "run"]

@@ -1,7 +1,7 @@
 """`robnas search` as a library: resolve and validate settings, then run a tabular or supernet search.
 
 `resolve_settings(...)` checks everything (space, strategy, objective, budget against the space
-minimum at the final size, benchmark, data, checkpoint) and returns the JSON settings without
+minimum at the final size, benchmark, data, checkpoint) and returns a `SearchSettings` without
 writing anything; `run_search(settings, run_dir, ...)` does the work:
 
 - tabular (`benchmark` set): lookups in the NB201 robustness dataset. One repeat is a durable
@@ -22,28 +22,41 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robnas.errors import CheckpointError, ConfigError, UnknownName
-from robnas.search.common import (  # noqa: F401
-    SEARCH_SIZE,
-    SUPERNET_OBJECTIVES,
-    _direction,
-    build_strategy,
-    flops_at,
+from robnas.errors import CheckpointError, ConfigError
+from robnas.search.common import build_strategy, flops_at  # noqa: F401
+from robnas.search.settings import (
+    TABULAR_TRIALS,
+    SearchSettings,
+    format_eps,
+    parse_size,
+    robust_key,
 )
 from robnas.search.study import Progress
 from robnas.space.budget import parse_budget
-from robnas.space.search_space import get_space
+from robnas.space.search_space import SearchSpace, get_space
 from robnas.strategies import STRATEGIES, make_budget_predicate
 
 log = logging.getLogger(__name__)
+
+
+def final_macro_of(
+    sp: SearchSpace, final_size: str | None, preset_final: str
+) -> tuple[str, dict[str, Any]]:
+    """(label, macro) of the deployed network: `final_size` (a size name or `C=..,layers=..`)
+    on the space's default macro, else the preset's final size."""
+    if final_size is None:
+        name = preset_final if preset_final in sp.presets else None
+        return (name or "default"), sp.resolve_macro(name)
+    overrides = parse_size(final_size, sp.presets)
+    return final_size.strip(), sp.resolve_macro(None, **overrides)
 
 
 def resolve_settings(
     *,
     space: str = "darts",
     strategy: str = "random",
-    trials: int = 20,
-    preset: str = "tiny",
+    trials: int | None = None,
+    preset: str | None = None,
     seed: int = 0,
     budget: str | None = None,
     objective: str | None = None,
@@ -60,104 +73,106 @@ def resolve_settings(
     val_size: int | None = None,
     epochs: int | None = None,
     finetune_epochs: int | None = None,
-) -> dict[str, Any]:
-    """Validated, JSON-ready settings of a search; raises a RobnasError, writes nothing."""
+    final_size: str | None = None,
+    eps: str | float | None = None,
+    attack_steps: int | None = None,
+    storage: str | None = None,
+) -> SearchSettings:
+    """Validated settings of a search; raises a RobnasError, writes nothing.
+
+    Defaults come from the preset (`tiny` for a supernet search, `paper` for a tabular one).
+    The budget binds the final size (`final_size`, default the preset's: the paper size)."""
+    from robnas.config import get_preset, with_overrides
+
+    tabular = benchmark is not None
+    p = get_preset(preset if preset is not None else ("paper" if tabular else "tiny"))
     sp = get_space(space)
     STRATEGIES.get(strategy)
-    if trials < 1 or repeats < 1 or top_k < 1 or prescreen_ratio < 1:
-        raise ConfigError("--trials, --repeats, --top-k and --prescreen-ratio must be at least 1")
-    if preset not in ("tiny", "paper"):
-        raise UnknownName(f"unknown preset {preset!r}; known: paper, tiny")
-    final_macro = sp.resolve_macro(preset if preset in sp.presets else None)
+    final_label, final_macro = final_macro_of(sp, final_size, p.final_size)
     budget_n = parse_budget(budget) if budget is not None else None
     make_budget_predicate(sp, budget_n, final_macro, dataset)  # BudgetError below the minimum
-    settings: dict[str, Any] = {
+    common: dict[str, Any] = {
         "space": sp.name if sp.source.endswith(f"{sp.name}.toml") and "/" not in space else space,
         "strategy": strategy.lower(),
-        "trials": trials,
-        "preset": preset,
+        "preset": p.name,
         "seed": seed,
         "budget": budget_n,
         "dataset": dataset,
+        "final_size": final_label,
         "final_macro": final_macro,
         "top_k": top_k,
         "prescreen": prescreen,
         "prescreen_ratio": prescreen_ratio,
+        "storage": storage,
     }
-    if benchmark is not None:
+    if tabular:
         from robnas.data.tabular import check_space, load_benchmark, normalize_key
 
+        if eps is not None or attack_steps is not None:
+            raise ConfigError(
+                "--eps and --attack-steps set a supernet search's attack; a tabular objective "
+                "names its own (e.g. pgd@8)"
+            )
         check_space(sp)
-        bench = load_benchmark(benchmark, dataset)
+        bench = load_benchmark(benchmark, dataset)  # type: ignore[arg-type]
         key = normalize_key(objective or "fgsm@1")
         bench.column(key)
-        if prescreen is not None:
-            bench.column(prescreen)
-        return {
-            **settings,
-            "mode": "tabular",
-            "benchmark": str(bench.root),
-            "objective": key,
-            "direction": "maximize",
-            "repeats": repeats,
-            "benchmark_macro": sp.resolve_macro("paper"),
-        }
-    if repeats != 1:
-        raise ConfigError("--repeats needs a tabular search (--benchmark PATH)")
-    key = objective or "pgd20_acc"
-    if key not in SUPERNET_OBJECTIVES:
-        raise UnknownName(
-            f"unknown objective {key!r} for a supernet search; known: {', '.join(sorted(SUPERNET_OBJECTIVES))}"
-        )
-    if prescreen is not None and prescreen not in (
-        "fsp_dist",
-        "jac_norm",
-        "density",
-        "edge_density",
-    ):
-        raise UnknownName(
-            f"unknown --prescreen {prescreen!r}; known: density, edge_density, fsp_dist, jac_norm"
-        )
-    from robnas.config import CANDIDATE_PRESETS, DATA_PRESETS, TRAIN_PRESETS, with_overrides
-    from robnas.data.datasets import resolve_data_dir
+        from robnas.search.tabular import check_tabular_prescreen
 
+        check_tabular_prescreen(prescreen)  # no benchmark column: it would be a free query
+        return SearchSettings(
+            **common,
+            mode="tabular",
+            trials=trials if trials is not None else TABULAR_TRIALS,
+            benchmark=str(bench.root),
+            objective=key,
+            direction="maximize",
+            repeats=repeats,
+            benchmark_macro=sp.resolve_macro("paper"),
+        )
+    from robnas.attacks import parse_eps
+    from robnas.data.datasets import resolve_data_dir
+    from robnas.search.settings import supernet_objectives
+
+    steps = attack_steps if attack_steps is not None else 20
+    eps_text = format_eps(parse_eps(eps if eps is not None else "8/255"))
+    key = objective or robust_key(steps)
+    direction = supernet_objectives(max(1, steps)).get(key, "maximize")
+    if finetune_epochs is not None and finetune_epochs < 0:
+        raise ConfigError("--finetune-epochs must be >= 0 (0: score inherited weights as they are)")
+    train_cfg = with_overrides(p.train, seed=seed, epochs=epochs)
+    ft_epochs = finetune_epochs if finetune_epochs is not None else p.finetune_epochs
+    finetune = with_overrides(train_cfg, epochs=ft_epochs, warmup_epochs=0.0) if ft_epochs else None
+    settings = SearchSettings(
+        **common,
+        mode="supernet",
+        trials=trials if trials is not None else p.trials,
+        objective=key,
+        direction=direction,
+        repeats=repeats,
+        search_macro=sp.resolve_macro(p.space_size("search_size", sp.presets)),
+        train=train_cfg.to_dict(),
+        finetune=finetune.to_dict() if finetune is not None else None,
+        train_size=train_size if train_size is not None else p.train_images,
+        val_size=val_size if val_size is not None else p.val_images,
+        finetune_size=p.finetune_images,
+        score_size=p.score_images,
+        data_dir=data_dir,
+        supernet=str(Path(supernet).resolve()) if supernet else None,
+        final_train=final_train,
+        eps=eps_text,
+        attack_steps=steps,
+    )  # validates objective, prescreen, repeats, counts
     if supernet is not None and not Path(supernet).is_file():
         raise CheckpointError(
             f"supernet checkpoint {supernet} not found; train one or drop --supernet"
         )
     resolve_data_dir(data_dir)  # DataError when no local copy can be found
-    train_cfg = with_overrides(TRAIN_PRESETS[preset], seed=seed, epochs=epochs)
-    train_n, val_n = DATA_PRESETS[preset]
-    finetune_n, score_n = CANDIDATE_PRESETS[preset]
-    search_preset = SEARCH_SIZE[preset] if SEARCH_SIZE[preset] in sp.presets else None
-    ft_epochs = finetune_epochs if finetune_epochs is not None else (1 if preset == "tiny" else 3)
-    if ft_epochs < 0:
-        raise ConfigError("--finetune-epochs must be >= 0 (0: score inherited weights as they are)")
-    finetune = with_overrides(train_cfg, epochs=ft_epochs, warmup_epochs=0.0) if ft_epochs else None
-    return {
-        **settings,
-        "mode": "supernet",
-        "objective": key,
-        "direction": _direction(key),
-        "repeats": 1,
-        "search_macro": sp.resolve_macro(search_preset),
-        "train": train_cfg.to_dict(),
-        "finetune": finetune.to_dict() if finetune is not None else None,
-        "train_size": train_size if train_size is not None else train_n,
-        "val_size": val_size if val_size is not None else val_n,
-        "finetune_size": finetune_n,
-        "score_size": score_n,
-        "data_dir": data_dir,
-        "supernet": str(Path(supernet).resolve()) if supernet else None,
-        "final_train": final_train,
-    }
-
-
-# -- shared pieces ---------------------------------------------------------------------------------
+    return settings
 
 
 def run_search(
-    settings: dict[str, Any],
+    settings: SearchSettings,
     run_dir: str | Path,
     storage: str | None = None,
     progress: Progress | None = None,
@@ -165,10 +180,11 @@ def run_search(
 ) -> dict[str, Any]:
     run_dir = Path(run_dir)
     start = time.perf_counter()
-    if settings["mode"] == "tabular":
+    if settings.mode == "tabular":
         from robnas.search.tabular import run_tabular
 
-        summary = run_tabular(settings, run_dir, storage, progress)
+        # tabular.py still reads a dict (until it takes SearchSettings)
+        summary = run_tabular(settings.to_dict(), run_dir, storage, progress)
     else:
         from robnas.search.supernet import run_supernet
 

@@ -1,4 +1,5 @@
-"""Supernet searches: train (or load) the weight-sharing supernet, search with inherited weights."""
+"""Supernet searches: train (or load) the weight-sharing supernet at the proxy size, search with
+inherited weights under a budget on the final (deployed) size, optionally train the winner."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import Any
 
 from robnas.errors import CheckpointError
 from robnas.genotype import Genotype
-from robnas.search.common import build_strategy, flops_at
-from robnas.search.study import Progress, Study, init_run_dir
+from robnas.search.common import BudgetGate, build_strategy, flops_at, write_study_outputs
+from robnas.search.rundir import RunDir
+from robnas.search.settings import SearchSettings, robust_key
+from robnas.search.study import Progress, Study
 from robnas.space.search_space import get_space
 
 log = logging.getLogger(__name__)
 
 
 def run_supernet(
-    settings: dict[str, Any],
+    settings: SearchSettings,
     run_dir: Path,
     storage: str | None,
     progress: Progress | None,
@@ -32,21 +35,21 @@ def run_supernet(
     from robnas.models.supernet import Supernet
     from robnas.training.loop import load_checkpoint, train
 
-    space = get_space(settings["space"])
-    dataset, seed = settings["dataset"], settings["seed"]
-    macro, final_macro = settings["search_macro"], settings["final_macro"]
-    train_cfg = TrainConfig(**settings["train"])
-    finetune_cfg = TrainConfig(**settings["finetune"]) if settings["finetune"] else None
-    n_train, n_val = settings["train_size"], settings["val_size"]
+    space = get_space(settings.space)
+    dataset, seed = settings.dataset, settings.seed
+    macro, final_macro = dict(settings.search_macro or {}), settings.final_macro
+    train_cfg = TrainConfig(**(settings.train or {}))
+    finetune_cfg = TrainConfig(**settings.finetune) if settings.finetune else None
+    n_train, n_val = settings.train_size, settings.val_size or 0
     limit = n_train + n_val if n_train is not None else None
-    data = load_dataset(dataset, "train", data_dir=settings["data_dir"], limit=limit, seed=seed)
+    data = load_dataset(dataset, "train", data_dir=settings.data_dir, limit=limit, seed=seed)
     train_data, val_data = split_train_val(data, n_val, seed)  # never the test split
 
-    # A study writes config.json first, so a bad run dir fails before the supernet trains.
-    init_run_dir(run_dir, settings)
+    # config.json first, so a bad run dir fails before the supernet trains.
+    RunDir(run_dir).init(settings)
     model = Supernet(space, macro, dataset)
     ckpt_path = run_dir / "supernet.pt"
-    source = settings["supernet"] or (str(ckpt_path) if ckpt_path.is_file() else None)
+    source = settings.supernet or (str(ckpt_path) if ckpt_path.is_file() else None)
     if source is not None:
         phase(f"loading supernet {source}")
         ckpt = load_checkpoint(source)
@@ -86,22 +89,25 @@ def run_supernet(
     device = next(model.parameters()).device
     model.to(device)
     # Each candidate finetunes and is scored on fixed seeded subsets (the same for every candidate).
-    ft_n, score_n = settings.get("finetune_size"), settings.get("score_size")
+    ft_n, score_n = settings.finetune_size, settings.score_size
     evaluator = SupernetEvaluator(
         model,
         space,
         train_data.subset(min(ft_n, len(train_data)), seed) if ft_n else train_data,
         val_data.subset(min(score_n, len(val_data)), seed) if score_n else val_data,
         finetune_cfg=finetune_cfg,
+        eval_attack=settings.eval_attack,
+        eval_eps=settings.eps_value,
+        eval_steps=settings.attack_steps,
         final_macro=final_macro,
         seed=seed,
         batch_size=min(128, train_cfg.batch_size),
     )
     cheap = None
-    if settings["prescreen"]:
+    if settings.prescreen:
         from robnas.indicators import INDICATORS
 
-        key = settings["prescreen"]
+        key = settings.prescreen
         sign = float(INDICATORS.get(key).direction) if key in INDICATORS else 1.0
         indicator = IndicatorEvaluator(
             space,
@@ -113,38 +119,55 @@ def run_supernet(
             seed=seed,
         )
         cheap = lambda g: sign * indicator.evaluate(g).metrics[key]  # noqa: E731
-    strategy = build_strategy(settings, space, seed, cheap)
+    gate = BudgetGate(space, settings.budget, final_macro, dataset)
+    strategy = build_strategy(settings, space, seed, cheap, gate=gate)
+    flops = flops_at(space, final_macro, dataset)
     study = Study(
         run_dir,
-        settings,
+        settings.to_dict(),
         evaluator,
         strategy,
         storage,
-        flops=flops_at(space, final_macro, dataset),
+        flops=flops,
         final_params=lambda g: space.num_params(g, final_macro, dataset),
     )
     phase("searching")
-    study.run(settings["trials"], progress=progress)
-    extra: dict[str, Any] = {}
-    summary = study.summary(settings["top_k"])
-    if settings["final_train"] and summary["best"] is not None:
-        phase("training the winner")
-        extra["final"] = final_train(
-            settings, run_dir, summary["best"]["genotype"], train_data, val_data, show_progress
+    study.run(settings.trials, progress=progress)
+
+    def outputs(final: dict[str, Any] | None = None) -> dict[str, Any]:
+        return write_study_outputs(
+            run_dir,
+            settings,
+            study.records(),
+            strategy,
+            final_params=lambda g: space.num_params(g, final_macro, dataset),
+            proxy_params=lambda g: space.num_params(g, macro, dataset),
+            flops=flops,
+            gate=gate,
+            final=final,
         )
-        summary = study.summary(settings["top_k"], extra=extra)
+
+    summary = outputs()
+    if settings.final_train and summary["best"] is not None:
+        phase("training the winner")
+        summary = outputs(
+            final_train(
+                settings, run_dir, summary["best"]["genotype"], train_data, val_data, show_progress
+            )
+        )
     return summary
 
 
 def final_train(
-    settings: dict[str, Any],
+    settings: SearchSettings,
     run_dir: Path,
     genotype: str,
     train_data: Any,
     val_data: Any,
     show_progress: bool,
 ) -> dict[str, Any]:
-    """Train the winner at the final size and attack it with PGD-20 on the test split."""
+    """Train the winner at the final size and attack it with the search's PGD (eps, steps) on
+    the test split."""
     import torch
 
     from robnas.attacks import make_attack
@@ -153,21 +176,34 @@ def final_train(
     from robnas.indicators.robust import robust_accuracy
     from robnas.training.loop import train
 
-    space = get_space(settings["space"])
+    space = get_space(settings.space)
     g = Genotype.from_str(genotype)
-    model = space.build(g, settings["final_macro"], settings["dataset"])
-    cfg = TrainConfig(**settings["train"])
+    model = space.build(g, settings.final_macro, settings.dataset)
+    cfg = TrainConfig(**(settings.train or {}))
     train(model, train_data, val_data, cfg, run_dir / "final", resume=True, progress=show_progress)
-    test = load_dataset(settings["dataset"], "test", data_dir=settings["data_dir"])
-    test = test.subset(min(len(test), settings["val_size"] or len(test)), settings["seed"])
+    test = load_dataset(settings.dataset, "test", data_dir=settings.data_dir)
+    test = test.subset(min(len(test), settings.val_size or len(test)), settings.seed)
     device = next(model.parameters()).device
-    attack = make_attack("pgd20", eps=8 / 255, seed=settings["seed"])
+    attack = make_attack(
+        settings.eval_attack,
+        eps=settings.eps_value,
+        steps=settings.attack_steps,
+        seed=settings.seed,
+    )
     clean, robust = robust_accuracy(
         model,
         test.floats().to(device),
         test.labels.to(device),
         attack,
         batch_size=128,
-        generator=torch.Generator(device=device).manual_seed(settings["seed"]),
+        generator=torch.Generator(device=device).manual_seed(settings.seed),
     )
-    return {"genotype": genotype, "test_images": len(test), "clean_acc": clean, "pgd20_acc": robust}
+    return {
+        "genotype": genotype,
+        "test_images": len(test),
+        "eps": settings.eps,
+        "attack_steps": settings.attack_steps,
+        "num_params": space.num_params(g, settings.final_macro, settings.dataset),
+        "clean_acc": clean,
+        robust_key(settings.attack_steps): robust,
+    }

@@ -1,0 +1,67 @@
+"""robnas.config: one Preset per name, one lookup refusing unknown names, and the CLI using it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from robnas.cli import main
+from robnas.config import PRESETS, TRAIN_PRESETS, Preset, get_preset
+from robnas.errors import UnknownName
+from robnas.space.search_space import get_space
+
+
+def test_get_preset_returns_the_named_preset() -> None:
+    tiny = get_preset("tiny")
+    assert isinstance(tiny, Preset) and tiny.name == "tiny"
+    assert tiny.train is TRAIN_PRESETS["tiny"]
+    assert get_preset("paper").search_size == "small"  # RobNet searches a smaller supernet
+
+
+def test_unknown_preset_is_refused_with_the_one_message_form() -> None:
+    with pytest.raises(UnknownName) as err:
+        get_preset("tinyy")
+    assert str(err.value) == f"unknown preset 'tinyy'; known: {', '.join(sorted(PRESETS))}"
+
+
+def test_presets_are_frozen_and_budgets_bind_the_paper_size() -> None:
+    for name, p in PRESETS.items():
+        assert p.name == name
+        assert p.final_size == "paper"  # the deployed network, whatever the proxy
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.trials = 3  # type: ignore[misc]
+
+
+def test_every_size_a_preset_names_exists_in_the_darts_space() -> None:
+    darts = get_space("darts")
+    for p in PRESETS.values():
+        for which in ("size", "search_size", "final_size"):
+            assert p.space_size(which, darts.presets) == getattr(p, which)
+    # nb201 has no `small`: the space's default macro is used
+    assert get_preset("paper").space_size("search_size", get_space("nb201").presets) is None
+
+
+def test_finetune_config_follows_the_candidate_protocol() -> None:
+    tiny = get_preset("tiny")
+    ft = tiny.finetune_config()
+    assert ft is not None and ft.epochs == tiny.finetune_epochs and ft.warmup_epochs == 0.0
+    assert dataclasses.replace(tiny, finetune_epochs=0).finetune_config() is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["supernet", "train", "--space", "darts", "--preset", "tinyy", "--out", "{out}"],
+        ["train", "resnet18", "--preset", "tinyy", "--out", "{out}"],
+        ["arch", "info", "robnet_large", "--preset", "tinyy"],
+        ["search", "--space", "darts", "--preset", "tinyy", "--out", "{out}"],
+    ],
+)
+def test_every_command_refuses_an_unknown_preset(tmp_path, capsys, argv: list[str]) -> None:
+    out = tmp_path / "run"
+    assert main([a.replace("{out}", str(out)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.endswith("unknown preset 'tinyy'; known: paper, small, tiny")
+    assert not out.exists()
