@@ -97,6 +97,33 @@ def test_cascade_attacks_only_survivors(
     assert r_cas["worst_case"]["robust_acc"] == pytest.approx(r_ind["worst_case"]["robust_acc"])
 
 
+def test_worst_case_is_per_threat_model(
+    trained: tuple[nn.Module, torch.Tensor, torch.Tensor],
+) -> None:
+    model, x, y = trained
+    linf = {"fgsm": FGSM(eps=EPS), "pgd": PGD(eps=EPS, steps=5)}
+    # An L2 attack between the two Linf ones must not touch any Linf number.
+    mixed = {"fgsm": linf["fgsm"], "pgd_l2": PGD(eps=1.0, norm="l2", steps=5), "pgd": linf["pgd"]}
+    for cascade in (False, True):
+        alone = RobustnessSuite(linf, batch_size=30, cascade=cascade, run_checks=False)
+        both = RobustnessSuite(mixed, batch_size=30, cascade=cascade, run_checks=False)
+        r_alone = {(r["attack"], r["norm"]): r for r in alone.run(model, x, y).rows}
+        report = both.run(model, x, y)
+        r_both = {(r["attack"], r["norm"]): r for r in report.rows}
+        worst_rows = [r for r in report.rows if r["attack"] == "worst_case"]
+        assert [(r["norm"], r["eps"]) for r in worst_rows] == [("linf", "4/255"), ("l2", "1")]
+        for key in [("pgd", "linf"), ("worst_case", "linf")]:
+            for column in ("robust_acc", "attacked", "worst_acc"):
+                assert r_both[key][column] == r_alone[key][column], (cascade, key, column)
+        # The L2 worst case is its only attack's number, not capped by the Linf attacks.
+        assert r_both[("worst_case", "l2")]["robust_acc"] == r_both[("pgd_l2", "l2")]["robust_acc"]
+        metrics = report.metrics()
+        assert metrics["worst_case_linf_4/255_acc"] == r_alone[("worst_case", "linf")]["robust_acc"]
+        assert "worst_case_acc" in alone.run(model, x, y).metrics()
+    # The two threat models really differ here, so mixing them would have changed the Linf row.
+    assert r_both[("pgd_l2", "l2")]["robust_acc"] < r_both[("worst_case", "linf")]["robust_acc"]
+
+
 def test_suite_resumes_to_the_same_result(
     trained: tuple[nn.Module, torch.Tensor, torch.Tensor],
 ) -> None:

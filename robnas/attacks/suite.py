@@ -3,9 +3,11 @@
 For every attack and batch (a *unit*), the attack runs on the examples that are still correctly
 classified: the clean-correct ones (default, so each attack's robust accuracy stands alone, as in
 RobNet's table) or, with `cascade=True`, those that survived every earlier attack (AutoAttack's
-protocol; cheaper, and then an attack's robust accuracy is cumulative). The suite's robust
-accuracy is the worst case per example over all attacks. All state lives in `SuiteState`, a dict
-of tensors that can be saved after every unit and handed back to resume.
+protocol; cheaper, and then an attack's robust accuracy is cumulative). Worst cases are taken
+per threat model (norm and eps): one `worst_case` row per threat model, the worst case per example
+over that model's attacks; an L2 attack never lowers a Linf number, and the cascade only skips
+examples fooled within the same threat model. All state lives in `SuiteState`, a dict of tensors
+that can be saved after every unit and handed back to resume.
 """
 
 from __future__ import annotations
@@ -42,11 +44,20 @@ class SuiteReport:
         return [dict(r) for r in self.rows]
 
     def metrics(self) -> dict[str, float]:
-        """`clean_acc`, `<attack>_acc` per attack and `worst_acc`, as fractions."""
-        return {
-            ("clean_acc" if r["attack"] == "clean" else f"{r['attack']}_acc"): r["robust_acc"]
-            for r in self.rows
-        }
+        """`clean_acc`, `<attack>_acc` per attack, and `worst_case_acc` (one threat model) or
+        `worst_case_<norm>_<eps>_acc` per threat model, as fractions."""
+        worst = [r for r in self.rows if r["attack"] == "worst_case"]
+        out: dict[str, float] = {}
+        for r in self.rows:
+            if r["attack"] == "clean":
+                out["clean_acc"] = r["robust_acc"]
+            elif r["attack"] != "worst_case":
+                out[f"{r['attack']}_acc"] = r["robust_acc"]
+            elif len(worst) == 1:
+                out["worst_case_acc"] = r["robust_acc"]
+            else:
+                out[f"worst_case_{r['norm']}_{r['eps'] or 'unbounded'}_acc"] = r["robust_acc"]
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.to_records(), "checks": [c.to_dict() for c in self.checks]}
@@ -153,7 +164,8 @@ class RobustnessSuite:
                 target = correct[lo:hi].clone()
                 if self.cascade:
                     for prev in previous:
-                        target &= state["attacks"][prev]["robust"][lo:hi]
+                        if threat_model(self.attacks[prev]) == threat_model(attack):
+                            target &= state["attacks"][prev]["robust"][lo:hi]
                 self._unit(model, attack, name, b, images[lo:hi], labels[lo:hi], target, slot, dev)
                 slot["done"][b] = True
                 if on_unit:
@@ -227,12 +239,16 @@ class RobustnessSuite:
         rows: list[dict[str, Any]] = [
             _row("clean", None, "", n, 0, clean_acc, float("nan"), clean_acc, 0.0, None)
         ]
-        worst = correct.clone()
+        worst: dict[tuple[str, float | None], Tensor] = {}
+        seconds: dict[tuple[str, float | None], float] = {}
         for name, attack in self.attacks.items():
             s = state["attacks"][name]
+            key = threat_model(attack)
             robust = s["robust"] & correct
             fooled = s["attacked"] & ~s["robust"]
-            worst &= ~fooled
+            worst[key] = worst.get(key, correct.clone()) & ~fooled
+            seconds[key] = seconds.get(key, 0.0) + float(s["seconds"])
+            worst_n = int(worst[key].sum())
             rows.append(
                 _row(
                     name,
@@ -240,28 +256,35 @@ class RobustnessSuite:
                     attack.norm,
                     n,
                     int(s["attacked"].sum()),
-                    int(robust.sum()) / n if not self.cascade else int(worst.sum()) / n,
+                    int(robust.sum()) / n if not self.cascade else worst_n / n,
                     int(fooled.sum()) / n_correct if n_correct else float("nan"),
-                    int(worst.sum()) / n,
+                    worst_n / n,
                     float(s["seconds"]),
                     s,
                 )
             )
-        rows.append(
-            _row(
-                "worst_case",
-                None,
-                "",
-                n,
-                0,
-                int(worst.sum()) / n,
-                (n_correct - int(worst.sum())) / n_correct if n_correct else float("nan"),
-                int(worst.sum()) / n,
-                sum(r["seconds"] for r in rows),
-                None,
+        for (norm, eps), survived in worst.items():
+            worst_n = int(survived.sum())
+            rows.append(
+                _row(
+                    "worst_case",
+                    eps,
+                    norm,
+                    n,
+                    0,
+                    worst_n / n,
+                    (n_correct - worst_n) / n_correct if n_correct else float("nan"),
+                    worst_n / n,
+                    seconds[(norm, eps)],
+                    None,
+                )
             )
-        )
         return rows
+
+
+def threat_model(attack: Attack) -> tuple[str, float | None]:
+    """(norm, eps): attacks with the same pair are compared, and their worst case taken, together."""
+    return attack.norm, attack.eps
 
 
 def _stat(values: Tensor, how: str) -> float:
