@@ -160,3 +160,41 @@ def scores_by(summary: dict[str, Any], score: str, truth: str) -> dict[str, floa
         if row["score"] == score and row["truth"] == truth:
             return {k: v for k, v in row.items() if isinstance(v, float)}
     raise KeyError((score, truth))
+
+
+def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
+    """A trained supernet from its checkpoint (space, macro and dataset as recorded)."""
+    from robnas.checkpoint import load_state, read_checkpoint
+    from robnas.errors import CheckpointError
+
+    ckpt = read_checkpoint(path, complete=True)
+    if ckpt.get("kind") != "supernet" or not ckpt.get("space"):
+        raise CheckpointError(
+            f"{path} holds {ckpt.get('arch')!r}, not a supernet; pass a checkpoint of "
+            "robnas supernet train (or a search run's supernet.pt)"
+        )
+    supernet = Supernet(ckpt["space"], ckpt.get("macro") or {}, ckpt.get("dataset") or "cifar10")
+    load_state(supernet, ckpt["model"], str(path))
+    return supernet, ckpt
+
+
+def ranking_images(
+    ckpt: dict[str, Any],
+    data: ImageData,
+    source: str,
+    *,
+    images: int,
+    recal_images: int,
+    seed: int,
+) -> tuple[ImageData, ImageData]:
+    """(recalibration images, held-out scoring images): the scoring images are ones the supernet
+    never trained on (refused otherwise); BatchNorm statistics come from its training images."""
+    from robnas.checkpoint import image_fingerprints, unseen_images
+
+    dataset = str(ckpt.get("dataset") or "cifar10")
+    unseen = unseen_images(ckpt, data, source, dataset=dataset, need=images)
+    heldout = unseen.subset(images, seed)
+    seen = torch.isin(image_fingerprints(data.images), ckpt["split"]["train_images"])
+    trained = data.take(seen.nonzero().squeeze(1))
+    recal = trained.subset(min(recal_images, len(trained)), seed)
+    return recal, heldout

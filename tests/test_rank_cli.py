@@ -1,0 +1,73 @@
+"""`robnas rank` end to end on a small NB201 supernet checkpoint that records its split."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from robnas.checkpoint import image_fingerprints, read_checkpoint, save_checkpoint, split_record
+from robnas.cli import main
+from robnas.data.datasets import load_dataset
+from robnas.models.supernet import Supernet
+from robnas.ranking.run import ranking_images
+
+DATA = Path(os.environ.get("ROBNAS_DATA", "../shared/data"))
+pytestmark = pytest.mark.skipif(
+    not (DATA / "nb201-robustness").is_dir(), reason="needs ROBNAS_DATA with nb201-robustness"
+)
+
+
+def _checkpoint(path: Path, *, with_split: bool = True) -> Path:
+    torch.manual_seed(0)
+    supernet = Supernet("nb201", {"C": 4, "N": 1})
+    data = load_dataset("cifar10", "train", data_dir=DATA, limit=300, seed=0)
+    train, val = data.take(torch.arange(0, 250)), data.take(torch.arange(250, 300))
+    payload = {
+        "model": supernet.state_dict(),
+        "arch": "supernet:nb201",
+        "space": "nb201",
+        "macro": dict(supernet.macro),
+        "dataset": "cifar10",
+        "kind": "supernet",
+    }
+    if with_split:
+        payload["split"] = split_record(train, val, dataset="cifar10", seed=0)
+    save_checkpoint(path, payload)
+    return path
+
+
+def test_scoring_images_are_ones_the_supernet_never_trained_on(tmp_path: Path) -> None:
+    ckpt_path = _checkpoint(tmp_path / "sn.pt")
+    ckpt = read_checkpoint(ckpt_path, complete=True)
+    data = load_dataset("cifar10", "train", data_dir=DATA, limit=600, seed=0)
+    recal, heldout = ranking_images(ckpt, data, "sn.pt", images=200, recal_images=64, seed=1)
+    trained = set(ckpt["split"]["train_images"].tolist())
+    assert len(heldout) == 200
+    assert not trained & set(image_fingerprints(heldout.images).tolist())
+    assert set(image_fingerprints(recal.images).tolist()) <= trained
+    with pytest.raises(Exception, match="unseen"):
+        ranking_images(ckpt, data, "sn.pt", images=500, recal_images=64, seed=1)
+
+
+def test_rank_cli_writes_the_table_and_refuses_a_checkpoint_without_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = str(DATA / "nb201-robustness")
+    common = ["--benchmark", bench, "--archs", "4", "--images", "40", "--recal-batches", "1"]
+    common += ["--batch-size", "40", "--data-dir", str(DATA), "--no-progress"]
+    no_split = _checkpoint(tmp_path / "old.pt", with_split=False)
+    assert main(["rank", str(no_split), *common, "--out", str(tmp_path / "refused")]) == 2
+    assert "does not record the images" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
+    ckpt = _checkpoint(tmp_path / "sn.pt")
+    out = tmp_path / "rank"
+    assert main(["rank", str(ckpt), *common, "--out", str(out)]) == 0
+    table = pd.read_csv(out / "cells.csv")
+    assert len(table) == 4 and table["supernet_clean"].between(0, 1).all()
+    assert "Test-retest" in capsys.readouterr().out
+    assert main(["rank", str(ckpt), *common, "--indicators", "nope", "--out", str(out)]) == 2
