@@ -213,3 +213,57 @@ def test_trials_csv_has_one_flops_column_when_the_evaluator_reports_flops(tmp_pa
     header = next(csv.reader((tmp_path / "trials.csv").open()))
     assert header.count("flops") == 1
     assert next(csv.DictReader((tmp_path / "trials.csv").open()))["flops"] == "123"
+
+
+def test_trials_carry_dashboard_attributes(tmp_path: Path, space) -> None:
+    evaluator = ToyEvaluator(space)
+    study = Study(
+        tmp_path, CONFIG, evaluator, strategy(space), flops=lambda g: 7, final_params=lambda g: 99
+    )
+    study.run(3)
+    # what optuna-dashboard shows: read back through Optuna's public API only
+    loaded = optuna.load_study(study_name="robnas", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    for trial, key in zip(loaded.trials, evaluator.calls):
+        g = space.parse(key)
+        assert trial.user_attrs["genotype"] == key
+        assert trial.user_attrs["metrics"] == {"score": evaluator.score(g)}
+        assert trial.user_attrs["num_params"] == 99  # at the final size
+        assert trial.user_attrs["proxy_num_params"] == space.num_params(g, space.resolve_macro())
+        assert trial.user_attrs["flops"] == 7
+
+
+def test_storage_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import importlib.util
+
+    from robnas.search import storage
+
+    real = importlib.util.find_spec
+    installed = {"psycopg2", "pymysql"}
+    drivers = {"psycopg", "psycopg2", "pymysql", "MySQLdb"}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            (object() if name in installed else None) if name in drivers else real(name, *a)
+        ),
+    )
+    # a bare scheme names an installed driver (SQLAlchemy's default one differs by version)
+    assert storage._with_driver("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert storage._with_driver("mysql://u@h/db") == "mysql+pymysql://u@h/db"
+    assert storage._with_driver("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    installed.clear()
+    with pytest.raises(ConfigError, match=r"robnas\[postgres\]"):
+        storage.make_storage("postgresql://u@h/db")
+    assert storage.is_server("mysql+pymysql://u@h/db") and not storage.is_server("x.journal")
+    monkeypatch.setenv("ROBNAS_HEARTBEAT", "soon")
+    with pytest.raises(ConfigError, match="ROBNAS_HEARTBEAT"):
+        storage.heartbeat_seconds()
+
+
+def test_an_unreachable_storage_is_one_line_and_writes_nothing(tmp_path: Path, space) -> None:
+    url = "postgresql://nobody@/robnas?host=/nonexistent/socket/dir"
+    study = Study(tmp_path / "run", CONFIG, ToyEvaluator(space), strategy(space), storage=url)
+    with pytest.raises(ConfigError, match="storage") as err:
+        study.run(2)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()

@@ -63,14 +63,15 @@ def heartbeat_seconds() -> int:
 
 
 def _with_driver(url: str) -> str:
-    """`postgresql://` and `mysql://` name no driver; pick one that is installed."""
+    """`postgresql://` and `mysql://` name no driver (SQLAlchemy's default one changes between
+    versions): name the first installed one."""
     scheme, sep, rest = url.partition("://")
-    drivers = {"postgresql": ("psycopg2", "psycopg"), "mysql": ("MySQLdb", "pymysql")}
+    drivers = {"postgresql": ("psycopg", "psycopg2"), "mysql": ("pymysql", "MySQLdb")}
     if scheme not in drivers:
         return url
     for module in drivers[scheme]:
         if importlib.util.find_spec(module) is not None:
-            return url if module == drivers[scheme][0] else f"{scheme}+{module}{sep}{rest}"
+            return f"{scheme}+{module.lower()}{sep}{rest}"
     extra = "pip install 'robnas[postgres]'" if scheme == "postgresql" else "pip install pymysql"
     raise ConfigError(f"no Python driver for {scheme} storages; install one: {extra}")
 

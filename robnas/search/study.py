@@ -24,7 +24,9 @@ marked failed and its genotype evaluated again.
 
 Several workers: a worker claims a genotype by creating a RUNNING trial with its key, then looks
 for other claims of that key; if it sees one it yields (its trial is marked failed with
-`duplicate_of`) and proposes another genotype, so no genotype is evaluated twice. Workers share the results
+`duplicate_of`) and proposes another genotype, so no genotype is evaluated twice. A key is the
+genotype's isomorphism class (`SearchSpace.canonical_key`): a query is the first evaluation of a
+class, and an isomorph of a stored trial is answered from the storage. Workers share the results
 through the storage (a proposal another worker finished is answered from the storage). A worker
 that reaches the trial count while others still hold claims waits for them: if one of them dies,
 its claim is failed and the trial is run again, so the study ends with exactly the trials asked.
@@ -171,6 +173,7 @@ class Study:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._flops_cache: dict[str, int] = {}
+        self._classes: dict[str, str] = {}  # genotype string -> isomorphism class key
         self._study: optuna.Study | None = None
         self._storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
         self._study_id = -1
@@ -331,7 +334,8 @@ class Study:
         self, study: optuna.Study, n_trials: int, progress: Progress | None
     ) -> list[TrialRecord]:
         records = self.records()
-        known: dict[str, Result] = {r.genotype: r.result for r in records}
+        # keyed by isomorphism class: a query is the first evaluation of a class
+        known: dict[str, Result] = {self._class_key(r.genotype): r.result for r in records}
         best: TrialRecord | None = self._best(records)
         in_a_row = 0
         look = True  # look at the storage again (after anything that may have changed it)
@@ -346,8 +350,8 @@ class Study:
                     continue
                 look = False
             genotype = self.strategy.ask()
-            key = genotype.to_str()
-            if key in known:  # evaluated before (this run, an earlier run or another worker)
+            key = self._class_key(genotype)
+            if key in known:  # class evaluated before (this run, an earlier run, another worker)
                 self.strategy.tell(genotype, known[key])
                 in_a_row += 1
                 if in_a_row >= MAX_KNOWN_IN_A_ROW:
@@ -379,16 +383,16 @@ class Study:
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             trial = study.ask()
         record_heartbeat(self._storage, self._trial_id(trial.number))  # before any claim
-        key = genotype.to_str()
+        key = self._class_key(genotype)
         trial.set_user_attr("worker", self._worker_info())  # first: rivals see an owner
-        trial.set_user_attr("genotype", key)
+        trial.set_user_attr("genotype", genotype.to_str())
         # First visible claim wins: a claim yields to any other claim it can see once its own
         # key is written. Two claims racing may both yield (the genotype stays unclaimed and
         # can be proposed again), but two can never both proceed.
         rivals = [
             t
             for t in self._trials()
-            if t.user_attrs.get("genotype") == key
+            if self._trial_class(t) == key
             and t.number != trial.number
             and (self._finished(t) or t.state == TrialState.RUNNING)
         ]
@@ -400,9 +404,21 @@ class Study:
 
     def _stored(self, key: str) -> Result | None:
         for t in self._trials():
-            if t.user_attrs.get("genotype") == key and self._finished(t):
+            if self._trial_class(t) == key and self._finished(t):
                 return Result.from_dict(t.user_attrs["result"])
         return None
+
+    def _class_key(self, genotype: Genotype | str) -> str:
+        """The genotype's isomorphism class (`SearchSpace.canonical_key`), cached by string."""
+        text = genotype if isinstance(genotype, str) else genotype.to_str()
+        if text not in self._classes:
+            g = Genotype.from_str(text) if isinstance(genotype, str) else genotype
+            self._classes[text] = self.strategy.space.canonical_key(g)
+        return self._classes[text]
+
+    def _trial_class(self, t: FrozenTrial) -> str | None:
+        text = t.user_attrs.get("genotype")
+        return None if text is None else self._class_key(text)
 
     def _evaluate(
         self, study: optuna.Study, trial: optuna.Trial, genotype: Genotype
