@@ -1,7 +1,8 @@
 """MobileNetV2 and MobileNetV3-Small in CIFAR form (stride-1 stem; 32 -> 4 over the network),
 with the switches of the architectural-modification study.
 
-mobilenet_v2: bn on, residual on, se off (se=on adds SE, reduction 4, after each depthwise conv).
+mobilenet_v2: bn on, residual on, se off (se=on adds SE after each depthwise conv, hidden width
+c_in / 4 as in EfficientNet).
 mobilenet_v3 (the Small variant): bn on, residual on, se on (SE where the paper's table puts it;
 se=off removes them). residual=off drops the identity skips of stride-1, equal-width blocks.
 """
@@ -79,7 +80,8 @@ class MobileNetV2(nn.Module):
         for t, c, n, s in V2_CFG:
             for i in range(n):
                 hidden = c_in * t
-                gate = SqueezeExcite(hidden, 4, bias=True) if se else None
+                # EfficientNet's SE for inverted residuals: a quarter of the block's input width
+                gate = SqueezeExcite(hidden, bias=True, hidden=max(1, c_in // 4)) if se else None
                 blocks.append(InvertedResidual(c_in, hidden, c, stride=s if i == 0 else 1,
                                                bn=bn, residual=residual, se=gate))  # fmt: skip
                 c_in = c
