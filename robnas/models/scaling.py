@@ -48,47 +48,53 @@ def _cost(
     cfg: MacroConfig, depths: Sequence[float], widths: Sequence[float], num_classes: int, side: int
 ) -> Cost:
     # Depths and widths may be fractional: the continuous network the rule solves for.
-    opts = cfg.block_options
-    bottleneck = cfg.block in ("bottleneck", "robust")
     pre = cfg.block != "basic"
     params, macs = _conv(3, cfg.stem, 3, side)
-    params += 0 if pre else 2 * cfg.stem
+    params += 0 if pre else 2 * cfg.stem  # the post-activation stem has a BN
     c_in = float(cfg.stem)
     for i, (depth, width) in enumerate(zip(depths, widths, strict=True)):
         planes = cfg.base_channels[i] * width
-        c_out = planes * 4 if bottleneck else planes
-        out_side = side / 2**i
         for j in range(math.ceil(depth)):
             share = min(1.0, depth - j)  # a fractional last block counts pro rata
             stride = 2 if i > 0 and j == 0 else 1
-            in_side = out_side * stride
-            bp, bm = 0.0, 0.0
-            if bottleneck:
-                card, scales = opts["cardinality"], opts["scales"]
-                w_exact = planes * opts["base_width"] / 160
-                w = (math.floor(w_exact) if float(planes).is_integer() else w_exact) * card
-                n = max(1, scales - 1)
-                p1, m1 = _conv(c_in, w * scales, 1, in_side)
-                p2, m2 = _conv(w, w, 3, out_side, card)
-                p3, m3 = _conv(w * scales, c_out, 1, out_side)
-                bp = p1 + n * p2 + p3 + 2 * c_in + 2 * w * scales + n * 2 * w
-                bm = m1 + n * m2 + m3
-            else:
-                p1, m1 = _conv(c_in, c_out, 3, out_side)
-                p2, m2 = _conv(c_out, c_out, 3, out_side)
-                bp, bm = p1 + p2 + (2 * c_in + 2 * c_out if pre else 4 * c_out), m1 + m2
-            if stride > 1 or c_in != c_out:
-                ps, ms = _conv(c_in, c_out, 1, out_side)
-                bp, bm = bp + ps + (0 if pre else 2 * c_out), bm + ms
-            if opts["se"] != "none":
-                hidden = max(1, int(c_out) // opts["se_reduction"])
-                bp += 2 * c_out * hidden + (2 * c_out if opts["se"] == "residual" else 0)
-                bm += 2 * c_out * hidden
+            bp, bm, c_out = _block_cost(cfg, c_in, planes, stride, side / 2**i)
             params, macs = params + share * bp, macs + share * bm
             c_in = c_out
-    params += (2 * c_in if pre else 0) + c_in * num_classes + num_classes
+    params += (2 * c_in if pre else 0) + c_in * num_classes + num_classes  # head BN, fc
     macs += c_in * num_classes
     return Cost(round(params), round(macs))
+
+
+def _block_cost(
+    cfg: MacroConfig, c_in: float, planes: float, stride: int, out_side: float
+) -> tuple[float, float, float]:
+    """(params, MACs, output channels) of one block, mirroring wrn.py / robust_resnet.py."""
+    opts = cfg.block_options
+    if cfg.block in ("bottleneck", "robust"):
+        c_out = planes * 4
+        card, scales = opts["cardinality"], opts["scales"]
+        w_exact = planes * opts["base_width"] / 160
+        w = (math.floor(w_exact) if float(planes).is_integer() else w_exact) * card
+        n = max(1, scales - 1)
+        p1, m1 = _conv(c_in, w * scales, 1, out_side * stride)
+        p2, m2 = _conv(w, w, 3, out_side, card)
+        p3, m3 = _conv(w * scales, c_out, 1, out_side)
+        bp = p1 + n * p2 + p3 + 2 * c_in + 2 * w * scales + n * 2 * w  # convs + 2 + n BNs
+        bm = m1 + n * m2 + m3
+    else:
+        c_out = planes
+        p1, m1 = _conv(c_in, c_out, 3, out_side)
+        p2, m2 = _conv(c_out, c_out, 3, out_side)
+        pre = cfg.block == "preact"
+        bp, bm = p1 + p2 + (2 * c_in + 2 * c_out if pre else 4 * c_out), m1 + m2
+    if stride > 1 or c_in != c_out:
+        ps, ms = _conv(c_in, c_out, 1, out_side)
+        bp, bm = bp + ps + (2 * c_out if cfg.block == "basic" else 0), bm + ms
+    if opts["se"] != "none":
+        hidden = max(1, int(c_out) // opts["se_reduction"])
+        bp += 2 * c_out * hidden + (2 * c_out if opts["se"] == "residual" else 0)
+        bm += 2 * c_out * hidden
+    return bp, bm, c_out
 
 
 @dataclass(frozen=True)
