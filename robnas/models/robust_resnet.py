@@ -76,6 +76,8 @@ class BottleneckBlock(nn.Module):
         self.merge = ResidualMerge(c_out, se, se_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Both paths start from the pre-activated input (the reference code feeds the raw input
+        # to conv1; the parameter count is the same).
         pre = self.act(self.bn1(x))
         shortcut = x if self.shortcut is None else self.shortcut(pre)
         out = self.act(self.bn2(self.conv1(pre)))
