@@ -1,11 +1,12 @@
 """Path samplers for one-shot supernet training: which genotype trains at each step.
 
-Both are seeded numpy streams whose state round-trips through `state_dict()` (saved in
+All are seeded numpy streams whose state round-trips through `state_dict()` (saved in
 checkpoints). `free=True` samples one cell per layer (cell-free / RobNet-free paths).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -101,9 +102,90 @@ class UniformDensitySampler(PathSampler):
         return Genotype(space.name, cells)
 
 
+class FairOpSampler(PathSampler):
+    """Strictly fair sampling (FairNAS, Chu et al. 2021): over every window of steps each op of
+    each edge trains exactly equally often, not just in expectation. Choice spaces: a window is
+    K steps (K choices per edge) and each edge runs a fresh random permutation of its choices.
+    Subset spaces: a window is 2 steps, a uniform path then its complement, so every (edge, op)
+    bit is on exactly once per window."""
+
+    name = "fair_op"
+
+    def __init__(self, space: SearchSpace, seed: int, **kw: Any) -> None:
+        super().__init__(space, seed, **kw)
+        self.queue: list[Genotype] = []
+
+    def _window(self) -> list[Genotype]:
+        space, rng = self.space, self.rng
+        slots = space.num_edges * self.cells
+        if space.edge_kind == "subset":
+            bits = rng.random((slots, len(space.ops))) < 0.5
+            return [self._from_bits(bits), self._from_bits(~bits)]
+        choices = space.edge_choices  # every edge of a choice space has the same choices
+        perms = [rng.permutation(len(choices)) for _ in range(slots)]
+        return [
+            self._from_edges([choices[perm[step]] for perm in perms])
+            for step in range(len(choices))
+        ]
+
+    def _from_bits(self, bits: np.ndarray) -> Genotype:
+        ops = self.space.ops
+        return self._from_edges([frozenset(o for o, on in zip(ops, row) if on) for row in bits])
+
+    def _from_edges(self, edges: list[Edge]) -> Genotype:
+        n = self.space.num_edges
+        cells = tuple(
+            self.space.cell_from_edges(edges[c * n : (c + 1) * n]) for c in range(self.cells)
+        )
+        return Genotype(self.space.name, cells)
+
+    def sample(self) -> Genotype:
+        if not self.queue:
+            self.queue = self._window()
+        return self.queue.pop(0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "queue": [g.to_str() for g in self.queue]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.queue = [Genotype.from_str(s) for s in state.get("queue", [])]
+
+
+class UniformClassSampler(PathSampler):
+    """Isomorphism classes uniformly, then a member of the class uniformly. Uniform op sampling
+    over-trains big classes (NB201: a class can hold hundreds of strings, e.g. every cell whose
+    output never sees the input); here each class, i.e. each distinct network, trains equally
+    often. Needs an enumerable space (NB201: 15,625 cells, 6,466 classes)."""
+
+    name = "uniform_class"
+    MAX_CELLS = 1_000_000
+
+    def __init__(self, space: SearchSpace, seed: int, **kw: Any) -> None:
+        super().__init__(space, seed, **kw)
+        from robnas.errors import ConfigError
+
+        if self.free or space.size > self.MAX_CELLS:
+            raise ConfigError(
+                f"uniform_class sampling enumerates the space; {space.name} has {space.size:,} "
+                "cells (or a cell-free path was asked): use uniform_op or fair_op"
+            )
+        members: dict[str, list[Genotype]] = {}
+        for values in itertools.product(*(d.choices for d in space.dimensions())):
+            g = space.decode(values)
+            members.setdefault(space.canonical_key(g), []).append(g)
+        self.classes = [members[k] for k in sorted(members)]
+
+    def sample(self) -> Genotype:
+        group = self.classes[int(self.rng.integers(len(self.classes)))]
+        return group[int(self.rng.integers(len(group)))]
+
+
 SAMPLERS: dict[str, type[PathSampler]] = {
     UniformOpSampler.name: UniformOpSampler,
     UniformDensitySampler.name: UniformDensitySampler,
+    FairOpSampler.name: FairOpSampler,
+    UniformClassSampler.name: UniformClassSampler,
 }
 
 
