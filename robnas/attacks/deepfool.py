@@ -28,8 +28,9 @@ class DeepFool(Attack):
         check_every: int = 5,
         seed: int = 0,
         eval_mode: bool = True,
+        fp32: bool = True,
     ) -> None:
-        super().__init__(eps=eps, norm=norm, seed=seed, eval_mode=eval_mode)
+        super().__init__(eps=eps, norm=norm, seed=seed, eval_mode=eval_mode, fp32=fp32)
         if steps < 1 or candidates < 2 or check_every < 1:
             raise ValueError("steps and check_every must be >= 1 and candidates >= 2")
         if overshoot < 0:

@@ -12,8 +12,10 @@ from robnas.attacks.base import Attack, input_grad
 class FGSM(Attack):
     name = "fgsm"
 
-    def __init__(self, eps: float = 8 / 255, *, seed: int = 0, eval_mode: bool = True) -> None:
-        super().__init__(eps=eps, norm="linf", seed=seed, eval_mode=eval_mode)
+    def __init__(
+        self, eps: float = 8 / 255, *, seed: int = 0, eval_mode: bool = True, fp32: bool = True
+    ) -> None:
+        super().__init__(eps=eps, norm="linf", seed=seed, eval_mode=eval_mode, fp32=fp32)
 
     def perturb(
         self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator
