@@ -127,21 +127,19 @@ def test_supernet_options_are_validated_before_anything_is_written(tmp_path: Pat
     assert not out.exists()
 
 
-@pytest.mark.slow
-def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch) -> None:
-    """The supernet path on real CIFAR-10 images, kept small: a given (untrained) supernet
-    checkpoint is reused, 2 candidates are scored on 16 held-out images, the run resumes."""
+@pytest.fixture(scope="module")
+def tiny_supernet(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An untrained tiny darts supernet checkpoint (a reused `--supernet`: no training)."""
     import torch
 
     from robnas.io import atomic_torch_save
     from robnas.models.supernet import Supernet
     from robnas.space.search_space import get_space
 
-    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
     space = get_space("darts")
     macro = space.resolve_macro("tiny")
     torch.manual_seed(0)
-    ckpt = tmp_path / "supernet.pt"
+    ckpt = tmp_path_factory.mktemp("supernet") / "supernet.pt"
     atomic_torch_save(
         ckpt,
         {
@@ -150,13 +148,26 @@ def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch
             "arch": "supernet:darts", "space": "darts", "macro": macro, "dataset": "cifar10",
         },
     )  # fmt: skip
-    run = tmp_path / "run"
-    argv = [
-        "search", "--space", "darts", "--budget", "5M", "--strategy", "random", "--trials", "2",
-        "--supernet", str(ckpt), "--train-size", "32", "--val-size", "16",
-        "--finetune-epochs", "0", "--out", str(run), "--no-progress",
+    return str(ckpt)
+
+
+def supernet_search(ckpt: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "search", "--space", "darts", "--strategy", "random", "--supernet", ckpt,
+        "--train-size", "32", "--val-size", "16", "--finetune-epochs", "0",
+        "--out", str(out), "--no-progress", *extra,
     ]  # fmt: skip
-    assert main(argv) == 0
+
+
+@pytest.mark.slow
+def test_supernet_search_end_to_end(
+    data_root: Path, tmp_path: Path, monkeypatch, tiny_supernet: str
+) -> None:
+    """The supernet path on real CIFAR-10 images, kept small: a given (untrained) supernet
+    checkpoint is reused, 2 candidates are scored on 16 held-out images, the run resumes."""
+    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+    run = tmp_path / "run"
+    assert main(supernet_search(tiny_supernet, run, "--budget", "5M", "--trials", "2")) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["trials"] == 2
     best = summary["best"]
@@ -167,6 +178,57 @@ def test_supernet_search_end_to_end(data_root: Path, tmp_path: Path, monkeypatch
     # resume: finished trials are kept, one more is scored
     assert main(["search", "--resume", str(run), "--trials", "3", "--no-progress"]) == 0
     assert json.loads((run / "summary.json").read_text())["trials"] == 3
+
+
+@pytest.mark.slow  # ~half of it builds the paper-size FLOP table once per process
+def test_budget_binds_the_paper_size_of_a_tiny_proxy_search(
+    data_root: Path, tmp_path: Path, monkeypatch, capsys, tiny_supernet: str
+) -> None:
+    """`--budget 3M --preset tiny`: every cell found has at most 3M parameters at the paper
+    size (most darts cells have more), the proxy count is stored beside it, rejections are
+    counted, and the objective's eps and steps reach the attack and the trials table."""
+    import robnas.evaluators.base as evaluator_base
+    from robnas.genotype import Genotype
+    from robnas.search.rundir import RunDir
+    from robnas.space.search_space import get_space
+
+    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+    attacks: list[tuple[str, float, dict]] = []
+    real = evaluator_base.make_attack
+
+    def spy(name: str, *, eps: float, **kw):  # type: ignore[no-untyped-def]
+        attacks.append((name, eps, kw))
+        return real(name, eps=eps, **kw)
+
+    monkeypatch.setattr(evaluator_base, "make_attack", spy)
+    run = tmp_path / "run"
+    extra = ["--budget", "3M", "--preset", "tiny", "--trials", "2", "--eps", "4/255"]
+    assert main(supernet_search(tiny_supernet, run, *extra, "--attack-steps", "2")) == 0
+    out = capsys.readouterr().out
+    space = get_space("darts")
+    paper, tiny = space.resolve_macro("paper"), space.resolve_macro("tiny")
+    frame = RunDir(run).read_trials()
+    assert len(frame) == 2
+    for row in frame.itertuples():
+        g = Genotype.from_str(row.genotype)
+        assert row.num_params == space.num_params(g, paper) <= 3_000_000
+        assert row.proxy_num_params == space.num_params(g, tiny)
+    assert "pgd2_acc" in frame.columns and "pgd20_acc" not in frame.columns
+    assert set(frame["eps"]) == {"4/255"} and set(frame["attack_steps"]) == {2}
+    assert attacks and all(eps == pytest.approx(4 / 255) for _, eps, _ in attacks)
+    assert all(kw.get("steps") == 2 for _, _, kw in attacks)
+    summary = RunDir(run).read_summary()
+    assert summary["settings"]["final_macro"] == paper
+    assert summary["settings"]["search_macro"] == tiny
+    assert summary["best"]["num_params"] <= 3_000_000
+    assert summary["best"]["proxy_num_params"] == space.num_params(
+        Genotype.from_str(summary["best"]["genotype"]), tiny
+    )
+    budget = summary["budget"]
+    assert budget["limit"] == 3_000_000 and budget["rejected_distinct"] > 0
+    assert budget["rejected"] >= budget["rejected_distinct"]
+    assert f"{budget['rejected_distinct']} proposed architectures rejected" in out
+    assert "params at the final size paper" in out
 
 
 def test_tabular_prescreen_by_a_cheap_column(bench: str, tmp_path: Path) -> None:
