@@ -155,3 +155,17 @@ def test_budget_gate_counts_rejections() -> None:
     assert gate.rejected_distinct == refused
     assert gate.rejected == refused + (sizes[0] > limit)
     assert gate.report()["limit"] == limit
+
+
+def test_a_config_written_before_new_settings_existed_still_matches(
+    supernet_settings: SearchSettings, tmp_path: Path
+) -> None:
+    run = RunDir(tmp_path / "run")
+    run.init(supernet_settings)
+    old = supernet_settings.replace(eps="8/255", attack_steps=20, objective="pgd20_acc")
+    data = old.to_dict()
+    for key in ("eps", "attack_steps", "final_size", "storage"):
+        del data[key]
+    run.config_path.write_text(json.dumps(data))
+    assert run.check(old) is True
+    assert run.read_settings() == old

@@ -47,6 +47,7 @@ summary.json (every key always present; null where a mode has no such value):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -214,6 +215,11 @@ class RunDir:
                 )
             return False
         mine = _as_dict(settings)
+        if isinstance(settings, SearchSettings):
+            # a config.json written before a setting existed holds that setting's default
+            # (not a SearchSettings at all: compared as written, and refused below)
+            with contextlib.suppress(ConfigError, TypeError):
+                stored = SearchSettings.from_dict(stored).to_dict()
         diffs = [
             f"{k}: {stored.get(k)!r} != {mine.get(k)!r}"
             for k in sorted(set(stored) | set(mine))
