@@ -192,6 +192,8 @@ def test_prescreen_evaluates_the_most_promising_fraction(space) -> None:
     wrapped = Prescreened(inner, evaluator.score, ratio=4)
     asked = drive(wrapped, evaluator, 10)
     assert wrapped.screened >= 25 and len(set(asked)) == 10
+    # every proposal ranked costs one cheap evaluation; the one kept is then evaluated
+    assert wrapped.cheap_evaluations == wrapped.screened + len(asked)
 
 
 def test_nb201_space_works_with_every_strategy() -> None:
@@ -218,3 +220,73 @@ def test_darts_free_cells_with_surrogate_pool(tmp_path: Path) -> None:
     )
     asked = drive(strategy, Ev(), 8)
     assert all(len(space.parse(k).cells) == space.num_layers(macro) for k in asked)
+
+
+class ClassCounter:
+    """Scores a genotype by its isomorphism class only; records every evaluation."""
+
+    def __init__(self, space) -> None:
+        self.space = space
+        self.calls: list[str] = []
+
+    def evaluate(self, genotype):
+        import hashlib
+
+        form = self.space.canonical(genotype)
+        self.calls.append(genotype.to_str())
+        score = int(hashlib.sha1(form.encode()).hexdigest()[:8], 16) / 2**32
+        return Result({"score": score}, 0, 0.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_strategy_pays_one_query_per_isomorphism_class(name: str) -> None:
+    from robnas.search.tabular import search_once
+
+    space = get_space("nb201")
+    evaluator = ClassCounter(space)
+    strategy = make_strategy(name, space, seed=0, objective="score")
+    searched = search_once(strategy, evaluator, 40)
+    classes = [space.canonical(space.parse(k)) for k in evaluator.calls]
+    # the evaluator ran exactly once per class, for the surrogate as for every other strategy
+    assert len(evaluator.calls) == len(set(classes)) == 40
+    assert searched.queried == evaluator.calls
+    assert searched.asks >= 40
+
+
+def test_surrogate_under_a_budget_picks_the_best_feasible_candidate() -> None:
+    from scipy.linalg import solve_triangular
+
+    from robnas.strategies.surrogate import _ei, _enumerated_space
+
+    space = get_space("nb201")
+    macro = space.resolve_macro("paper")
+    feasible = make_budget_predicate(space, 120_000, macro)  # about a tenth of the cells
+    strategy = make_strategy(
+        "surrogate", space, seed=0, objective="score", feasible=feasible, local_every=0
+    )
+    evaluator = ToyEvaluator(space)
+    for _ in range(14):
+        g = strategy.ask()
+        strategy.tell(g, evaluator.evaluate(g))
+    told = list(strategy.scores)
+    model = strategy._fit(
+        strategy.features([strategy.parse(k) for k in told]),
+        np.array([strategy.scores[k] for k in told]),
+    )
+    codes, onehot, paths, classes = _enumerated_space(space)
+    # the exact acquisition of every cell, computed without the lazy bound
+    ham, path = strategy._distance((onehot, paths), model.x, model.scale)
+    k_star = np.exp(-model.theta * (model.mix * ham + (1 - model.mix) * path))
+    v = solve_triangular(model.chol, k_star.T, lower=True)
+    sigma = np.sqrt(np.clip(1.0 - (v**2).sum(0), 1e-12, None))
+    ei = _ei(k_star @ model.alpha - model.top, sigma)
+    seen_rows = [strategy._row(strategy.codes(strategy.parse(k))) for k in strategy.seen]
+    ei[np.isin(classes, classes[seen_rows])] = -np.inf
+    best = next(
+        float(ei[r])
+        for r in np.argsort(-ei, kind="stable")
+        if feasible(strategy._genotype(codes[r]))
+    )
+    g = strategy._ask_enumerated(model)
+    assert feasible(g)
+    assert float(ei[strategy._row(strategy.codes(g))]) == pytest.approx(best, rel=1e-9)

@@ -11,6 +11,7 @@ import pytest
 
 from robnas.data import tabular
 from robnas.errors import DataError, InvalidGenotype, UnknownName
+from robnas.evaluators.tabular import TabularEvaluator
 from robnas.genotype import Genotype
 from robnas.space.search_space import get_space
 
@@ -102,38 +103,165 @@ def test_parsed_arrays_are_cached_as_npz(tmp_path: Path, root: Path, monkeypatch
     assert np.array_equal(second.table, first.table, equal_nan=True)
 
 
-def test_evaluator_counts_distinct_queries(bench) -> None:
+def isomorph_pair(meta: dict) -> tuple[Genotype, Genotype]:
+    k, v = next((k, v) for k, v in meta["ids"].items() if v["isomorph"] != k)
+    a = Genotype.from_str(meta["ids"][k]["nb201-string"], "nb201")
+    b = Genotype.from_str(meta["ids"][v["isomorph"]]["nb201-string"], "nb201")
+    return a, b
+
+
+def test_evaluator_counts_isomorphism_classes(bench, meta: dict) -> None:
     space = get_space("nb201")
-    ev = tabular.TabularEvaluator(bench, space, objective="fgsm@1")
-    rng = np.random.default_rng(1)
-    a, b = space.sample(rng), space.sample(rng)
+    ev = TabularEvaluator(bench, space, objective="fgsm@1")
+    a, iso = isomorph_pair(meta)
+    b = space.parse(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    )
+    assert a != iso and space.canonical(a) == space.canonical(iso)
     r1 = ev.evaluate(a)
+    assert not ev.is_cached(b) and ev.is_cached(iso)
     ev.evaluate(a)
+    ev.evaluate(iso)  # another string of the same class: a cache hit, not a query
     ev.evaluate(b)
-    assert (ev.queries, ev.cache_hits) == (2, 1)
-    assert set(r1.metrics) == set(tabular.REPORT_KEYS)
+    assert (ev.queries, ev.cache_hits) == (2, 2)
+    assert ev.queried == [a.to_str(), b.to_str()]
+    assert set(r1.metrics) == set(tabular.REPORT_KEYS) | {"fgsm@1"}
     assert r1.num_params == space.num_params(a, space.resolve_macro("paper"))
     ev.reset()
-    assert ev.queries == 0
+    assert ev.queries == 0 and ev.queried == []
 
 
 def test_evaluator_rejects_other_spaces_and_free_cells(bench) -> None:
     with pytest.raises(InvalidGenotype, match="nb201"):
-        tabular.TabularEvaluator(bench, get_space("darts"), objective="clean")
+        TabularEvaluator(bench, get_space("darts"), objective="clean")
     space = get_space("nb201")
-    ev = tabular.TabularEvaluator(bench, space, objective="clean")
+    ev = TabularEvaluator(bench, space, objective="clean")
     free = space.sample(np.random.default_rng(0), free=True)
     with pytest.raises(InvalidGenotype, match="shared"):
         ev.evaluate(free)
 
 
-def test_canonical_form_reproduces_the_isomorph_classes(bench, meta: dict) -> None:
-    from robnas.strategies.surrogate import canonical
+def test_old_import_path_still_works() -> None:
+    assert tabular.TabularEvaluator is TabularEvaluator
 
+
+def test_optimum_is_over_the_cells_within_the_budget(bench, meta: dict) -> None:
     space = get_space("nb201")
-    rows: dict[str, set[int]] = {}
+    macro = space.resolve_macro("paper")
+    budget = 1_000_000
+    # independently: walk the dataset's index, count parameters, keep the best within budget
+    best_all, best_within = -1.0, -1.0
     for entry in meta["ids"].values():
         g = Genotype.from_str(entry["nb201-string"], "nb201")
-        rows.setdefault(canonical(space, g), set()).add(bench.row_of(g))
-    assert len(rows) == bench.num_unique == 6466
-    assert all(len(r) == 1 for r in rows.values())
+        value = bench.value(g, "clean")
+        best_all = max(best_all, value)
+        if space.num_params(g, macro) <= budget:
+            best_within = max(best_within, value)
+    assert bench.optimum("clean")[0] == best_all
+    value, text = bench.optimum("clean", lambda g: space.num_params(g, macro) <= budget)
+    assert value == best_within < best_all  # the unconstrained optimum is over 1M parameters
+    assert space.num_params(space.parse(text), macro) <= budget
+    assert bench.value(space.parse(text), "clean") == value
+
+
+# -- tabular searches through the CLI: classes, budget-true optimum, honest prescreen ------------
+
+
+def search(root: Path, out: Path, *extra: str) -> int:
+    from robnas.cli import main
+
+    argv = ["search", "--space", "nb201", "--benchmark", str(root), "--out", str(out)]
+    return main([*argv, "--no-progress", *extra])
+
+
+def test_repeats_list_the_queried_genotypes_one_per_class(root: Path, tmp_path: Path) -> None:
+    import csv
+
+    space = get_space("nb201")
+    args = ["--strategy", "regularized_evolution", "--trials", "40", "--repeats", "3"]
+    assert search(root, tmp_path / "r", *args) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    with open(tmp_path / "r" / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for rep in summary["repeats"]:
+        queried = rep["queried"]
+        assert len(queried) == rep["queries"] == 40
+        assert len({space.canonical(space.parse(q)) for q in queried}) == 40  # one per class
+        assert rep["asks"] >= 40
+        assert queried == [row["genotype"] for row in rows if row["repeat"] == str(rep["repeat"])]
+    assert summary["queries"] == summary["trials"] == 3 * 40
+
+
+def test_budget_true_optimum(root: Path, bench, tmp_path: Path) -> None:
+    space = get_space("nb201")
+    macro = space.resolve_macro("paper")
+    budget = 1_000_000
+    args = ["--objective", "clean", "--budget", "1M", "--strategy", "local_search"]
+    assert search(root, tmp_path / "b", *args, "--trials", "100", "--repeats", "4") == 0
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    agg = summary["aggregate"]
+    within = bench.optimum("clean", lambda g: space.num_params(g, macro) <= budget)[0]
+    assert agg["optimum"] == within < bench.optimum("clean")[0]
+    assert space.num_params(space.parse(agg["optimum_genotype"]), macro) <= budget
+    returned = [rep["metrics"]["clean"] for rep in summary["repeats"]]
+    assert all(rep["num_params"] <= budget for rep in summary["repeats"])
+    assert agg["found_optimum"] == np.mean([v == within for v in returned])
+    assert agg["found_optimum"] > 0  # local search reaches the optimum within the budget
+
+
+@pytest.mark.parametrize("column", ["pgd@1", "clean", "FGSM@1.0", "aa_square@1"])
+def test_prescreen_by_a_benchmark_column_is_refused(
+    root: Path, tmp_path: Path, capsys, column: str
+) -> None:
+    out = tmp_path / "p"
+    assert search(root, out, "--trials", "5", "--repeats", "2", "--prescreen", column) == 2
+    err = capsys.readouterr().err.strip()
+    assert "benchmark's accuracy" in err and "density" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_prescreen_counts_cheap_evaluations_beside_queries(root: Path, tmp_path: Path) -> None:
+    args = ["--strategy", "random", "--trials", "10", "--repeats", "2"]
+    screen = ["--prescreen", "density", "--prescreen-ratio", "4"]
+    assert search(root, tmp_path / "d", *args, *screen) == 0
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    for rep in summary["repeats"]:
+        assert rep["queries"] == 10
+        assert rep["asks"] <= rep["cheap_evaluations"] <= 4 * rep["asks"]
+    assert summary["cheap_evaluations"] == sum(r["cheap_evaluations"] for r in summary["repeats"])
+    assert summary["queries"] == 20  # the cheap scores are not queries
+    # a study reports them too
+    assert search(root, tmp_path / "s", "--strategy", "random", "--trials", "3", *screen) == 0
+    study = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert study["queries"] == 3 and study["cheap_evaluations"] >= 3
+
+
+def test_study_pays_one_trial_per_class(bench, meta: dict, tmp_path: Path) -> None:
+    from robnas.search.study import Study
+    from robnas.strategies import RandomSearch
+
+    space = get_space("nb201")
+    a, iso = isomorph_pair(meta)
+    b = space.parse(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    )
+
+    class Scripted(RandomSearch):
+        """Proposes a, an isomorph of a, then b."""
+
+        told: list = []
+
+        def ask(self):
+            return self.propose([a, iso, b][min(self.num_told, 2)])
+
+        def _on_tell(self, genotype, score, result):
+            self.told.append((genotype, result))
+
+    ev = TabularEvaluator(bench, space, objective="clean")
+    strategy = Scripted(space, seed=0, objective="clean")
+    study = Study(tmp_path / "s", {"space": "nb201"}, ev, strategy)
+    records = study.run(2)
+    assert [r.genotype for r in records] == [a.to_str(), b.to_str()]
+    assert ev.queries == 2 and ev.cache_hits == 0  # the isomorph was answered by the study
+    assert strategy.told[1][0] == iso
+    assert strategy.told[1][1].metrics == records[0].result.metrics

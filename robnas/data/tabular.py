@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ import numpy as np
 from robnas.data.files import cache_dir
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
-from robnas.result import Result
 from robnas.space.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,26 @@ class TabularBenchmark:
     @property
     def num_unique(self) -> int:
         return int(self.table.shape[0])
+
+    @functools.cached_property
+    def genotypes(self) -> tuple[Genotype, ...]:
+        """Every cell of the benchmark, by NB201 index (parsed once)."""
+        return tuple(Genotype.from_str(s, "nb201") for s in self.strings)
+
+    def optimum(
+        self, key: str, feasible: Callable[[Genotype], bool] | None = None
+    ) -> tuple[float, str]:
+        """The best value of `key` over the cells `feasible` accepts (all: None), and one such
+        cell (the lowest NB201 index): the optimum a search under that budget can reach."""
+        values = self.table[self.rows, self.column(key)]
+        allowed = ~np.isnan(values)
+        if feasible is not None:
+            allowed &= np.array([feasible(g) for g in self.genotypes])
+        if not allowed.any():
+            raise InvalidGenotype(f"no cell of the benchmark is within the budget for {key}")
+        best = float(values[allowed].max())
+        index = int(np.flatnonzero(allowed & (values == best))[0])
+        return best, f"nb201:{self.strings[index]}"
 
 
 def _read_json(path: Path) -> Any:
@@ -231,51 +251,10 @@ def check_space(space: SearchSpace) -> None:
         )
 
 
-class TabularEvaluator:
-    """Looks genotypes up; counts distinct queries (a repeated genotype is a cache hit).
+def __getattr__(name: str) -> Any:
+    # TabularEvaluator moved to robnas.evaluators.tabular; old imports keep working.
+    if name == "TabularEvaluator":
+        from robnas.evaluators.tabular import TabularEvaluator
 
-    `num_params` is the parameter count of the benchmark's network (NB201 macro, C=16, N=5).
-    """
-
-    def __init__(
-        self,
-        benchmark: TabularBenchmark,
-        space: SearchSpace,
-        *,
-        objective: str,
-        report: tuple[str, ...] = REPORT_KEYS,
-        macro: dict[str, Any] | None = None,
-    ) -> None:
-        check_space(space)
-        self.benchmark = benchmark
-        self.space = space
-        self.objective = normalize_key(objective)
-        benchmark.column(self.objective)  # unknown objective -> UnknownName now, not mid-search
-        keys = [normalize_key(k) for k in report]
-        self.keys = tuple(dict.fromkeys([*keys, self.objective]))
-        for k in self.keys:
-            benchmark.column(k)
-        self.macro = space.resolve_macro("paper") if macro is None else macro
-        self._seen: set[str] = set()
-        self.queries = 0
-        self.cache_hits = 0
-
-    def evaluate(self, genotype: Genotype) -> Result:
-        start = time.perf_counter()
-        metrics = self.benchmark.metrics(genotype, self.keys)
-        text = genotype.to_str()
-        if text in self._seen:
-            self.cache_hits += 1
-        else:
-            self._seen.add(text)
-            self.queries += 1
-        return Result(
-            metrics=metrics,
-            num_params=self.space.num_params(genotype, self.macro),
-            seconds=time.perf_counter() - start,
-        )
-
-    def reset(self) -> None:
-        self._seen.clear()
-        self.queries = 0
-        self.cache_hits = 0
+        return TabularEvaluator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

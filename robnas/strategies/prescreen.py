@@ -4,7 +4,9 @@
 inner strategy, scores them with `cheap(genotype) -> float` (higher is more promising; e.g. a
 training-free indicator signed by its direction), returns the most promising one for the
 expensive evaluator and tells the inner strategy the others as `status="screened"` (remembered,
-never proposed again, never preferred). Only 1/ratio of the proposals costs a full evaluation.
+never proposed again, never preferred). Only 1/ratio of the proposals costs a full evaluation;
+`cheap_evaluations` counts the cheap scores computed (reported beside the queries). The cheap
+score must cost no query: in a tabular search it may not read the benchmark.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Prescreened(Strategy):
         self.name = f"{inner.name}+prescreen"  # type: ignore[misc]
         self.multi_objective = inner.multi_objective  # type: ignore[misc]
         self.screened = 0
+        self.cheap_evaluations = 0
 
     def ask(self) -> Genotype:
         proposals: list[Genotype] = []
@@ -44,6 +47,7 @@ class Prescreened(Strategy):
             if g.to_str() not in {p.to_str() for p in proposals}:
                 proposals.append(g)
         scores = [float(self.cheap(g)) for g in proposals]
+        self.cheap_evaluations += len(proposals)
         best = max(range(len(proposals)), key=lambda i: scores[i])
         for i, g in enumerate(proposals):
             if i != best:
@@ -59,8 +63,13 @@ class Prescreened(Strategy):
         self.inner.reseed(seed)
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"inner": self.inner.state_dict(), "screened": self.screened}
+        return {
+            "inner": self.inner.state_dict(),
+            "screened": self.screened,
+            "cheap_evaluations": self.cheap_evaluations,
+        }
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.inner.load_state_dict(state["inner"])
         self.screened = int(state["screened"])
+        self.cheap_evaluations = int(state.get("cheap_evaluations", 0))

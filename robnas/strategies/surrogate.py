@@ -6,12 +6,14 @@ genotype with the highest expected improvement (a local-search step ranked by th
 others propose the candidate of the whole space with the highest expected improvement. The kernel is k(a, b) = exp(-theta * d(a, b)),
 d the fraction of edges whose op set differs (a Hamming kernel, as in COMBO/CoCaBO for
 categorical inputs); theta and the noise level are chosen by marginal likelihood on a small grid.
-Genotypes isomorphic to an evaluated one (same `canonical` string) are never proposed: they
-compute the same function, so a query on them is wasted. Candidates are every genotype of the
+Genotypes isomorphic to an evaluated one (same `SearchSpace.canonical` form) are not proposed:
+evaluating them would be a free cache hit that teaches nothing (every strategy gets that cache
+hit; this only saves an ask). Candidates are every genotype of the
 space when it is small (NB201: 15,625 cells, enumerated once
 as codes), otherwise a pool of one- and two-edge mutations of the best genotypes plus random
-samples. The budget predicate is checked lazily on the chosen candidate only, so a huge
-candidate set costs nothing up front.
+samples. The budget predicate is checked lazily, in the order of the acquisition, on the
+few candidates that could win, so a huge candidate set costs nothing up front and a tight budget
+does not recompute the acquisition per rejected candidate.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +31,7 @@ from scipy.stats import norm
 
 from robnas.genotype import Genotype, edge_to_str
 from robnas.space.search_space import SearchSpace
-from robnas.strategies.base import Strategy
+from robnas.strategies.base import Strategy, _always
 
 THETAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 NOISES = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -72,33 +75,6 @@ def path_counts(space: SearchSpace, genotype: Genotype, vocab: dict[Any, int]) -
     return out
 
 
-def canonical(space: SearchSpace, genotype: Genotype) -> str:
-    """A string equal for cells that compute the same function up to relabelling nodes.
-
-    Each node becomes the sorted sum of its incoming terms: `(x)@op` for a parametric op on
-    input x, x itself for skip_connect, `#` (zero) for no op or a zero input; the output is the
-    last node (or the concat of all nodes, in order). For NB201 this is NAS-Bench-201's
-    `to_unique_str(consider_zero=True)` and reproduces the robustness dataset's 6,466 isomorph
-    classes exactly (tested) - structure alone, no benchmark lookup.
-    """
-    cells = []
-    for cell in genotype.cells:
-        nodes = [str(i) for i in range(space.inputs)]
-        for node in cell:
-            terms = []
-            for j, edge in enumerate(node):
-                if not edge or nodes[j] == "#":
-                    terms.append("#")
-                for op in sorted(edge):
-                    if nodes[j] == "#":
-                        continue
-                    terms.append(nodes[j] if op == "skip_connect" else f"({nodes[j]})@{op}")
-            nodes.append("+".join(sorted(terms)))
-        outputs = nodes[space.inputs :] if space.output == "concat" else nodes[-1:]
-        cells.append("|".join(outputs))
-    return ";".join(cells)
-
-
 @functools.lru_cache(maxsize=8)
 def _enumerated_space(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Codes, one-hot and path features and isomorph class ids of every shared cell of a small
@@ -111,7 +87,7 @@ def _enumerated_space(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.nd
     ]
     paths = np.stack([path_counts(space, g, vocab) for g in genotypes])
     names: dict[str, int] = {}
-    classes = np.array([names.setdefault(canonical(space, g), len(names)) for g in genotypes])
+    classes = np.array([names.setdefault(space.canonical(g), len(names)) for g in genotypes])
     return codes, _onehot(codes, k).astype(np.float32), paths.astype(np.float32), classes
 
 
@@ -166,6 +142,9 @@ class Surrogate(Strategy):
         self._vocab = path_vocabulary(space)
         self.enumerate = not self.free and space.size <= enumerate_limit
         self.infeasible: set[int] = set()  # enumerated rows found over the budget
+        self._feasible_rows: set[int] = set()  # enumerated rows found within it
+        self._classes: dict[str, str] = {}  # genotype string -> canonical form
+        self._rows: dict[str, int] = {}  # genotype string -> enumerated row
 
     # -- encodings -------------------------------------------------------------------------------
 
@@ -230,9 +209,16 @@ class Surrogate(Strategy):
         )
 
     def _expected_improvement(
-        self, model: Model, cand: Features, allowed: np.ndarray
+        self,
+        model: Model,
+        cand: Features,
+        allowed: np.ndarray,
+        feasible: Callable[[int], bool] | None = None,
     ) -> np.ndarray:
-        """EI of the allowed candidates (-inf elsewhere and where it cannot win)."""
+        """EI of the allowed candidates (-inf elsewhere and where it cannot win).
+
+        With `feasible(row)`, candidates are checked in decreasing EI only while they could
+        still win; the infeasible ones read -inf, so the maximum is feasible."""
         c_ham, c_path = self._distance(cand, model.x, model.scale)
         k_star = np.exp(-model.theta * (model.mix * c_ham + (1 - model.mix) * c_path))
         mu = k_star @ model.alpha
@@ -248,16 +234,24 @@ class Surrogate(Strategy):
             v = solve_triangular(model.chol, k_star[rows].T, lower=True, check_finite=False)
             sigma = np.sqrt(np.clip(1.0 - (v**2).sum(0), 1e-12, None))
             ei[rows] = _ei(mu[rows] - model.top, sigma)
-            if len(rows):
-                best_exact = max(best_exact, float(ei[rows].max()))
+            for row in rows[np.argsort(-ei[rows], kind="stable")]:
+                if ei[row] <= best_exact:
+                    break
+                if feasible is None or feasible(int(row)):
+                    best_exact = float(ei[row])
+                    break
+                ei[row] = -np.inf
             start += 512
         return ei
 
-    def _pick(self, ei: np.ndarray) -> int:
+    def _pick(self, ei: np.ndarray, feasible: Callable[[int], bool] | None = None) -> int:
         # random tie-breaking keeps seeds distinct when EI is flat
         noise = self.rng.random(len(ei))
         top = np.flatnonzero(ei == ei.max())
-        return int(top[np.argmax(noise[top])])
+        if feasible is None:
+            return int(top[np.argmax(noise[top])])
+        ranked = top[np.argsort(-noise[top], kind="stable")]
+        return int(next((r for r in ranked if feasible(int(r))), ranked[0]))
 
     # -- ask -------------------------------------------------------------------------------------
 
@@ -276,6 +270,27 @@ class Surrogate(Strategy):
             return self._ask_enumerated(model)
         return self._ask_pool(model, genotypes)
 
+    def _class(self, key: str) -> str:
+        form = self._classes.get(key)
+        if form is None:
+            form = self._classes[key] = self.space.canonical(self.parse(key))
+        return form
+
+    def _seen_classes(self) -> set[str]:
+        return {self._class(k) for k in self.seen}
+
+    def _feasible_row(self, row: int) -> bool:
+        """The budget predicate on an enumerated cell (remembered both ways)."""
+        if row in self.infeasible:
+            return False
+        if row not in self._feasible_rows:
+            codes = _enumerated_space(self.space)[0]
+            if not self.feasible(self._genotype(codes[row])):
+                self.infeasible.add(row)
+                return False
+            self._feasible_rows.add(row)
+        return True
+
     def _ask_local(self, model: Model, told: list[str]) -> Genotype | None:
         """GP-ranked local search: the best unseen neighbour of the best genotypes so far.
 
@@ -283,12 +298,12 @@ class Surrogate(Strategy):
         neighbourhood is used up), so the search converges like local search even when the
         model misleads the global EI step.
         """
-        seen_classes = {canonical(self.space, self.parse(k)) for k in self.seen}
+        seen_classes = self._seen_classes()
         for key in sorted(told, key=lambda k: self.scores[k], reverse=True)[:5]:
             cands = [
                 g
                 for g in self.fresh_feasible(self.space.neighbours(self.parse(key)))
-                if canonical(self.space, g) not in seen_classes
+                if self.space.canonical(g) not in seen_classes
             ]
             if cands:
                 ei = self._expected_improvement(
@@ -301,20 +316,19 @@ class Surrogate(Strategy):
         codes, onehot, paths, classes = _enumerated_space(self.space)
         allowed = np.ones(len(codes), dtype=bool)
         allowed[list(self.infeasible)] = False
-        # an isomorph of an evaluated cell computes the same function: never spend a query on it
-        seen_rows = [self._row(self.codes(self.parse(k))) for k in self.seen]
+        # an isomorph of an evaluated cell is a cache hit: not worth an ask
+        seen_rows = [
+            self._rows.setdefault(k, self._row(self.codes(self.parse(k)))) for k in self.seen
+        ]
         allowed[np.isin(classes, classes[seen_rows])] = False
-        for _ in range(self.max_tries):
-            if not allowed.any():
-                break
-            ei = self._expected_improvement(model, (onehot, paths), allowed)
-            row = self._pick(ei)
-            g = self._genotype(codes[row])
-            if self.feasible(g):
-                return self.propose(g)
-            self.infeasible.add(row)
-            allowed[row] = False
-        return self.sample_new()
+        if not allowed.any():
+            return self.sample_new()
+        check = None if self.feasible is _always else self._feasible_row
+        ei = self._expected_improvement(model, (onehot, paths), allowed, check)
+        if not np.isfinite(ei.max()):  # every allowed cell is over the budget
+            return self.sample_new()
+        row = self._pick(ei, check)
+        return self.propose(self._genotype(codes[row]))
 
     def _ask_pool(self, model: Model, genotypes: list[Genotype]) -> Genotype:
         scores = [self.scores[g.to_str()] for g in genotypes]
@@ -329,11 +343,11 @@ class Surrogate(Strategy):
         for _ in range(self.pool_size // 4):
             g = self.sample()
             pool.setdefault(g.to_str(), g)
-        seen_classes = {canonical(self.space, self.parse(k)) for k in self.seen}
+        seen_classes = self._seen_classes()
         cands = [
             g
             for g in self.fresh_feasible(list(pool.values()))
-            if canonical(self.space, g) not in seen_classes
+            if self.space.canonical(g) not in seen_classes
         ]
         if not cands:
             return self.sample_new()
