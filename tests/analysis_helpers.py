@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from robnas.genotype import Genotype
+from robnas.search.rundir import RunDir
+from robnas.search.settings import SearchSettings
 from robnas.space.search_space import get_space
 
 N_BOOT = 300
@@ -57,10 +59,22 @@ def make_run(
             for k in range(5):
                 row[f"fsp_dist_cell{k}"] = rng.gamma(2.0) + (k >= 3) * (50 - robust) * 0.3
         rows.append(row)
-    root.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(root / "trials.csv", index=False)
-    settings = {"mode": "supernet", "space": "darts", "objective": "pgd20_acc"}
-    (root / "config.json").write_text(json.dumps(settings))
-    summary = {"settings": settings, "objective": {"key": "pgd20_acc", "direction": "maximize"}}
-    (root / "summary.json").write_text(json.dumps(summary))
+    RunDir(root).init(supernet_settings(trials=n))
+    pd.DataFrame(rows).to_csv(root / "trials.csv", index=False)  # a study's columns and values
     return root
+
+
+def supernet_settings(**changes: Any) -> SearchSettings:
+    """The settings of a tiny supernet search of the darts space (what config.json holds)."""
+    base = SearchSettings(
+        mode="supernet",
+        space="darts",
+        strategy="random",
+        objective="pgd20_acc",
+        direction="maximize",
+        trials=60,
+        preset="tiny",
+        search_macro={"C": 8, "layers": 5},
+        train={"epochs": 1},
+    )
+    return base.replace(**changes)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from analysis_helpers import make_run
+from analysis_helpers import make_run, supernet_settings
 
 from robnas.analysis.load import choose_robust_key, find_benchmark_dir, load_run
 from robnas.errors import ConfigError
@@ -28,27 +27,35 @@ def test_failed_trials_are_left_out(tmp_path: Path) -> None:
     data = load_run(make_run(tmp_path / "run", effect="none", status=status))
     assert data.n == 50 and data.dropped == 10
     assert data.robust.max() > 1  # fractions were turned into percent
-    assert data.settings["space"] == "darts" and not data.tabular
 
 
 def test_settings_objective_and_mode_are_read(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", effect="none")
-    settings = {"mode": "tabular", "space": "darts", "objective": "clean_acc"}
-    (run / "config.json").write_text(json.dumps(settings))
+    (run / "config.json").write_text(supernet_settings(objective="clean_acc").to_json())
     data = load_run(run)
     assert data.robust_key == "clean_acc" and data.robust_reason == "the study's objective"
-    assert data.tabular
-    (run / "config.json").unlink()  # the trials alone still analyse: pgd20_acc by default
-    assert load_run(run).robust_key == "pgd20_acc"
+    assert not data.tabular and data.settings.space == "darts"
+    tabular = supernet_settings(mode="tabular", benchmark="b", objective="fgsm@1")
+    (run / "config.json").write_text(tabular.to_json())
+    assert load_run(run).tabular
+    (run / "config.json").unlink()  # not a robnas run without its settings
+    with pytest.raises(ConfigError, match="no config.json"):
+        load_run(run)
 
 
-def test_space_of_the_trials_must_be_known(tmp_path: Path) -> None:
+def test_settings_columns_of_the_trials_are_no_metrics(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", effect="none")
     frame = pd.read_csv(run / "trials.csv")
-    frame["genotype"] = "nospace:|x~0|"
+    frame.insert(4, "attack_steps", 20)  # RunDir writes the attack's settings on every row
     frame.to_csv(run / "trials.csv", index=False)
-    (run / "config.json").write_text(json.dumps({"space": "nospace"}))
-    with pytest.raises(ConfigError, match="search space"):
+    data = load_run(run)
+    assert "attack_steps" not in data.metrics and "jac_norm" in data.metrics
+
+
+def test_genotypes_must_be_of_the_settings_space(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", effect="none")
+    (run / "config.json").write_text(supernet_settings(space="nb201").to_json())
+    with pytest.raises(ConfigError, match="trials.csv"):
         load_run(run)
 
 
@@ -59,7 +66,8 @@ def test_benchmark_dir_from_settings_then_robnas_data(
     bench.mkdir(parents=True)
     (bench / "meta.json").write_text("{}")
     monkeypatch.delenv("ROBNAS_DATA", raising=False)
-    assert find_benchmark_dir({"benchmark": str(bench)}) == bench
-    assert find_benchmark_dir({"data_dir": str(tmp_path / "data")}) is None  # not a benchmark key
+    tabular = supernet_settings(mode="tabular", objective="fgsm@1", benchmark=str(bench))
+    assert find_benchmark_dir(tabular) == bench
+    assert find_benchmark_dir(tabular.replace(benchmark=str(tmp_path))) is None
     monkeypatch.setenv("ROBNAS_DATA", str(tmp_path / "data"))
-    assert find_benchmark_dir({}) == bench
+    assert find_benchmark_dir(supernet_settings()) == bench

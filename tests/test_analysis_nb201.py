@@ -12,6 +12,8 @@ import pytest
 from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_params_tables
 from robnas.analysis.report import analyze
 from robnas.data.tabular import TabularEvaluator, load_benchmark
+from robnas.search.rundir import RunDir
+from robnas.search.settings import SearchSettings
 from robnas.space.search_space import get_space
 
 # Counted directly from meta.json (see test_count_matches_raw_metadata): evaluated architectures
@@ -96,15 +98,18 @@ def test_tabular_run_report_has_same_params_section(bench_dir: Path, tmp_path: P
             }
         )
     run = tmp_path / "run"
-    run.mkdir()
+    settings = SearchSettings(
+        mode="tabular",
+        space="nb201",
+        strategy="random",
+        objective="pgd@1",
+        direction="maximize",
+        trials=40,
+        preset="tiny",
+        benchmark=str(bench_dir),
+    )
+    RunDir(run).init(settings)
     pd.DataFrame(rows).to_csv(run / "trials.csv", index=False)
-    settings = {
-        "mode": "tabular",
-        "space": "nb201",
-        "objective": "pgd@1",
-        "benchmark": str(bench_dir),
-    }
-    (run / "config.json").write_text(json.dumps(settings))
     result = analyze(run, n_boot=200)  # the dataset is found through the settings' benchmark
     assert result.robust_key == "pgd@1"
     report = result.report.read_text()

@@ -1,4 +1,4 @@
-"""Exporting a study run's top-k (export/run.py): trained, then supernet-inherited weights."""
+"""Exporting a study run's top-k (export/run.py): trained, then supernet-inherited weights, final size."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import robnas
 from robnas.cli import main
 from robnas.errors import ConfigError
 from robnas.export.record import load
-from robnas.export.run import export_run, read_run_arch
+from robnas.export.run import export_run
 from robnas.models.resolve import resolve_arch
+from robnas.search.rundir import RunDir, entry, make_summary
+from robnas.search.settings import SearchSettings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,7 +32,10 @@ class _SupernetLike(nn.Module):
 
 
 def _make_run(root: Path, final_macro: dict, supernet_macro: dict) -> dict[str, Any]:
-    """A study run directory: settings, summary with top_k, final/ and supernet.pt."""
+    """A study run directory written through RunDir: settings, summary, final/ and supernet.pt.
+
+    The final size (final_macro) differs from the supernet's (search_macro), so a test sees
+    which one an export used."""
     space = robnas.get_space("nb201")
     genotypes = [
         space.parse(NB201),
@@ -39,28 +44,32 @@ def _make_run(root: Path, final_macro: dict, supernet_macro: dict) -> dict[str, 
         ),
         space.parse("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"),
     ]
-    root.mkdir(parents=True)
-    settings = {
-        "mode": "supernet",
-        "space": "nb201",
-        "dataset": "cifar10",
-        "search_macro": supernet_macro,
-        "final_macro": final_macro,
-        "strategy": "regularized_evolution",
-    }
+    settings = SearchSettings(
+        mode="supernet",
+        space="nb201",
+        strategy="regularized_evolution",
+        objective="pgd20_acc",
+        direction="maximize",
+        trials=3,
+        preset="tiny",
+        search_macro=supernet_macro,
+        final_macro=final_macro,
+        train={"epochs": 1},
+    )
     top_k = [
-        {
-            "genotype": g.to_str(),
-            "metrics": {"pgd20_acc": 0.4 - 0.1 * i, "clean_acc": 0.7},
-            "num_params": 1,
-            "flops": 1,
-            "trial": i,
-        }
+        entry(
+            genotype=g.to_str(),
+            metrics={"pgd20_acc": 0.4 - 0.1 * i, "clean_acc": 0.7},
+            num_params=1,
+            flops=1,
+            trial=i,
+        )
         for i, g in enumerate(genotypes)
     ]
-    (root / "config.json").write_text(json.dumps(settings))
-    summary = {"settings": settings, "top_k": top_k, "best": top_k[0]}
-    (root / "summary.json").write_text(json.dumps(summary))
+    run_dir = RunDir(root)
+    run_dir.init(settings)
+    summary = make_summary(settings, trials=3, failed=0, best=top_k[0], top_k=top_k)
+    run_dir.write_summary(summary, topk=False)
     # The best one has been trained at the final size.
     final_spec = resolve_arch(genotypes[0], space="nb201", **final_macro)
     final_model = trained(final_spec, seed=2)
@@ -131,14 +140,7 @@ def test_run_export_bad_entry_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="top_k"):
         (tmp_path / "run" / "summary.json").write_text(json.dumps({"best": None}))
         export_run(tmp_path / "run", top=1)
-
-
-def test_run_arch_is_the_settings_final_macro_not_the_search_size() -> None:
-    settings = {
-        "space": "nb201",
-        "dataset": "cifar100",
-        "search_macro": {"C": 6},
-        "final_macro": {"C": 4},
-    }
-    arch = read_run_arch(settings)
-    assert arch.macro == {"C": 4} and arch.space == "nb201" and arch.dataset == "cifar100"
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(ConfigError, match="no config.json"):
+        export_run(tmp_path / "run", top=1)
+    assert not (tmp_path / "run" / "export").exists()

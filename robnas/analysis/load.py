@@ -1,29 +1,29 @@
 """A study run as the analysis sees it: the usable trials, accuracies in percent, genotypes parsed.
 
-`load_run(path)` is the one place that reads a run directory for analysis: `trials.csv` and the
-run's settings (`config.json`: `space`, `objective`, `mode`, `benchmark`). Bad input is a
-ConfigError that says what to do.
+`load_run(path)` reads a run directory through `RunDir`: its SearchSettings (`space`,
+`objective`, `mode`, `benchmark`) and `trials.csv`. Bad input is a ConfigError that says what to do.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
+from robnas.search.rundir import TRIAL_SETTING_COLUMNS, RunDir
+from robnas.search.settings import SearchSettings
 from robnas.space.search_space import SearchSpace, get_space
 
 MIN_TRIALS = 5
-NON_METRICS = {"trial", "genotype", "status", "seconds"}
+# trials.csv columns that are no measurement of the architecture
+NON_METRICS = {"repeat", "trial", "genotype", "status", "seconds", *TRIAL_SETTING_COLUMNS}
 FSP_CELL = re.compile(r"^fsp_dist_cell(\d+)$")
 
 __all__ = [
@@ -48,7 +48,7 @@ class RunData:
     """The usable trials of one run (status ok, robust accuracy known), accuracies in %."""
 
     run_dir: Path
-    settings: dict[str, Any]
+    settings: SearchSettings
     trials: pd.DataFrame
     robust_key: str
     robust_reason: str
@@ -68,17 +68,6 @@ class RunData:
 
     def column(self, name: str) -> np.ndarray:
         return self.trials[name].to_numpy(dtype=float)
-
-
-def _read_settings(path: Path) -> dict[str, Any]:
-    # A run without config.json can still be analysed from its trials alone.
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read {path}: {err}; fix or delete the file") from None
-    return data if isinstance(data, dict) else {}
 
 
 def _same_key(a: str, b: str, normalize: Callable[[str], str]) -> bool:
@@ -107,28 +96,15 @@ def choose_robust_key(columns: list[str], objectives: list[str]) -> tuple[str, s
     )
 
 
-def _space_for(genotype_text: str, settings: Mapping[str, Any]) -> SearchSpace:
-    # The genotype names its space; a user's TOML space is found through the settings' path.
-    for candidate in (genotype_text.partition(":")[0], settings.get("space")):
-        if isinstance(candidate, str) and candidate:
-            try:
-                return get_space(candidate)
-            except RobnasError:
-                continue
-    raise ConfigError(
-        f"cannot find the search space of genotype {genotype_text!r}; pass a known space"
-    )
-
-
-def _read_trials(csv: Path) -> pd.DataFrame:
-    if not csv.is_file() or csv.stat().st_size == 0:
-        raise ConfigError(f"{csv} is missing or empty; run the study first (robnas search ...)")
+def _read_trials(run: RunDir) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(csv)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {csv}: {err}") from None
+        frame = run.read_trials()
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {run.trials_path}: {err}") from None
     if "genotype" not in frame.columns:
-        raise ConfigError(f"{csv} has no 'genotype' column; is it a robnas trials file?")
+        raise ConfigError(
+            f"{run.trials_path} has no 'genotype' column; is it a robnas trials file?"
+        )
     return frame
 
 
@@ -137,12 +113,11 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     root = Path(run_dir)
     if not root.is_dir():
         raise ConfigError(f"run directory {root} does not exist; pass the folder a study wrote")
-    csv = root / "trials.csv"
-    frame = _read_trials(csv)
-    settings = _read_settings(root / "config.json")
+    run = RunDir(root)
+    settings = run.read_settings()
+    frame, csv = _read_trials(run), run.trials_path
     columns = [str(c) for c in frame.columns]
-    objective = settings.get("objective")
-    key, reason = choose_robust_key(columns, [objective] if isinstance(objective, str) else [])
+    key, reason = choose_robust_key(columns, [settings.objective])
     total = len(frame)
     if "status" in frame.columns:
         frame = frame[frame["status"].fillna("ok").astype(str) == "ok"]
@@ -161,8 +136,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
             f"{csv} has {len(frame)} usable trials (status ok, {key} known); "
             f"need at least {MIN_TRIALS}: run more trials"
         )
-    space = _space_for(str(frame["genotype"].iloc[0]), settings)
     try:
+        space = get_space(settings.space)
         genotypes = [space.parse(str(text)) for text in frame["genotype"]]
     except RobnasError as err:
         raise ConfigError(f"{csv}: {err}") from None
@@ -170,8 +145,6 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         if name not in frame.columns or frame[name].isna().all():
             frame[name] = [fn(g) for g in genotypes]  # recomputed: both are pure genotype functions
             metrics.append(name)
-    # tabular runs say so in their settings; their `attack@eps` columns say it for older runs
-    tabular = settings.get("mode") == "tabular" or any("@" in m for m in metrics)
     return RunData(
         run_dir=root,
         settings=settings,
@@ -180,15 +153,15 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         robust_reason=reason,
         space=space,
         genotypes=genotypes,
-        tabular=tabular,
+        tabular=settings.mode == "tabular",
         dropped=total - len(frame),
         metrics=metrics,
     )
 
 
-def find_benchmark_dir(settings: Mapping[str, Any]) -> Path | None:
+def find_benchmark_dir(settings: SearchSettings) -> Path | None:
     """The NB201 robustness dataset folder: the settings' `benchmark`, else under $ROBNAS_DATA."""
-    candidates = [settings["benchmark"]] if isinstance(settings.get("benchmark"), str) else []
+    candidates = [settings.benchmark] if settings.benchmark else []
     if os.environ.get("ROBNAS_DATA"):
         candidates.append(os.environ["ROBNAS_DATA"])
     for text in candidates:

@@ -21,12 +21,13 @@ from robnas.export import SUFFIXES, WEIGHT_FORMATS
 from robnas.export.formats import parse_formats, render, write_all
 from robnas.export.weights import inherited_model, spec_at_checkpoint_macro
 from robnas.genotype import Genotype
-from robnas.io import read_json_object
 from robnas.models.resolve import ArchSpec, resolve_arch
+from robnas.search.rundir import RunDir
+from robnas.search.settings import SearchSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Exported", "RunArch", "export_run", "read_run_arch"]
+__all__ = ["Exported", "export_run"]
 
 
 @dataclass
@@ -40,37 +41,17 @@ class Exported:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class RunArch:
-    """What a run's settings say about its architectures: space, dataset, final macro size."""
-
-    space: str | None
-    dataset: str
-    macro: dict[str, Any]
-
-
-def read_run_arch(settings: Mapping[str, Any]) -> RunArch:
-    """The settings' `space`, `dataset` and `final_macro` (the size the winners are trained at)."""
-    space, dataset, macro = (
-        settings.get("space"),
-        settings.get("dataset"),
-        settings.get("final_macro"),
-    )
-    return RunArch(
-        space=space if isinstance(space, str) else None,
-        dataset=dataset if isinstance(dataset, str) else "cifar10",
-        macro=dict(macro) if isinstance(macro, Mapping) else {},
-    )
-
-
-def _entry_spec(entry: Mapping[str, Any], arch: RunArch, where: str) -> ArchSpec:
+def _entry_spec(entry: Mapping[str, Any], settings: SearchSettings, where: str) -> ArchSpec:
+    """The entry's genotype at the run's final (deployed) size."""
     genotype = entry.get("genotype")
     if isinstance(genotype, Mapping):
         genotype = Genotype.from_dict(dict(genotype))
     if not isinstance(genotype, (str, Genotype)):
         raise ConfigError(f"{where} has no genotype string; is it a robnas summary.json?")
     try:
-        return resolve_arch(genotype, arch.dataset, space=arch.space, **arch.macro)
+        return resolve_arch(
+            genotype, settings.dataset, space=settings.space, **settings.final_macro
+        )
     except RobnasError as err:
         raise ConfigError(f"{where}: {err}") from None
 
@@ -93,18 +74,16 @@ def export_run(
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     fmts = parse_formats(formats)
-    hint = "pass a study run directory (robnas search --out)"
-    config = read_json_object(root / "config.json", hint=hint)
-    summary = read_json_object(root / "summary.json", hint=hint)
+    run = RunDir(root)
+    settings, summary = run.read_settings(), run.read_summary()
     entries = summary.get("top_k")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{root / 'summary.json'} has no top_k list; let the study finish first")
     if top > len(entries):
         log.warning("run has %d top-k architectures; exporting all of them", len(entries))
-    arch = read_run_arch(config)
     out = Path(out_dir) if out_dir is not None else root / "export"
     wanted_weights = [f for f in fmts if f in WEIGHT_FORMATS]
-    final_dir, supernet_path = root / "final", root / "supernet.pt"
+    final_dir, supernet_path = run.path / "final", run.path / "supernet.pt"
     supernet_ckpt: dict[str, Any] | None = None
 
     pending: dict[Path, bytes] = {}
@@ -113,7 +92,7 @@ def export_run(
         where = f"{root / 'summary.json'} top_k[{rank - 1}]"
         if not isinstance(entry, Mapping):
             raise ConfigError(f"{where} must be an object with a genotype")
-        spec = _entry_spec(entry, arch, where)
+        spec = _entry_spec(entry, settings, where)
         metrics = entry.get("metrics") if isinstance(entry.get("metrics"), Mapping) else None
         assert spec.genotype is not None
         final = final_dir / f"{spec.genotype.key}.pt"
