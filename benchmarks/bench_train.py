@@ -3,17 +3,24 @@
 1. One PGD-7 adversarial training step over one clean training step (same network, same batch).
 2. One supernet training step on a sampled path over the same step on that path's standalone
    network (weights copied with `extract`).
+3. `compiled_over_eager`: an eager PGD-7 step over the same step with the network compiled by the
+   device policy (`torch.compile`, static shapes), same network and batch (compilation is paid
+   in the warm-up, outside the timing).
+4. `bf16_over_fp32`: a PGD-7 step under bf16 autocast over the fp32 step (> 1: bf16 is slower);
+   the device policy turns bf16 on for a CPU only where it pays.
 
 Steps are timed interleaved (A, B, A, B, ...) after a warm-up so drift hits both sides alike;
 each repeat is the median of `--steps` steps; the ratio is reported as median and min-max over
 `--repeats`. The last line is one JSON object.
 
     python benchmarks/bench_train.py [--space darts] [--C 8] [--layers 5] [--batch 64]
+        [--only compile,bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -24,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robnas.config import TrainConfig
+from robnas.device import cpu_bf16_flags, device_policy
 from robnas.genotype import Genotype
 from robnas.models.supernet import Supernet, UniformOpSampler
 from robnas.space.search_space import get_space
@@ -44,9 +52,9 @@ def clean_step(
 
 
 def adv_step(
-    model: nn.Module, cfg: TrainConfig, gen: torch.Generator
+    model: nn.Module, cfg: TrainConfig, gen: torch.Generator, *, bf16: bool = False
 ) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    step = AdversarialStep(cfg, make_optimizer(model, cfg), None)
+    step = AdversarialStep(cfg, make_optimizer(model, cfg), None, autocast=bf16)
 
     def run(x: torch.Tensor, y: torch.Tensor) -> None:
         step(model, x, y, gen)
@@ -107,6 +115,7 @@ def main() -> None:
         default=1,
         help="torch threads (0 = torch default); 1 keeps ratios stable on a shared machine",
     )
+    parser.add_argument("--only", help="comma list of sections: pgd,supernet,compile,bf16")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -129,28 +138,70 @@ def main() -> None:
     print(f"network: {space.name} {macro}, path {genotype.to_str()}")
     print(f"batch: {args.batch} x 3x32x32, fp32 CPU, {torch.get_num_threads()} threads")
 
-    # 1. PGD-7 step vs clean step, standalone network.
-    opt = torch.optim.SGD(standalone.parameters(), lr=1e-3, momentum=0.9)
-    r1, t_adv, t_clean = ratio(
-        adv_step(standalone, cfg, gen), clean_step(standalone, opt), x, y, args.steps, args.repeats
-    )
-    print(f"clean step {t_clean * 1e3:.1f} ms, PGD-7 step {t_adv * 1e3:.1f} ms")
-    print(describe("pgd7_over_clean", r1))
+    sections = set(args.only.split(",")) if args.only else {"pgd", "supernet", "compile", "bf16"}
+    out: dict[str, object] = {}
 
-    # 2. supernet step on the path vs the same step on its standalone network (PGD-7 both).
-    supernet.set_path(genotype)
-    r2, t_sup, t_alone = ratio(
-        adv_step(supernet, cfg, gen), adv_step(standalone, cfg, gen), x, y, args.steps, args.repeats
-    )
-    print(f"standalone PGD-7 step {t_alone * 1e3:.1f} ms, supernet {t_sup * 1e3:.1f} ms")
-    print(describe("supernet_over_standalone", r2))
+    def record(name: str, values: list[float]) -> None:
+        print(describe(name, values))
+        out[name] = round(statistics.median(values), 4)
+        out[name + "_range"] = [round(min(values), 4), round(max(values), 4)]
+
+    if "pgd" in sections:  # 1. PGD-7 step vs clean step, standalone network
+        opt = torch.optim.SGD(standalone.parameters(), lr=1e-3, momentum=0.9)
+        r1, t_adv, t_clean = ratio(
+            adv_step(standalone, cfg, gen),
+            clean_step(standalone, opt),
+            x,
+            y,
+            args.steps,
+            args.repeats,
+        )
+        print(f"clean step {t_clean * 1e3:.1f} ms, PGD-7 step {t_adv * 1e3:.1f} ms")
+        record("pgd7_over_clean", r1)
+
+    if "supernet" in sections:  # 2. supernet path vs its standalone network (PGD-7 both)
+        supernet.set_path(genotype)
+        r2, t_sup, t_alone = ratio(
+            adv_step(supernet, cfg, gen),
+            adv_step(standalone, cfg, gen),
+            x,
+            y,
+            args.steps,
+            args.repeats,
+        )
+        print(f"standalone PGD-7 step {t_alone * 1e3:.1f} ms, supernet {t_sup * 1e3:.1f} ms")
+        record("supernet_over_standalone", r2)
+
+    if "compile" in sections:  # 3. eager vs compiled, two copies of one network
+        eager = copy.deepcopy(standalone)
+        compiled = device_policy("cpu", bf16=False, compile=True).prepare(copy.deepcopy(standalone))
+        began = time.perf_counter()
+        compiled_fn = adv_step(compiled, cfg, gen)
+        compiled_fn(x, y)
+        print(f"compilation (first compiled step): {time.perf_counter() - began:.1f} s")
+        r3, t_eager, t_comp = ratio(
+            adv_step(eager, cfg, gen), compiled_fn, x, y, args.steps, args.repeats
+        )
+        print(f"eager PGD-7 step {t_eager * 1e3:.1f} ms, compiled {t_comp * 1e3:.1f} ms")
+        record("compiled_over_eager", r3)
+
+    if "bf16" in sections:  # 4. bf16 autocast vs fp32
+        r4, t_bf16, t_fp32 = ratio(
+            adv_step(copy.deepcopy(standalone), cfg, gen, bf16=True),
+            adv_step(copy.deepcopy(standalone), cfg, gen),
+            x,
+            y,
+            args.steps,
+            args.repeats,
+        )
+        print(f"fp32 PGD-7 step {t_fp32 * 1e3:.1f} ms, bf16 autocast {t_bf16 * 1e3:.1f} ms")
+        print(f"CPU bf16 flags: {sorted(cpu_bf16_flags())}")
+        record("bf16_over_fp32", r4)
+
     print(
         json.dumps(
             {
-                "pgd7_over_clean": round(statistics.median(r1), 4),
-                "pgd7_over_clean_range": [round(min(r1), 4), round(max(r1), 4)],
-                "supernet_over_standalone": round(statistics.median(r2), 4),
-                "supernet_over_standalone_range": [round(min(r2), 4), round(max(r2), 4)],
+                **out,
                 "space": space.name,
                 "macro": macro,
                 "batch": args.batch,

@@ -130,15 +130,32 @@ class DevicePolicy:
         return f"{self.device} ({', '.join(on) if on else 'fp32, eager'})"
 
 
+def compile_units(model: nn.Module) -> list[nn.Module]:
+    """The parts of `model` that torch.compile sees with static shapes. A standalone network is
+    one unit. A supernet runs a new path each step (recompiling the whole graph per path would
+    never end), so its units are the candidate ops, compiled once and reused by every path that
+    runs them; the rest (stem, cell wiring) stays eager."""
+    from robnas.models.network import CellDAG
+    from robnas.models.supernet import Supernet
+
+    if not isinstance(model, Supernet):
+        return [model]
+    return [
+        op
+        for dag in model.modules()
+        if isinstance(dag, CellDAG)
+        for edge in dag.edges.values()
+        for op in edge.values()  # type: ignore[operator]
+    ]
+
+
 def compile_in_place(model: nn.Module) -> None:
-    """torch.compile where shapes are static. A module that says which of its parts are static
-    (`compile_units()`, e.g. a supernet's candidate ops, reused across sampled paths) has those
-    compiled; any other module is compiled whole."""
-    units = getattr(model, "compile_units", None)
-    targets = list(units()) if callable(units) else [model]
-    for module in targets:
+    """torch.compile `compile_units(model)` in place (`nn.Module.compile`: state dicts keep
+    their keys, so checkpoints stay interchangeable with eager runs)."""
+    units = compile_units(model)
+    for module in units:
         module.compile(dynamic=False)
-    log.debug("compiled %d module(s) of %s", len(targets), type(model).__name__)
+    log.debug("compiled %d module(s) of %s", len(units), type(model).__name__)
 
 
 def device_policy(

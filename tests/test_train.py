@@ -211,3 +211,83 @@ def test_tiny_pgd_training_is_robust_above_chance(data_root):
     # PGD-10 at eps 8/255 on held-out images: clearly above the 10% of guessing
     assert result.final["robust_acc"] > 0.12, result.final
     assert result.final["clean_acc"] >= result.final["robust_acc"]
+
+
+class _Brightness(nn.Module):
+    """Predicts class 1 for bright images (mean > 0.5), class 0 for dark ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(dim=(1, 2, 3)) * self.scale - 0.5
+        return torch.stack([-m, m] + [torch.full_like(m, -9.0)] * 8, dim=1)
+
+
+class _Brighten:
+    """An 'attack' that brightens every image: it turns the clean mistakes on label 1 right."""
+
+    seed = 0
+
+    def __call__(self, model, images, labels, *, generator=None):
+        return (images + 0.5).clamp(0.0, 1.0)
+
+
+def test_robust_counts_only_examples_also_clean_correct():
+    images = torch.full((8, 3, 4, 4), 51, dtype=torch.uint8)  # dark: clean predicts class 0
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    data = ImageData(images, labels, tuple(str(i) for i in range(10)))
+    scores = evaluate_robust(_Brightness(), data, _Brighten(), batch_size=4)
+    # clean: the four 0s right; attacked: the four 1s right, but none is right on both
+    assert scores == {"clean_acc": 0.5, "robust_acc": 0.0}
+
+
+def test_clean_method_trains_without_an_attack(monkeypatch):
+    import robnas.training.steps as steps_module
+
+    def no_attack(*args, **kwargs):
+        raise AssertionError("standard training must not attack")
+
+    cfg = tiny_cfg(method="clean", epochs=2, val_steps=1)
+    torch.manual_seed(0)
+    model = build(NB201_ARCH, C=4, N=1)
+    step = AdversarialStep(cfg, make_optimizer(model, cfg), None)
+    x = torch.rand(4, 3, 32, 32)
+    assert step.craft(model, x, torch.zeros(4, dtype=torch.long), torch.Generator()) is x
+    monkeypatch.setattr(steps_module, "training_attack", lambda *a, **k: no_attack)
+    data = synthetic(64, 0)
+    result = train(model, data, data, cfg)
+    assert len(result.history) == 2
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_progress_goes_to_a_callback_not_the_terminal():
+    import robnas.training.loop as loop_module
+
+    reports = []
+    model = build(NB201_ARCH, C=4, N=1)
+    train(model, synthetic(48, 0), synthetic(16, 1), tiny_cfg(epochs=1), progress=reports.append)
+    kinds = [r.kind for r in reports]
+    assert kinds[0] == "epoch_start" and kinds[-1] == "epoch_end" and "step" in kinds
+    assert reports[-1].row is not None and "robust_acc" in reports[-1].row
+    assert reports[-2].step == reports[-2].steps == 3 and reports[-2].loss is not None
+    from pathlib import Path
+
+    assert "tqdm" not in Path(loop_module.__file__).read_text()
+
+
+def test_chunked_step_equals_one_step_on_the_whole_batch():
+    # no BatchNorm: accumulating two half batches is the full-batch gradient
+    cfg = tiny_cfg(method="clean")
+
+    def run(chunks):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+        step = AdversarialStep(cfg, make_optimizer(model, cfg), None)
+        data = synthetic(16, 0)
+        step(model, data.floats(), data.labels, torch.Generator(), chunks=chunks)
+        return list(model.parameters())
+
+    for a, b in zip(run(1), run(2), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

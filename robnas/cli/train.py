@@ -16,7 +16,11 @@ from robnas.cli.arch import add_arch_arguments, add_size_arguments, resolve_from
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (last.pt, best.pt, log.csv)")
-    parser.add_argument("--method", choices=("pgd", "trades", "fgsm-rs"), help="default: pgd")
+    parser.add_argument(
+        "--method",
+        choices=("pgd", "trades", "fgsm-rs", "clean"),
+        help="default: pgd; clean = standard training without an attack",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="peak LR at batch 128 (scaled with batch size)")
@@ -30,7 +34,28 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-size", type=int, help="training images (default: preset)")
     parser.add_argument("--val-size", type=int, help="held-out validation images")
     add_data_arguments(parser)
-    parser.add_argument("--device", help="cpu, cuda or auto")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network (pays a compilation first; for runs of many minutes)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bf16 autocast in training steps (default: on for CUDA and CPUs with AMX-BF16)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="NHWC memory layout (default: on for CUDA)",
+    )
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=1,
+        help="accumulate gradients over this many sub-batches per process and step",
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -92,20 +117,63 @@ def _data(args: argparse.Namespace, dataset: str, seed: int) -> tuple[Any, Any]:
     return split_train_val(data, val_n, seed)
 
 
+class ProgressBar:
+    """Draws the trainer's `Progress` reports as one tqdm bar per epoch (on stderr)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, report: Any) -> None:
+        from tqdm import tqdm
+
+        if report.kind == "epoch_start":
+            desc = f"epoch {report.epoch}/{report.epochs}"
+            self.bar = tqdm(total=report.steps, desc=desc, leave=False, dynamic_ncols=True)
+        elif report.kind == "step" and self.bar is not None:
+            self.bar.update(report.step - self.bar.n)
+            self.bar.set_postfix(loss=f"{report.loss:.3f}")
+        elif report.kind == "epoch_end":
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            keys = ("train_loss", "train_adv_acc", "clean_acc", "robust_acc")
+            row = report.row or {}
+            text = ", ".join(f"{k} {row[k]:.3f}" for k in keys if k in row)
+            tqdm.write(f"epoch {report.epoch}: {text} ({row.get('seconds', 0.0):.0f} s)")
+
+
+def _policy(args: argparse.Namespace, device: str) -> Any:
+    from robnas.device import device_policy
+
+    return device_policy(
+        device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile or None
+    )
+
+
 def _run(args: argparse.Namespace, model: Any, dataset: str, label: str, **kw: Any) -> int:
     import dataclasses
+    import os
 
+    from robnas.errors import ConfigError
     from robnas.training.loop import train
 
     cfg = _config(args)
+    policy = _policy(args, cfg.device)  # a missing GPU fails here, before any data is read
+    if args.chunks < 1:
+        raise ConfigError(f"--chunks must be at least 1, got {args.chunks}")
     if args.val_size is not None:
         cfg = dataclasses.replace(cfg, val_size=min(cfg.val_size, args.val_size))
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 prints
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     train_data, val_data = _data(args, dataset, cfg.seed)
-    print(
-        f"training {label} on {len(train_data)} images ({cfg.method}, {cfg.epochs} epochs, "
-        f"batch {cfg.batch_size}, lr {cfg.peak_lr:.4g}); validating on {len(val_data)}",
-        file=sys.stderr,
-    )
+    if main_rank:
+        procs = f", {world} processes" if world > 1 else ""
+        print(
+            f"training {label} on {len(train_data)} images ({cfg.method}, {cfg.epochs} epochs, "
+            f"batch {cfg.batch_size}, lr {cfg.peak_lr:.4g}; {policy.describe()}{procs}); "
+            f"validating on {len(val_data)}",
+            file=sys.stderr,
+        )
     result = train(
         model,
         train_data,
@@ -113,9 +181,13 @@ def _run(args: argparse.Namespace, model: Any, dataset: str, label: str, **kw: A
         cfg,
         args.out,
         resume=args.resume,
-        progress=not args.no_progress,
+        progress=None if args.no_progress or not main_rank else ProgressBar(),
+        policy=policy,
+        chunks=args.chunks,
         **kw,
     )
+    if not main_rank:
+        return 0
     final, best = result.final, result.best
     print(
         f"final: clean {final.get('clean_acc', float('nan')):.4f}, "

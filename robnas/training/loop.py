@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnas.checkpoint import load_checkpoint, load_state, save_checkpoint
+from robnas.checkpoint import load_checkpoint, load_state, save_checkpoint, split_record
 from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData, batches
 from robnas.device import DevicePolicy, device_policy, resolve_device
@@ -285,6 +285,8 @@ def train(
     )
     step = AdversarialStep(cfg, optimizer, state.scheduler, policy=policy)
     identity = _identity(model, spec)
+    # which images the weights train on, so a search reusing them can score on others (issue 9.4)
+    identity["split"] = split_record(train_data, val_data, dataset=identity["dataset"])
     if last is not None and resume and last.exists():
         _resume(model, state, last, identity["arch"], cfg)
     if sampler is not None:  # every rank draws the same paths from rank 0's sampler state

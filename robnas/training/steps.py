@@ -1,4 +1,4 @@
-"""One adversarial training step (PGD-AT, TRADES, FGSM-RS), the optimiser and the LR schedule.
+"""One training step (PGD-AT, TRADES, FGSM-RS, or clean), the optimiser and the LR schedule.
 
 Attack iterations run on a frozen model (input gradients only, no weight-gradient work); only the
 final update builds weight gradients. No host synchronisation inside a step: statistics stay on
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from robnas.attacks import PGD
 from robnas.attacks.base import frozen_model, input_grad, project
 from robnas.config import TrainConfig
+from robnas.device import DevicePolicy
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
@@ -116,8 +118,38 @@ def trades_adversary(
     return adv.detach()
 
 
+class TrainObjective(nn.Module):
+    """The training loss of one (sub-)batch as one module, so DDP sees exactly one forward per
+    backward (TRADES needs two forwards of the network; wrapping both keeps DDP's reducer happy)."""
+
+    def __init__(self, model: nn.Module, method: str, beta: float) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+        self.beta = beta
+
+    def forward(self, images: Tensor, adv: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        if self.method == "trades":
+            # separate forwards, as TRADES does: BN statistics of clean and adv stay apart
+            clean, logits = self.model(images), self.model(adv)
+            robust = F.kl_div(
+                F.log_softmax(logits, dim=1), F.softmax(clean, dim=1), reduction="batchmean"
+            )
+            return F.cross_entropy(clean, labels) + self.beta * robust, logits
+        logits = self.model(adv)  # `adv` is the clean batch for --method clean
+        return F.cross_entropy(logits, labels), logits
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The network inside DDP and/or a TrainObjective."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    return inner.model if isinstance(inner, TrainObjective) else inner
+
+
 class AdversarialStep:
-    """Callable doing one full training step on a batch; returns (loss, logits on adv input)."""
+    """Callable doing one full training step on a batch; returns (loss, logits on the trained
+    input). `chunks` > 1 accumulates gradients over strided sub-batches (`images[k::chunks]`)
+    with one optimiser step, skipping DDP's gradient all-reduce (`no_sync`) on all but the last."""
 
     def __init__(
         self,
@@ -126,49 +158,72 @@ class AdversarialStep:
         scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         *,
         autocast: bool = False,
+        policy: DevicePolicy | None = None,
     ) -> None:
         self.cfg = cfg
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.autocast = autocast
-        self.attack = training_attack(cfg, fp32=not autocast)
+        self.autocast = autocast or (policy is not None and policy.bf16)
+        self.attack = training_attack(cfg, fp32=not self.autocast)
 
     def _amp(self, device: torch.device) -> contextlib.AbstractContextManager[object]:
         if self.autocast:
             return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def craft(
+        self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """The training input of a batch: adversarial, or the batch itself for `clean`."""
+        if self.cfg.method == "clean":
+            return images
+        if self.cfg.method == "trades":
+            return trades_adversary(model, images, self.cfg, generator)
+        return self.attack(model, images, labels, generator=generator)
+
     def __call__(
         self,
         model: nn.Module,
         images: Tensor,
         labels: Tensor,
-        generator: torch.Generator,
+        generator: torch.Generator | Sequence[torch.Generator],
         *,
         attack_model: nn.Module | None = None,
+        chunks: int = 1,
     ) -> tuple[Tensor, Tensor]:
-        """`attack_model` is the unwrapped module (DDP's `.module`) used to craft inputs."""
-        target = attack_model if attack_model is not None else model
-        device = images.device
-        with self._amp(device):
-            if self.cfg.method == "trades":
-                adv = trades_adversary(target, images, self.cfg, generator)
-            else:
-                adv = self.attack(target, images, labels, generator=generator)
-            model.train()
-            if self.cfg.method == "trades":
-                # separate forwards, as TRADES does: BN statistics of clean and adv stay apart
-                clean, logits = model(images), model(adv)
-                robust = F.kl_div(
-                    F.log_softmax(logits, dim=1), F.softmax(clean, dim=1), reduction="batchmean"
-                )
-                loss = F.cross_entropy(clean, labels) + self.cfg.beta * robust
-            else:
-                logits = model(adv)
-                loss = F.cross_entropy(logits, labels)
+        """`model`: a network, a TrainObjective, or DDP around one. `attack_model` (default: the
+        unwrapped network) crafts the inputs. `generator`: one, or one per chunk."""
+        objective = (
+            model
+            if isinstance(getattr(model, "module", model), TrainObjective)
+            else TrainObjective(model, self.cfg.method, self.cfg.beta)
+        )
+        target = attack_model if attack_model is not None else unwrap(model)
+        gens = [generator] * chunks if isinstance(generator, torch.Generator) else list(generator)
+        if len(gens) != chunks:
+            raise ValueError(f"need {chunks} generators, got {len(gens)}")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses, logits_all = [], torch.empty(0)
+        for k in range(chunks):
+            x, y = (images, labels) if chunks == 1 else (images[k::chunks], labels[k::chunks])
+            target.train()
+            with self._amp(x.device):
+                adv = self.craft(target, x, y, gens[k])
+            last = k == chunks - 1
+            no_sync = getattr(objective, "no_sync", None)
+            sync = no_sync() if no_sync is not None and not last else contextlib.nullcontext()
+            with sync:
+                with self._amp(x.device):
+                    loss, logits = objective(x, adv, y)
+                (loss / chunks if chunks > 1 else loss).backward()
+            losses.append(loss.detach())
+            if chunks == 1:
+                logits_all = logits.detach()
+            else:
+                if k == 0:
+                    logits_all = logits.new_empty(images.shape[0], logits.shape[1])
+                logits_all[k::chunks] = logits.detach()
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        return loss.detach(), logits.detach()
+        return torch.stack(losses).mean(), logits_all

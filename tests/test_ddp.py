@@ -1,0 +1,165 @@
+"""Data-parallel training on the CPU (gloo): two processes equal one, rank 0 alone writes,
+validation counts are reduced over ranks, and a run killed under torchrun resumes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from test_train import synthetic, tiny_cfg
+
+from robnas.models.supernet import Supernet, UniformOpSampler
+
+pytestmark = pytest.mark.slow
+
+METHODS = ("pgd", "trades", "clean")
+
+
+def _train(method: str, out: Path, chunks: int) -> dict:
+    """One short supernet run; returns its parameters, sampled paths, saves and history."""
+    import robnas.training.loop as loop
+    from robnas.training.loop import train
+
+    torch.manual_seed(0)
+    supernet = Supernet("nb201", {"C": 4, "N": 1})
+    sampler = UniformOpSampler(supernet.space, seed=3)
+    paths: list[str] = []
+    draw = sampler.sample
+
+    def record():
+        g = draw()
+        paths.append(g.to_str())
+        return g
+
+    sampler.sample = record  # type: ignore[method-assign]
+    saves: list[str] = []
+    save = loop.save_checkpoint
+    loop.save_checkpoint = lambda p, payload: (saves.append(Path(p).name), save(p, payload))  # type: ignore[assignment]
+    try:
+        cfg = tiny_cfg(method=method, epochs=2, batch_size=16, attack_train_mode=True)
+        result = train(
+            supernet, synthetic(48, 0), synthetic(16, 1), cfg, out, sampler=sampler, chunks=chunks
+        )
+    finally:
+        loop.save_checkpoint = save
+    params = {k: p.detach().clone() for k, p in supernet.named_parameters()}
+    return {"params": params, "paths": paths, "saves": saves, "history": result.history}
+
+
+def _worker(rank: int, world: int, init: str, root: str) -> None:
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        out = {m: _train(m, Path(root) / f"ddp-{m}", chunks=1) for m in METHODS}
+        out["validation"] = _validation_counts()  # type: ignore[assignment]
+        torch.save(out, Path(root) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _validation_counts() -> dict[str, float]:
+    from robnas.models.resolve import build
+    from robnas.training.distributed import join
+    from robnas.training.validate import validate
+
+    torch.manual_seed(1)
+    model = build(
+        "nb201:|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
+        C=4,
+        N=1,
+    )
+    cfg = tiny_cfg(val_size=30)
+    return validate(model, synthetic(16, 0), synthetic(30, 2), cfg, ranks=join(torch.device("cpu")))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("ddp")
+    init = f"file://{root / 'rendezvous'}"
+    mp.start_processes(_worker, args=(2, init, str(root)), nprocs=2, start_method="spawn")
+    ranks = [torch.load(root / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    single = {m: _train(m, root / f"single-{m}", chunks=2) for m in METHODS}
+    single["validation"] = _validation_counts()
+    return {"ranks": ranks, "single": single, "root": root}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_processes_equal_one_on_the_same_global_batch(runs, method):
+    r0, r1, one = runs["ranks"][0][method], runs["ranks"][1][method], runs["single"][method]
+    # every rank ran the same sampled path at every step, the same as one process
+    assert r0["paths"] == r1["paths"] == one["paths"] and len(set(one["paths"])) > 1
+    for name, p in one["params"].items():
+        assert torch.equal(r0["params"][name], r1["params"][name]), name
+        torch.testing.assert_close(r0["params"][name], p, rtol=1e-4, atol=1e-5, msg=name)
+    # training statistics are summed over ranks
+    for a, b in zip(r0["history"], one["history"], strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["train_adv_acc"] == pytest.approx(b["train_adv_acc"])
+        assert a["clean_acc"] == pytest.approx(b["clean_acc"])
+
+
+def test_only_rank_zero_writes(runs):
+    assert runs["ranks"][1]["pgd"]["saves"] == []
+    assert "last.pt" in runs["ranks"][0]["pgd"]["saves"]
+    assert (runs["root"] / "ddp-pgd" / "log.csv").exists()
+
+
+def test_validation_is_reduced_over_ranks(runs):
+    # each rank attacks half the subset; the summed counts give the single-process accuracy
+    both, one = runs["ranks"][0]["validation"], runs["single"]["validation"]
+    assert runs["ranks"][1]["validation"] == both
+    assert both["clean_acc"] == pytest.approx(one["clean_acc"])
+    assert 0.0 <= both["robust_acc"] <= both["clean_acc"]
+
+
+def _torchrun(out: Path, data_root: Path, *extra: str) -> subprocess.Popen:
+    robnas = shutil.which("robnas")
+    entry = [robnas] if robnas else ["-m", "robnas"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += [*entry, "supernet", "train", "--space", "nb201", "--preset", "tiny", "--C", "4"]
+    cmd += ["--N", "1", "--train-size", "256", "--val-size", "32", "--batch-size", "32"]
+    cmd += ["--val-steps", "2", "--epochs", "4", "--no-progress", "--data-dir", str(data_root)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [*cmd, "--out", str(out), *extra],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    path = out / "log.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def test_resume_after_kill_under_torchrun(tmp_path, data_root):
+    out = tmp_path / "run"
+    proc = _torchrun(out, data_root)
+    deadline = time.monotonic() + 120
+    while not _rows(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers, mid-run
+    proc.wait()
+    before = _rows(out)
+    assert 1 <= len(before) < 4, proc.stdout.read() if proc.stdout else ""
+    resumed = _torchrun(out, data_root, "--resume")
+    text, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, text
+    after = _rows(out)
+    assert [r["epoch"] for r in after] == ["1", "2", "3", "4"]
+    assert after[: len(before)] == before  # epochs before the kill are kept, not retrained
+    assert text.count("final: clean") == 1  # only rank 0 prints
