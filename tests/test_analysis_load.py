@@ -20,6 +20,8 @@ def test_robust_key_choice() -> None:
     assert choose_robust_key(["clean", "fgsm@1", "pgd@1"], [])[0] == "fgsm@1"
     with pytest.raises(ConfigError):
         choose_robust_key(["clean", "density"], [])
+    key, reason = choose_robust_key(["pgd10_acc", "pgd20_acc"], ["jac_norm"], "pgd10_acc")
+    assert key == "pgd10_acc" and "PGD-10" in reason
 
 
 def test_failed_trials_are_left_out(tmp_path: Path) -> None:
@@ -35,6 +37,10 @@ def test_settings_objective_and_mode_are_read(tmp_path: Path) -> None:
     data = load_run(run)
     assert data.robust_key == "clean_acc" and data.robust_reason == "the study's objective"
     assert not data.tabular and data.settings.space == "darts"
+    (run / "config.json").write_text(
+        supernet_settings(objective="jac_norm", direction="minimize").to_json()
+    )
+    assert load_run(run).robust_key == "pgd20_acc"  # the robust metric of its attack_steps
     tabular = supernet_settings(mode="tabular", benchmark="b", objective="fgsm@1")
     (run / "config.json").write_text(tabular.to_json())
     assert load_run(run).tabular

@@ -18,7 +18,7 @@ import pandas as pd
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
 from robnas.search.rundir import TRIAL_SETTING_COLUMNS, RunDir
-from robnas.search.settings import SearchSettings
+from robnas.search.settings import SearchSettings, robust_key
 from robnas.space.search_space import SearchSpace, get_space
 
 MIN_TRIALS = 5
@@ -77,21 +77,25 @@ def _same_key(a: str, b: str, normalize: Callable[[str], str]) -> bool:
         return False
 
 
-def choose_robust_key(columns: list[str], objectives: list[str]) -> tuple[str, str]:
-    """The study's objective, else `pgd20_acc`, else the first `attack@eps` column."""
+def choose_robust_key(
+    columns: list[str], objectives: list[str], pgd: str = "pgd20_acc"
+) -> tuple[str, str]:
+    """The study's objective, else the PGD accuracy `pgd` (the supernet search's robust metric,
+    `pgd{attack_steps}_acc`), else the first `attack@eps` column."""
     from robnas.data.tabular import normalize_key  # `fgsm@1.0` and `fgsm@1/255` name `fgsm@1`
 
     for name in objectives:
         for column in columns:
             if is_accuracy(column) and (column == name or _same_key(column, name, normalize_key)):
                 return column, "the study's objective"
-    if "pgd20_acc" in columns:
-        return "pgd20_acc", "PGD-20 accuracy (the study's objective is not an accuracy column)"
+    if pgd in columns:
+        steps = pgd.removeprefix("pgd").removesuffix("_acc")
+        return pgd, f"PGD-{steps} accuracy (the study's objective is not an accuracy column)"
     attacks = [c for c in columns if "@" in c and not c.startswith("clean")]
     if attacks:
-        return attacks[0], "the first attack@eps column (no objective or pgd20_acc recorded)"
+        return attacks[0], f"the first attack@eps column (no objective or {pgd} recorded)"
     raise ConfigError(
-        "trials.csv has no robust accuracy column (pgd20_acc or attack@eps); "
+        f"trials.csv has no robust accuracy column ({pgd} or attack@eps); "
         "is this a robnas study run directory?"
     )
 
@@ -117,7 +121,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     settings = run.read_settings()
     frame, csv = _read_trials(run), run.trials_path
     columns = [str(c) for c in frame.columns]
-    key, reason = choose_robust_key(columns, [settings.objective])
+    key, reason = choose_robust_key(
+        columns, [settings.objective], robust_key(settings.attack_steps)
+    )
     total = len(frame)
     if "status" in frame.columns:
         frame = frame[frame["status"].fillna("ok").astype(str) == "ok"]
