@@ -9,6 +9,9 @@ String form, NAS-Bench-201 style and exact for NB201 arch strings:
     cell = node+node+...
     genotype = space:cell            (shared: one cell for every layer, "RobNet-large")
              | space:cell;cell;...   (cell-free: one cell per layer, "RobNet-free")
+             | space:key=value,...   (a macro network, `MacroGenotype`: per-stage depths and
+                                      widths, block, activation, SE; e.g.
+                                      wrn:depths=4-4-2,widths=10-12-4,block=preact,act=silu,se=none)
 """
 
 from __future__ import annotations
@@ -123,6 +126,8 @@ class Genotype:
             body = text
         if space is None:
             raise InvalidGenotype(f"cannot tell the space of {text!r}: prefix it with 'space:'")
+        if "=" in body and "|" not in body:
+            return MacroGenotype.from_body(space, body)
         return cls(space, tuple(cell_from_str(c) for c in body.split(";")))
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +135,8 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Genotype:
+        if isinstance(data, dict) and "macro" in data:
+            return MacroGenotype.from_macro_dict(data)
         try:
             space, cells = data["space"], data["cells"]
         except (KeyError, TypeError):
@@ -181,3 +188,98 @@ def split_nodes(edges: Iterable[Edge], inputs: int, where: str = "cell") -> Cell
         nodes.append(tuple(flat[start : start + width]))
         start, width = start + width, width + 1
     return tuple(nodes)
+
+
+MACRO_KEYS = ("depths", "widths", "block", "act", "se")
+
+
+@dataclass(frozen=True)
+class MacroGenotype(Genotype):
+    """One macro network of a macro space (e.g. `wrn`): per-stage depths (blocks) and widening
+    factors, block type, activation and SE mode. `cells` is a placeholder (one empty cell), so
+    the value travels through every API that takes a Genotype; its string is the readable form
+    `space:depths=4-4-2,widths=10-12-4,block=preact,act=silu,se=none` (keys in any order when
+    parsed, this order when written)."""
+
+    depths: tuple[int, ...] = ()
+    widths: tuple[int, ...] = ()
+    block: str = "preact"
+    activation: str = "relu"
+    se: str = "none"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if not self.depths or len(self.depths) != len(self.widths):
+            raise InvalidGenotype(
+                f"a macro genotype needs one depth and one width per stage, got "
+                f"{list(self.depths)} and {list(self.widths)}"
+            )
+
+    @classmethod
+    def make(
+        cls,
+        space: str,
+        depths: Sequence[int],
+        widths: Sequence[int],
+        block: str = "preact",
+        activation: str = "relu",
+        se: str = "none",
+    ) -> MacroGenotype:
+        return cls(space, ((),), tuple(depths), tuple(widths), block, activation, se)
+
+    def choices(self) -> dict[str, Any]:
+        """The choices as MacroConfig keys (depths, widths, block, activation, se)."""
+        return {
+            "depths": list(self.depths),
+            "widths": list(self.widths),
+            "block": self.block,
+            "activation": self.activation,
+            "se": self.se,
+        }
+
+    def to_str(self) -> str:
+        return (
+            f"{self.space}:depths={'-'.join(map(str, self.depths))},"
+            f"widths={'-'.join(map(str, self.widths))},block={self.block},"
+            f"act={self.activation},se={self.se}"
+        )
+
+    @classmethod
+    def from_body(cls, space: str, body: str) -> MacroGenotype:
+        values: dict[str, str] = {}
+        for part in body.split(","):
+            key, sep, value = (s.strip() for s in part.partition("="))
+            if not sep or key not in MACRO_KEYS or not value or key in values:
+                raise InvalidGenotype(
+                    f"bad macro genotype {body!r}: write {','.join(k + '=...' for k in MACRO_KEYS)}"
+                    " once each, e.g. depths=4-4-2,widths=10-12-4,block=preact,act=relu,se=none"
+                )
+            values[key] = value
+        missing = [k for k in MACRO_KEYS if k not in values]
+        if missing:
+            raise InvalidGenotype(f"macro genotype {body!r} lacks {', '.join(missing)}")
+        try:
+            depths = [int(d) for d in values["depths"].split("-")]
+            widths = [int(w) for w in values["widths"].split("-")]
+        except ValueError:
+            raise InvalidGenotype(
+                f"depths and widths are integers joined by '-', got {values['depths']!r}, "
+                f"{values['widths']!r}"
+            ) from None
+        return cls.make(space, depths, widths, values["block"], values["act"], values["se"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "macro": self.choices()}
+
+    @classmethod
+    def from_macro_dict(cls, data: dict[str, Any]) -> MacroGenotype:
+        try:
+            space, m = data["space"], dict(data["macro"])
+            return cls.make(space, m["depths"], m["widths"], m["block"], m["activation"], m["se"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidGenotype(
+                "a macro genotype JSON needs 'space' and 'macro' with depths, widths, block, "
+                "activation and se"
+            ) from None

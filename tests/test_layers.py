@@ -55,6 +55,9 @@ FACADES = {
     ("robnas.space.search_space", "models"): "SearchSpace.build builds its network lazily",
     ("robnas.space.search_space", "data"): "SearchSpace sizes networks for a dataset",
     ("robnas.space.sizing", "models"): "parameter counts of a built network (fallback)",
+    # MacroSpace (the wrn space) builds and costs the macro network its genotype names
+    ("robnas.space.macro", "models"): "MacroSpace.build/cost: build_macro, macro_cost",
+    ("robnas.space.macro", "data"): "MacroSpace sizes networks for a dataset",
 }
 
 # Rules still broken by work in progress elsewhere (strict: the mark must go once they pass).

@@ -77,7 +77,7 @@ def arch_info(spec) -> dict:  # ArchSpec -> dict
         "density": None,
         "edge_density": None,
     }
-    if spec.genotype is not None and spec.space is not None:
+    if spec.genotype is not None and spec.space is not None and spec.space.kind == "cell":
         info["density"] = spec.space.density(spec.genotype)
         info["edge_density"] = spec.space.edge_density(spec.genotype)
     return info

@@ -19,11 +19,12 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     for name in space_names() + list(args.paths):
         space = get_space(name)
+        macro = space.kind == "macro"  # a macro space lists its choices in place of ops
         rows.append(
             {
                 "space": space.name,
                 "edges": space.num_edges,
-                "ops": list(space.ops),
+                "ops": space.describe() if macro else list(space.ops),  # type: ignore[attr-defined]
                 "edge": space.edge_kind,
                 "cells": space.size,
                 "description": space.description,

@@ -41,6 +41,9 @@ class Dimension:
 
 
 class SearchSpace:
+    #: "cell" (this class) or "macro" (robnas.space.macro.MacroSpace: whole networks)
+    kind = "cell"
+
     def __init__(self, data: dict[str, Any], source: str) -> None:
         def need(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
             if key not in table:
@@ -374,6 +377,15 @@ def _load_toml(path: Path, source: str) -> SearchSpace:
         raise InvalidSpace(f"cannot read space file {source}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise InvalidSpace(f"{source} is not valid TOML: {err}") from None
+    return _from_data(data, source)
+
+
+def _from_data(data: dict[str, Any], source: str) -> SearchSpace:
+    """A cell space, or a macro space for TOML with `kind = "macro"` (search_spaces/wrn.toml)."""
+    if data.get("kind", "cell") == "macro":
+        from robnas.space.macro import MacroSpace
+
+        return MacroSpace(data, source)
     return SearchSpace(data, source)
 
 
@@ -401,4 +413,4 @@ def get_space(name_or_path: str) -> SearchSpace:
             f"unknown search space {text!r}; known: {', '.join(space_names())} (or a path to a .toml file)"
         )
     entry = _builtin_dir() / f"{text.lower()}.toml"
-    return SearchSpace(tomllib.loads(entry.read_text()), f"{text.lower()}.toml")
+    return _from_data(tomllib.loads(entry.read_text()), f"{text.lower()}.toml")
