@@ -45,3 +45,14 @@ class Result:
             seconds=float(data.get("seconds", 0.0)),
             status=str(data.get("status", "ok")),
         )
+
+
+def signed_score(result: Result, objective: str, direction: str) -> float:
+    """`objective` signed so that higher is better ("maximize" or "minimize"); -inf for a
+    failed result or a missing value, so it never wins and a strategy can skip it."""
+    if not result.ok:
+        return -math.inf
+    value = result.value(objective)
+    if math.isnan(value):
+        return -math.inf
+    return value if direction == "maximize" else -value

@@ -9,12 +9,10 @@ import torch
 from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData, batches, load_dataset, split_train_val
 from robnas.errors import InvalidGenotype, UnknownName
-from robnas.evaluators.oneshot import (
-    IndicatorEvaluator,
-    StandaloneEvaluator,
-    SupernetEvaluator,
-    genotype_seed,
-)
+from robnas.evaluators.base import genotype_seed
+from robnas.evaluators.indicator import IndicatorEvaluator
+from robnas.evaluators.standalone import StandaloneEvaluator
+from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.indicators.robust import clean_accuracy
 from robnas.indicators.structure import genotype_flops

@@ -128,10 +128,13 @@ def test_supernet_options_are_validated_before_anything_is_written(tmp_path: Pat
 
 
 @pytest.fixture(scope="module")
-def tiny_supernet(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An untrained tiny darts supernet checkpoint (a reused `--supernet`: no training)."""
+def tiny_supernet(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> str:
+    """An untrained tiny darts supernet checkpoint (a reused `--supernet`: no training) that
+    records the split of the searches below (seed 0, 32 + 16 images): none of it is scored."""
     import torch
 
+    from robnas.checkpoint import split_record
+    from robnas.data.datasets import load_dataset, split_train_val
     from robnas.io import atomic_torch_save
     from robnas.models.supernet import Supernet
     from robnas.space.search_space import get_space
@@ -139,6 +142,7 @@ def tiny_supernet(tmp_path_factory: pytest.TempPathFactory) -> str:
     space = get_space("darts")
     macro = space.resolve_macro("tiny")
     torch.manual_seed(0)
+    pool = load_dataset("cifar10", "train", data_dir=data_root, limit=48, seed=0)
     ckpt = tmp_path_factory.mktemp("supernet") / "supernet.pt"
     atomic_torch_save(
         ckpt,
@@ -146,6 +150,7 @@ def tiny_supernet(tmp_path_factory: pytest.TempPathFactory) -> str:
             "format": "robnas-checkpoint", "version": 1,
             "model": Supernet(space, macro, "cifar10").state_dict(),
             "arch": "supernet:darts", "space": "darts", "macro": macro, "dataset": "cifar10",
+            "split": split_record(*split_train_val(pool, 16, 0), dataset="cifar10", seed=0),
         },
     )  # fmt: skip
     return str(ckpt)

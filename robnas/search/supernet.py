@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from robnas.errors import CheckpointError
 from robnas.genotype import Genotype
 from robnas.search.common import BudgetGate, build_strategy, flops_at, write_study_outputs
 from robnas.search.rundir import RunDir
@@ -28,12 +27,20 @@ def run_supernet(
     phase: Callable[[str], None] = lambda _: None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
+    from robnas.checkpoint import (
+        load_checkpoint,
+        load_state,
+        save_checkpoint,
+        split_record,
+        unseen_images,
+    )
     from robnas.config import TrainConfig
     from robnas.data.datasets import load_dataset, split_train_val
-    from robnas.evaluators.oneshot import IndicatorEvaluator, SupernetEvaluator
+    from robnas.evaluators.indicator import IndicatorEvaluator
+    from robnas.evaluators.supernet import SupernetEvaluator
     from robnas.models.samplers import UniformOpSampler
     from robnas.models.supernet import Supernet
-    from robnas.training.loop import load_checkpoint, train
+    from robnas.training.loop import train
 
     space = get_space(settings.space)
     dataset, seed = settings.dataset, settings.seed
@@ -45,20 +52,18 @@ def run_supernet(
     data = load_dataset(dataset, "train", data_dir=settings.data_dir, limit=limit, seed=seed)
     train_data, val_data = split_train_val(data, n_val, seed)  # never the test split
 
+    ckpt_path = run_dir / "supernet.pt"
+    source = settings.supernet or (str(ckpt_path) if ckpt_path.is_file() else None)
+    ckpt = load_checkpoint(source) if source is not None else None
+    if ckpt is not None:  # score only on images the supernet never trained on, or refuse now
+        need = min(settings.score_size or len(val_data), len(val_data))
+        val_data = unseen_images(ckpt, val_data, str(source), dataset=dataset, need=need)
     # config.json first, so a bad run dir fails before the supernet trains.
     RunDir(run_dir).init(settings)
     model = Supernet(space, macro, dataset)
-    ckpt_path = run_dir / "supernet.pt"
-    source = settings.supernet or (str(ckpt_path) if ckpt_path.is_file() else None)
-    if source is not None:
+    if ckpt is not None:
         phase(f"loading supernet {source}")
-        ckpt = load_checkpoint(source)
-        try:
-            model.load_state_dict(ckpt["model"])
-        except (RuntimeError, KeyError) as err:
-            raise CheckpointError(
-                f"{source} does not fit the {space.name} supernet at {macro}: {str(err).splitlines()[0]}"
-            ) from None
+        load_state(model, ckpt["model"], str(source))
     else:
         phase("training supernet")
         sampler = UniformOpSampler(space, seed, macro=macro)
@@ -72,18 +77,16 @@ def run_supernet(
             resume=True,
             progress=show_progress,
         )
-        from robnas.io import atomic_torch_save
-
-        atomic_torch_save(
+        split = split_record(train_data, val_data, dataset=dataset, seed=seed, pool=limit)
+        save_checkpoint(
             ckpt_path,
             {
-                "format": "robnas-checkpoint",
-                "version": 1,
                 "model": model.state_dict(),
                 "arch": f"supernet:{space.name}",
                 "space": space.name,
                 "macro": macro,
                 "dataset": dataset,
+                "split": split,
             },
         )
     device = next(model.parameters()).device

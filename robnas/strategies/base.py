@@ -8,7 +8,6 @@ remembered (never proposed again) but never preferred.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ import numpy as np
 
 from robnas.errors import BudgetError, ConfigError
 from robnas.genotype import Genotype
-from robnas.result import Result
+from robnas.result import Result, signed_score
 from robnas.space.search_space import SearchSpace
 
 Feasible = Callable[[Genotype], bool]
@@ -135,12 +134,7 @@ class Strategy(ABC):
     # -- helpers -------------------------------------------------------------------------------
 
     def score(self, result: Result) -> float:
-        if not result.ok:
-            return -math.inf
-        value = result.value(self.objective)
-        if math.isnan(value):
-            return -math.inf
-        return value if self.direction == "maximize" else -value
+        return signed_score(result, self.objective, self.direction)
 
     def parse(self, text: str) -> Genotype:
         return Genotype.from_str(text, self.space.name)

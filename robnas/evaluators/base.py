@@ -1,0 +1,224 @@
+"""The evaluator template: genotype -> Result(metrics, num_params, seconds, status).
+
+`NetworkEvaluator.evaluate` is the one sequence every network evaluator follows: validate the
+genotype, answer an isomorph of an evaluated genotype from memory (a query is the first
+evaluation of an isomorphism class, `SearchSpace.canonical`), seed from (seed, genotype), get the
+network from the subclass (`network`: inherit, build or train it), measure it with the `Scorer`,
+add the structural metrics at the final macro size, time it and mark non-finite scores "failed".
+
+Randomness: each genotype gets its own seed from (seed, genotype key), so a result does not
+depend on which genotypes were evaluated before it. No global seeding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from robnas.attacks import make_attack
+from robnas.data.datasets import ImageData, batches
+from robnas.genotype import Genotype
+from robnas.indicators import INDICATORS, STRUCTURAL, IndicatorConfig, as_config
+from robnas.indicators.robust import robust_accuracy
+from robnas.indicators.structure import genotype_structure
+from robnas.result import Result
+from robnas.space.search_space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INDICATORS = ("fsp_dist", "jac_norm")
+
+
+class Evaluator(Protocol):
+    """What a study and a strategy need: a Result for a genotype."""
+
+    def evaluate(self, genotype: Genotype) -> Result: ...
+
+
+def genotype_seed(seed: int, genotype: Genotype) -> int:
+    """A 31-bit seed for one genotype, stable across processes and evaluation orders."""
+    return zlib.crc32(f"{int(seed)}:{genotype.key}".encode()) & 0x7FFFFFFF
+
+
+def seeded_build(
+    space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str, seed: int
+) -> nn.Module:
+    """Build with a reproducible initialisation; the global RNG state is restored afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return space.build(genotype, macro, dataset)
+
+
+def recalibrate(
+    model: nn.Module,
+    data: ImageData,
+    n_batches: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> None:
+    """Re-estimate BatchNorm statistics on `n_batches` shuffled batches of `data` (0: skip)."""
+    from robnas.models.supernet import recalibrate_bn
+
+    if n_batches > 0:
+        stream = batches(data, batch_size, shuffle=True, generator=generator, device=device)
+        recalibrate_bn(model, stream, n_batches=n_batches)
+
+
+class QueryCounter:
+    """Counts queries by isomorphism class: the first evaluation of a class is a query, a later
+    isomorph is a cache hit that costs nothing, whichever strategy proposed it."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self._results: dict[str, Result] = {}
+        self.queried: list[str] = []  #: genotype strings that were queries, in order
+        self.queries = 0
+        self.cache_hits = 0
+
+    def is_cached(self, genotype: Genotype) -> bool:
+        return self.space.canonical(genotype) in self._results
+
+    def cached(self, genotype: Genotype) -> Result | None:
+        """The stored Result of an isomorph of `genotype` (counted as a cache hit), or None."""
+        hit = self._results.get(self.space.canonical(genotype))
+        if hit is not None:
+            self.cache_hits += 1
+        return hit
+
+    def record(self, genotype: Genotype, result: Result) -> None:
+        form = self.space.canonical(genotype)
+        if form not in self._results:
+            self._results[form] = result
+            self.queried.append(genotype.to_str())
+            self.queries += 1
+
+    def reset(self) -> None:
+        self._results.clear()
+        self.queried.clear()
+        self.queries = 0
+        self.cache_hits = 0
+
+
+class Scorer:
+    """What every network evaluator measures on a (trained or inherited) network.
+
+    Clean and robust accuracy (`eval_attack`, e.g. "pgd20" -> key `pgd20_acc`; `eval_steps`
+    overrides its step count and the key says so, e.g. `pgd10_acc`) on all of the scoring data,
+    weight-dependent indicators on its first `indicator_samples` images, and the structural
+    metrics at `final_macro`.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        final_macro: dict[str, Any],
+        dataset: str,
+        *,
+        eval_attack: str | None,
+        eval_eps: float,
+        eval_steps: int | None = None,
+        indicators: Sequence[str],
+        indicator_cfg: IndicatorConfig | Mapping[str, Any] | None,
+        indicator_samples: int,
+        batch_size: int,
+    ) -> None:
+        unknown = [name for name in indicators if name not in INDICATORS]
+        if unknown:
+            INDICATORS.get(unknown[0])  # raises UnknownName listing the known ones
+        self.eval_kw = {} if eval_steps is None else {"steps": int(eval_steps)}
+        if eval_attack is not None:
+            make_attack(eval_attack, eps=eval_eps, **self.eval_kw)  # fail early on a bad attack
+        if indicator_samples < 1 or batch_size < 1:
+            raise ValueError("indicator_samples and batch_size must be >= 1")
+        self.space = space
+        self.final_macro = dict(final_macro)
+        self.dataset = dataset
+        self.eval_attack = eval_attack
+        self.eval_eps = float(eval_eps)
+        # structural ones are measured at the final size from the genotype, never on the model
+        self.indicators = tuple(n.lower() for n in indicators if n.lower() not in STRUCTURAL)
+        self.indicator_cfg = as_config(indicator_cfg)
+        self.indicator_samples = int(indicator_samples)
+        self.batch_size = int(batch_size)
+
+    @property
+    def robust_key(self) -> str:
+        name = (self.eval_attack or "").lower()
+        if "steps" in self.eval_kw:
+            name = f"{name.rstrip('0123456789')}{self.eval_kw['steps']}"
+        return f"{name}_acc"
+
+    def structure(self, genotype: Genotype) -> tuple[dict[str, float], int]:
+        info = genotype_structure(self.space, genotype, self.final_macro, self.dataset)
+        num_params = int(info.pop("num_params"))
+        return info, num_params
+
+    def model_metrics(
+        self, model: nn.Module, data: ImageData, seed: int, device: torch.device
+    ) -> dict[str, float]:
+        images, labels = data.floats().to(device), data.labels.to(device)
+        metrics: dict[str, float] = {}
+        if self.eval_attack is not None:
+            attack = make_attack(self.eval_attack, eps=self.eval_eps, seed=seed, **self.eval_kw)
+            generator = torch.Generator(device=device).manual_seed(seed)
+            clean, robust = robust_accuracy(
+                model, images, labels, attack, batch_size=self.batch_size, generator=generator
+            )
+            metrics["clean_acc"] = clean
+            metrics[self.robust_key] = robust
+        n = min(self.indicator_samples, len(data))
+        cfg = dataclasses.replace(self.indicator_cfg, seed=seed)
+        for name in self.indicators:
+            metrics.update(INDICATORS.get(name)(model, images[:n], labels[:n], cfg=cfg))
+        return metrics
+
+
+class NetworkEvaluator(ABC):
+    """The template (module docstring). Subclasses set `space`, `macro` (the size genotypes are
+    validated and evaluated at), `scorer` and `seed`, and implement `network`."""
+
+    space: SearchSpace
+    macro: dict[str, Any]
+    scorer: Scorer
+    seed: int
+
+    def __init__(self) -> None:
+        self.counter = QueryCounter(self.space)
+
+    @property
+    def queries(self) -> int:
+        return self.counter.queries
+
+    @abstractmethod
+    def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
+        """The network to score for `genotype` (inherited, built or trained), the data to score
+        it on, and its device."""
+
+    def evaluate(self, genotype: Genotype) -> Result:
+        start = time.perf_counter()
+        g = self.space.validate(genotype, self.macro)
+        structure, num_params = self.scorer.structure(g)
+        hit = self.counter.cached(g)
+        if hit is not None:  # an isomorph: the same network function, scored already
+            seconds = time.perf_counter() - start
+            return Result({**hit.metrics, **structure}, num_params, seconds, hit.status)
+        seed = genotype_seed(self.seed, g)
+        model, data, device = self.network(g, seed)
+        metrics = {**self.scorer.model_metrics(model, data, seed, device), **structure}
+        finite = all(math.isfinite(v) for v in metrics.values())
+        if not finite:
+            log.warning("non-finite metrics for %s: %s", g.to_str(), metrics)
+        status = "ok" if finite else "failed"
+        result = Result(metrics, num_params, time.perf_counter() - start, status)
+        self.counter.record(g, result)
+        return result

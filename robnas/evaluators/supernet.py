@@ -1,0 +1,91 @@
+"""`SupernetEvaluator`: RobNet's search protocol on inherited weights.
+
+The path's weights are inherited from the supernet, finetuned briefly with PGD-AT on the training
+split (RobNet: 3 epochs), BatchNorm is recalibrated, then clean and robust accuracy are measured
+on held-out images: never the test split, and never images the supernet trained on
+(`robnas.checkpoint.unseen_images`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from robnas.data.datasets import ImageData
+from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer, recalibrate
+from robnas.genotype import Genotype
+from robnas.indicators import IndicatorConfig
+from robnas.space.search_space import SearchSpace
+
+if TYPE_CHECKING:
+    from robnas.config import TrainConfig
+    from robnas.models.supernet import Supernet
+
+
+class SupernetEvaluator(NetworkEvaluator):
+    """Inherit the path's weights, finetune (PGD-AT), recalibrate BN, score on validation data.
+
+    finetune_cfg: the short schedule given to `robnas.training.loop.finetune` (RobNet: 3 epochs of
+    PGD-7 AT); None skips finetuning. recal_batches: training batches for BN recalibration
+    (default: finetune_cfg.recal_batches, else 4). final_macro: the size `num_params` and FLOPs
+    refer to (default the supernet's). Never pass the test split as val_data.
+    """
+
+    def __init__(
+        self,
+        supernet: Supernet,
+        space: SearchSpace,
+        train_data: ImageData,
+        val_data: ImageData,
+        *,
+        finetune_cfg: TrainConfig | None,
+        eval_attack: str | None = "pgd20",
+        eval_eps: float = 8 / 255,
+        eval_steps: int | None = None,
+        final_macro: dict[str, Any] | None = None,
+        indicators: Sequence[str] = DEFAULT_INDICATORS,
+        indicator_cfg: IndicatorConfig | Mapping[str, Any] | None = None,
+        indicator_samples: int = 64,
+        recal_batches: int | None = None,
+        batch_size: int = 128,
+        seed: int = 0,
+    ) -> None:
+        if len(val_data) == 0 or len(train_data) == 0:
+            raise ValueError("train_data and val_data must both hold images")
+        self.supernet = supernet
+        self.space = space
+        self.macro = dict(supernet.macro)
+        self.train_data = train_data
+        self.val_data = val_data
+        self.finetune_cfg = finetune_cfg
+        default_recal = finetune_cfg.recal_batches if finetune_cfg is not None else 4
+        self.recal_batches = default_recal if recal_batches is None else int(recal_batches)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.scorer = Scorer(
+            space,
+            supernet.macro if final_macro is None else final_macro,
+            supernet.dataset,
+            eval_attack=eval_attack,
+            eval_eps=eval_eps,
+            eval_steps=eval_steps,
+            indicators=indicators,
+            indicator_cfg=indicator_cfg,
+            indicator_samples=indicator_samples,
+            batch_size=batch_size,
+        )
+        super().__init__()
+
+    def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
+        model = self.supernet.extract(genotype)
+        device = next(model.parameters()).device
+        generator = torch.Generator().manual_seed(seed)
+        if self.finetune_cfg is not None:
+            from robnas.training.loop import finetune
+
+            finetune(model, self.train_data, self.finetune_cfg, generator=generator)
+        recalibrate(model, self.train_data, self.recal_batches, self.batch_size, generator, device)
+        return model, self.val_data, device
