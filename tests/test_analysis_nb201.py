@@ -11,7 +11,8 @@ import pytest
 
 from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_params_tables
 from robnas.analysis.report import analyze
-from robnas.data.tabular import TabularEvaluator, load_benchmark
+from robnas.data.tabular import load_benchmark
+from robnas.evaluators.tabular import TabularEvaluator
 from robnas.search.rundir import RunDir
 from robnas.search.settings import SearchSettings
 from robnas.space.search_space import get_space
