@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import numpy as np
 from robnas.data.files import cache_dir
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
+from robnas.io import read_json
 from robnas.space.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -130,13 +130,7 @@ class TabularBenchmark:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        with path.open() as handle:
-            return json.load(handle)
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON ({err}); re-download the benchmark") from None
+    return read_json(path, hint="re-download the benchmark", error=DataError)
 
 
 def _fingerprint(files: list[Path], dataset: str) -> str:

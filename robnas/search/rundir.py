@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robnas.errors import ConfigError
-from robnas.io import atomic_write_text
+from robnas.io import atomic_write_text, read_json_object
 from robnas.search.settings import SearchSettings
 
 if TYPE_CHECKING:
@@ -187,15 +187,7 @@ class RunDir:
         """config.json as a dict (None when there is none); ConfigError if unreadable."""
         if not self.config_path.is_file():
             return None
-        try:
-            data = json.loads(self.config_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(
-                f"{self.config_path} is unreadable ({err}); use a new --out directory"
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{self.config_path} is not a JSON object; use a new --out directory")
-        return data
+        return read_json_object(self.config_path, hint="use a new --out directory")
 
     def read_settings(self) -> SearchSettings:
         """The run's SearchSettings; ConfigError if the directory holds no search."""
@@ -302,14 +294,7 @@ class RunDir:
     def read_summary(self) -> dict[str, Any]:
         """summary.json; ConfigError if missing or unreadable. Summaries written before the
         one shape are returned with the missing keys filled in (null)."""
-        if not self.summary_path.is_file():
-            raise ConfigError(f"{self.summary_path} not found; let the search finish first")
-        try:
-            data = json.loads(self.summary_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{self.summary_path} is unreadable ({err})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{self.summary_path} is not a JSON object")
+        data = read_json_object(self.summary_path, hint="let the search finish first")
         return {**{k: None for k in SUMMARY_KEYS}, **data}
 
 
