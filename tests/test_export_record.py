@@ -91,3 +91,15 @@ def test_load_refuses_onnx_and_a_checkpoint_without_arch(tmp_path: Path) -> None
     torch.save(trained(spec).state_dict(), tmp_path / "bare.pt")
     with pytest.raises(CheckpointError, match="which architecture"):
         load(tmp_path / "bare.pt")
+
+
+def test_macro_genotype_record_is_strict_json_without_cell_density(tmp_path: Path) -> None:
+    spec = resolve_arch("wrn:depths=2-2-2,widths=4-4-4,block=basic,act=relu,se=none")
+    (path,) = export_arch(spec, tmp_path, "json")
+
+    def no_nan(name: str) -> None:
+        raise AssertionError(f"{name} in an exported record")
+
+    record = json.loads(path.read_text(), parse_constant=no_nan)
+    assert record["density"] is None and record["edge_density"] is None  # no cells to count
+    assert record["num_params"] == count_params(load(path)) > 0

@@ -60,33 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     draw.set_defaults(func=run_draw)
 
 
-def arch_info(spec) -> dict:  # ArchSpec -> dict
-    import torch
-
-    from robnas.indicators.complexity import count_flops, count_params
-
-    with torch.device("meta"):
-        model = spec.build()
-    info = {
-        "arch": spec.name,
-        "genotype": spec.genotype.to_str() if spec.genotype is not None else None,
-        "dataset": spec.dataset,
-        "macro": spec.macro,
-        "num_params": count_params(model),
-        "flops": count_flops(model),
-        "density": None,
-        "edge_density": None,
-    }
-    if spec.genotype is not None and spec.space is not None and spec.space.kind == "cell":
-        info["density"] = spec.space.density(spec.genotype)
-        info["edge_density"] = spec.space.edge_density(spec.genotype)
-    return info
-
-
 def run_info(args: argparse.Namespace) -> int:
+    from robnas.export.record import describe
     from robnas.space.budget import format_count
 
-    info = arch_info(resolve_from_args(args))
+    info = describe(resolve_from_args(args))
     if args.json:
         print(json.dumps(info))
         return 0

@@ -26,7 +26,40 @@ from robnas.models.resolve import ArchSpec, resolve_arch
 ARCH_FORMAT = "robnas-architecture"
 ARCH_VERSION = 1
 
-__all__ = ["ARCH_FORMAT", "ARCH_VERSION", "architecture_record", "load", "spec_from_record"]
+__all__ = [
+    "ARCH_FORMAT",
+    "ARCH_VERSION",
+    "architecture_record",
+    "describe",
+    "load",
+    "spec_from_record",
+]
+
+
+def describe(spec: ArchSpec) -> dict[str, Any]:
+    """What an architecture is and costs (`robnas arch info` prints it; records hold it): name,
+    genotype, dataset, macro, parameters, FLOPs at the dataset's image size, and the density and
+    edge density of a cell genotype (None for baselines and macro spaces, which have no cells)."""
+    from robnas.data.datasets import dataset_info
+    from robnas.indicators.complexity import count_flops, count_params
+
+    size = dataset_info(spec.dataset).image_size
+    with torch.device("meta"):  # sizes only: no memory, no initialisation cost
+        model = spec.build()
+    density = edge_density = None
+    if spec.space is not None and spec.genotype is not None and spec.space.kind == "cell":
+        density = spec.space.density(spec.genotype)
+        edge_density = spec.space.edge_density(spec.genotype)
+    return {
+        "arch": spec.name,
+        "genotype": spec.genotype.to_str() if spec.genotype is not None else None,
+        "dataset": spec.dataset,
+        "macro": dict(spec.macro),
+        "num_params": count_params(model),
+        "flops": count_flops(model, (1, 3, size, size)),
+        "density": density,
+        "edge_density": edge_density,
+    }
 
 
 def architecture_record(
@@ -36,31 +69,21 @@ def architecture_record(
     weights: str | None = None,
 ) -> dict[str, Any]:
     """The versioned JSON description of an architecture; params and FLOPs are measured."""
-    from robnas.data.datasets import dataset_info
-    from robnas.indicators.complexity import count_flops, count_params
-
-    size = dataset_info(spec.dataset).image_size
-    with torch.device("meta"):  # sizes only: no memory, no initialisation cost
-        model = spec.build()
+    facts = describe(spec)
     record: dict[str, Any] = {
         "format": ARCH_FORMAT,
         "version": ARCH_VERSION,
-        "arch": spec.name,
+        "arch": facts["arch"],
         "space": spec.space.name if spec.space is not None else None,
-        "genotype": spec.genotype.to_str() if spec.genotype is not None else None,
+        "genotype": facts["genotype"],
         "genotype_json": spec.genotype.to_dict() if spec.genotype is not None else None,
-        "macro": dict(spec.macro),
-        "dataset": spec.dataset,
-        "num_params": count_params(model),
-        "flops": count_flops(model, (1, 3, size, size)),
-        "density": None,
-        "edge_density": None,
+        **{k: facts[k] for k in ("macro", "dataset", "num_params", "flops")},
+        "density": facts["density"],
+        "edge_density": facts["edge_density"],
         "metrics": _clean_metrics(metrics or {}),
         "weights": weights,
     }
     if spec.space is not None and spec.genotype is not None:
-        record["density"] = spec.space.density(spec.genotype)
-        record["edge_density"] = spec.space.edge_density(spec.genotype)
         space_file = _user_space_file(spec)
         if space_file is not None:
             record["space_file"] = space_file
