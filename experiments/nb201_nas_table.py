@@ -101,17 +101,28 @@ def main() -> int:
                 )
             took = time.perf_counter() - start
             print(f"{objective:8s} {name:24s} {took:7.1f}s", file=sys.stderr)
+            write(rows, args, bench, optima)  # the finished part, should a long run stop
     print(f"total {time.perf_counter() - total:.1f}s", file=sys.stderr)
+    print(write(rows, args, bench, optima))
+    return 0
 
+
+def write(
+    rows: list[dict[str, object]],
+    args: argparse.Namespace,
+    bench: TabularBenchmark,
+    optima: dict[str, tuple[float, str]],
+) -> str:
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "nb201_nas_table.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown(rows, args, bench, optima)
+    done = argparse.Namespace(**vars(args))
+    done.objectives = list(dict.fromkeys(str(r["objective"]) for r in rows))
+    table = markdown(rows, done, bench, optima)
     (args.out / "nb201_nas_table.md").write_text(table)
-    print(table)
-    return 0
+    return table
 
 
 def markdown(
@@ -143,6 +154,8 @@ def markdown(
         )
         for name in args.strategies:
             sel = [r for r in rows if r["objective"] == objective and r["strategy"] == name]
+            if not sel:
+                continue
             cells = []
             for k in REPORT_KEYS:
                 values = 100 * np.array([float(r[k]) for r in sel])  # type: ignore[arg-type]

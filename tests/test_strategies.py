@@ -287,6 +287,6 @@ def test_surrogate_under_a_budget_picks_the_best_feasible_candidate() -> None:
         for r in np.argsort(-ei, kind="stable")
         if feasible(strategy._genotype(codes[r]))
     )
-    g = strategy._ask_enumerated(model)
+    g = strategy._ask_enumerated(model, told)
     assert feasible(g)
     assert float(ei[strategy._row(strategy.codes(g))]) == pytest.approx(best, rel=1e-9)

@@ -94,6 +94,14 @@ def _enumerated_space(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.nd
 Features = tuple[np.ndarray, np.ndarray]  # (one-hot edge choices, path counts)
 
 
+@functools.lru_cache(maxsize=8)
+def _enumerated_f64(space: SearchSpace) -> tuple[Features, np.ndarray]:
+    """The enumerated features as float64 (numpy would cast them in every product) and their
+    squared path norms (as float32 sums, exactly what `_distance` computed from them)."""
+    _, onehot, paths, _ = _enumerated_space(space)
+    return (onehot.astype(np.float64), paths.astype(np.float64)), (paths**2).sum(1)
+
+
 @dataclass(frozen=True)
 class Model:
     x: Features
@@ -145,6 +153,10 @@ class Surrogate(Strategy):
         self._feasible_rows: set[int] = set()  # enumerated rows found within it
         self._classes: dict[str, str] = {}  # genotype string -> canonical form
         self._rows: dict[str, int] = {}  # genotype string -> enumerated row
+        self._parsed: dict[str, Genotype] = {}
+        self._path_cache: dict[str, np.ndarray] = {}
+        #: told genotype -> its Hamming and squared path distances to every enumerated cell
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- encodings -------------------------------------------------------------------------------
 
@@ -156,8 +168,19 @@ class Surrogate(Strategy):
 
     def features(self, genotypes: list[Genotype]) -> tuple[np.ndarray, np.ndarray]:
         codes = np.stack([self.codes(g) for g in genotypes])
-        paths = np.stack([path_counts(self.space, g, self._vocab) for g in genotypes])
+        paths = np.stack([self._paths(g) for g in genotypes])
         return _onehot(codes, len(self.choices)), paths
+
+    def _paths(self, genotype: Genotype) -> np.ndarray:
+        key = genotype.to_str()
+        if key not in self._path_cache:
+            self._path_cache[key] = path_counts(self.space, genotype, self._vocab)
+        return self._path_cache[key]
+
+    def parse(self, text: str) -> Genotype:
+        if text not in self._parsed:
+            self._parsed[text] = super().parse(text)
+        return self._parsed[text]
 
     def _row(self, codes: np.ndarray) -> int:
         k = len(self.choices)
@@ -214,12 +237,14 @@ class Surrogate(Strategy):
         cand: Features,
         allowed: np.ndarray,
         feasible: Callable[[int], bool] | None = None,
+        distances: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """EI of the allowed candidates (-inf elsewhere and where it cannot win).
 
         With `feasible(row)`, candidates are checked in decreasing EI only while they could
-        still win; the infeasible ones read -inf, so the maximum is feasible."""
-        c_ham, c_path = self._distance(cand, model.x, model.scale)
+        still win; the infeasible ones read -inf, so the maximum is feasible. `distances`:
+        `_distance(cand, model.x, model.scale)` when already known."""
+        c_ham, c_path = distances or self._distance(cand, model.x, model.scale)
         k_star = np.exp(-model.theta * (model.mix * c_ham + (1 - model.mix) * c_path))
         mu = k_star @ model.alpha
         # EI grows with sigma <= 1, so EI(mu, 1) bounds it: the exact EI is only needed for the
@@ -267,7 +292,7 @@ class Surrogate(Strategy):
             if local is not None:
                 return local
         if self.enumerate:
-            return self._ask_enumerated(model)
+            return self._ask_enumerated(model, told)
         return self._ask_pool(model, genotypes)
 
     def _class(self, key: str) -> str:
@@ -312,8 +337,24 @@ class Surrogate(Strategy):
                 return self.propose(cands[self._pick(ei)])
         return None
 
-    def _ask_enumerated(self, model: Model) -> Genotype:
-        codes, onehot, paths, classes = _enumerated_space(self.space)
+    def _enumerated_distances(self, model: Model, told: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`_distance(enumerated, model.x, model.scale)`, from columns kept per told genotype
+        (a told genotype's distances to every cell never change; the counts are small integers,
+        so the sums are exact and equal the full matrix product's)."""
+        (onehot, paths), sq = _enumerated_f64(self.space)
+        edges = onehot.shape[1] / len(self.choices)
+        for key in told:
+            if key not in self._columns:
+                x_onehot, x_paths = self.features([self.parse(key)])
+                ham = (edges - onehot @ x_onehot[0]) / edges
+                d = sq.astype(np.float64) + (x_paths[0] ** 2).sum() - 2 * paths @ x_paths[0]
+                self._columns[key] = (ham, np.clip(d, 0, None))
+        ham = np.stack([self._columns[k][0] for k in told], axis=1)
+        path = np.stack([self._columns[k][1] for k in told], axis=1) / model.scale
+        return ham, path
+
+    def _ask_enumerated(self, model: Model, told: list[str]) -> Genotype:
+        codes, _, _, classes = _enumerated_space(self.space)
         allowed = np.ones(len(codes), dtype=bool)
         allowed[list(self.infeasible)] = False
         # an isomorph of an evaluated cell is a cache hit: not worth an ask
@@ -324,7 +365,9 @@ class Surrogate(Strategy):
         if not allowed.any():
             return self.sample_new()
         check = None if self.feasible is _always else self._feasible_row
-        ei = self._expected_improvement(model, (onehot, paths), allowed, check)
+        features = _enumerated_f64(self.space)[0]
+        distances = self._enumerated_distances(model, told)
+        ei = self._expected_improvement(model, features, allowed, check, distances)
         if not np.isfinite(ei.max()):  # every allowed cell is over the budget
             return self.sample_new()
         row = self._pick(ei, check)
