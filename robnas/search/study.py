@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -50,6 +50,9 @@ from robnas.search.storage import beating, fail_lost_heartbeats, make_storage, r
 from robnas.search.workers import Worker
 from robnas.strategies.base import Strategy
 
+if TYPE_CHECKING:
+    from robnas.evaluators.base import Evaluator
+
 log = logging.getLogger(__name__)
 
 STUDY_NAME = "robnas"
@@ -57,10 +60,6 @@ STUDY_NAME = "robnas"
 MAX_KNOWN_IN_A_ROW = 10_000
 #: Seconds between looks at the storage while waiting for other workers' claims.
 POLL_SECONDS = 1.0
-
-
-class Evaluator(Protocol):
-    def evaluate(self, genotype: Genotype) -> Result: ...
 
 
 @dataclass(frozen=True)

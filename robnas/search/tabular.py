@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from robnas.space.search_space import SearchSpace, get_space
 from robnas.strategies import Strategy, make_budget_predicate
 from robnas.strategies.prescreen import Prescreened
 
+if TYPE_CHECKING:
+    from robnas.evaluators.base import Evaluator
+
 log = logging.getLogger(__name__)
 
 #: Scores a tabular prescreen may rank by: structural, computed from the genotype alone.
@@ -40,10 +43,6 @@ TABULAR_PRESCREENS: dict[str, Callable[[SearchSpace, Genotype], float]] = {
 }
 #: Proposals answered from the cache in a row before a repeat gives up (the strategy is stuck).
 MAX_IDLE = 10_000
-
-
-class Evaluator(Protocol):
-    def evaluate(self, genotype: Genotype) -> Result: ...
 
 
 def check_tabular_prescreen(name: str | None) -> None:
