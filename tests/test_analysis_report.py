@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from analysis_helpers import N_BOOT, PNG_MAGIC, make_run
+from analysis_helpers import N_BOOT, PNG_MAGIC, make_macro_run, make_run
 
 from robnas.analysis.report import AnalysisResult, analyze
 
@@ -88,3 +88,14 @@ def test_planted_edge_effect_in_report(tmp_path: Path) -> None:
     report = (run / "analysis" / "report.md").read_text()
     assert "A convolution on edge 1→3 helps most" in report
     assert "finding 3 cannot be tested here" in report  # no FSP columns: a clear sentence
+
+
+def test_macro_space_run_skips_the_cell_findings(tmp_path: Path) -> None:
+    run = make_macro_run(tmp_path / "run")
+    result = analyze(run, n_boot=N_BOOT, seed=0)
+    report = result.report.read_text()
+    assert "describes whole networks, not cells" in report
+    assert "density: not applicable (no cells)" in result.headlines
+    assert (result.out_dir / "budget_pareto.png").read_bytes().startswith(PNG_MAGIC)
+    assert not (result.out_dir / "edge_effects.csv").exists()
+    assert "num_params" in set(pd.read_csv(result.out_dir / "indicator_kendall.csv").indicator)

@@ -59,6 +59,11 @@ class RunData:
     metrics: list[str] = field(default_factory=list)  # numeric metric columns
 
     @property
+    def cells(self) -> bool:
+        """The genotypes are cells (edges, ops, density); a macro space's are whole networks."""
+        return self.space.kind == "cell"
+
+    @property
     def n(self) -> int:
         return len(self.trials)
 
@@ -148,7 +153,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     except RobnasError as err:
         raise ConfigError(f"{csv}: {err}") from None
     for name, fn in (("density", space.density), ("edge_density", space.edge_density)):
-        if name not in frame.columns or frame[name].isna().all():
+        if space.kind == "cell" and (name not in frame.columns or frame[name].isna().all()):
             frame[name] = [fn(g) for g in genotypes]  # recomputed: both are pure genotype functions
             metrics.append(name)
     return RunData(

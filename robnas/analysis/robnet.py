@@ -33,6 +33,13 @@ __all__ = ["budget_section", "density_section", "fsp_section"]
 
 def density_section(data: RunData, ylabel: str, n_boot: int, seed: int) -> Section:
     sec = Section("Density and robustness (RobNet finding 1)")
+    if not data.cells:
+        sec.lines.append(
+            f"The `{data.space.name}` space describes whole networks, not cells: density (the share "
+            "of a cell's active edge ops) is not defined, so RobNet's finding 1 does not apply."
+        )
+        sec.headline = "density: not applicable (no cells)"
+        return sec
     y = data.robust
     rows, table = [], []
     panels = []
@@ -114,6 +121,9 @@ def budget_section(data: RunData, ylabel: str, n_boot: int, seed: int) -> Sectio
             ],
         ),
     ]
+    if not data.cells:
+        sec.headline = f"budget: Pareto front of {len(front)} (no cell edges to compare)"
+        return sec
     small = params < median
     names = edge_labels(data.space)
     features = conv_edge_matrix(data.space, data.genotypes)[small]
