@@ -1,7 +1,7 @@
 """Export architectures for others to use.
 
-record.py   the versioned JSON architecture record, spec_from_record, load (any export -> network)
-weights.py  checkpoint -> model for a spec (checked to match), and the exported pt payload
+record.py   describe (params, FLOPs, density), the versioned JSON record, spec_from_record, load
+weights.py  a run's checkpoints into a spec (checkpoint macro, supernet paths), the pt payload
 traced.py   TorchScript and ONNX, each verified against PyTorch before it is written
 formats.py  one architecture to files in the chosen formats (render in memory, write atomically)
 run.py      a study run's top-k, with trained or supernet-inherited weights
