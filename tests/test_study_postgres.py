@@ -38,10 +38,13 @@ def _worker(host: str, log: Path, argv: list[str], hang_at: int = 0) -> subproce
         f"""
         import socket, sys, time
         socket.gethostname = lambda: {host!r}
-        from robnas.data import tabular
+        try:
+            from robnas.evaluators.tabular import TabularEvaluator
+        except ImportError:  # before the evaluator moved out of robnas.data
+            from robnas.data.tabular import TabularEvaluator
         from robnas.cli import main
 
-        evaluate = tabular.TabularEvaluator.evaluate
+        evaluate = TabularEvaluator.evaluate
         calls = 0
 
         def logged(self, genotype):
@@ -55,7 +58,7 @@ def _worker(host: str, log: Path, argv: list[str], hang_at: int = 0) -> subproce
                 handle.write("end " + genotype.to_str() + "\\n")
             return result
 
-        tabular.TabularEvaluator.evaluate = logged
+        TabularEvaluator.evaluate = logged
         sys.exit(main({[*argv, "--no-progress"]!r}))
         """
     )
