@@ -35,8 +35,9 @@ def test_tabular_repeats(bench: str, tmp_path: Path, capsys) -> None:
     for rep in summary["repeats"]:
         assert set(rep["metrics"]) == set(REPORT_KEYS)
         assert rep["genotype"].startswith("nb201:")
+    assert summary["format"] == "robnas-summary" and summary["mode"] == "tabular"
     for key in REPORT_KEYS:
-        assert summary["mean"][key] == pytest.approx(
+        assert summary["aggregate"]["mean"][key] == pytest.approx(
             np.mean([r["metrics"][key] for r in summary["repeats"]])
         )
     with open(tmp_path / "a" / "trials.csv") as handle:
