@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 
+ARCH_HELP = "genotype string, published name (robnet_large) or baseline (resnet18)"
 
-def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
+
+def add_arch_arguments(
+    parser: argparse.ArgumentParser, *, metavar: str = "ARCH", help: str = ARCH_HELP
+) -> None:
     """ARCH and the options that select its macro size; shared by commands that build an arch."""
-    parser.add_argument(
-        "arch", help="genotype string, published name (robnet_large) or baseline (resnet18)"
-    )
+    parser.add_argument("arch", metavar=metavar, help=help)
     parser.add_argument("--space", help="space name or TOML file, for genotypes of a user space")
     add_size_arguments(parser)
 

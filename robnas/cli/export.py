@@ -20,11 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "dynamic batch); give several as json,onnx or repeat --format."
         ),
     )
-    add_arch_arguments(parser)
-    for action in parser._actions:  # the shared ARCH positional also takes a run directory
-        if action.dest == "arch":
-            action.metavar = "ARCH|RUN"
-            action.help = "genotype string, published/baseline name, or a study run directory"
+    add_arch_arguments(  # the shared ARCH positional also takes a run directory
+        parser,
+        metavar="ARCH|RUN",
+        help="genotype string, published/baseline name, or a study run directory",
+    )
     parser.add_argument(
         "--format",
         dest="formats",
