@@ -26,7 +26,7 @@ from robnas.strategies import make_strategy
 
 pytestmark = pytest.mark.postgres
 
-TRIALS = 14
+TRIALS = 10
 
 
 def _worker(host: str, log: Path, argv: list[str], hang_at: int = 0) -> subprocess.Popen:
@@ -79,12 +79,12 @@ def test_two_workers_kill_9_and_resume(postgres_url: str, data_root: Path, tmp_p
         "--trials", str(TRIALS), "--storage", postgres_url,
     ]  # fmt: skip
     logs = {name: tmp_path / f"{name}.log" for name in ("a", "b", "c")}
-    a = _worker("host-a", logs["a"], [*search, "--out", str(tmp_path / "run-a")], hang_at=4)
+    a = _worker("host-a", logs["a"], [*search, "--out", str(tmp_path / "run-a")], hang_at=3)
     b = _worker("host-b", logs["b"], [*search, "--out", str(tmp_path / "run-b")])
     c = None
     try:
         deadline = time.time() + 180
-        while len(_lines(logs["a"], "start")) < 4 and time.time() < deadline:
+        while len(_lines(logs["a"], "start")) < 3 and time.time() < deadline:
             assert a.poll() is None, "worker a ended before its stuck trial"
             time.sleep(0.1)
         hung = _lines(logs["a"], "start")[-1]
