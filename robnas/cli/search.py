@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="max parameters of the deployed network (--final-size, default the paper size), e.g. 5M",
     )
     p.add_argument(
+        "--flops-budget",
+        help="max multiply-adds of the deployed network, e.g. 5G (macro spaces: --space wrn)",
+    )
+    p.add_argument(
         "--final-size",
         metavar="SIZE",
         help="size of the deployed network the budget binds and --final-train trains: a size "
@@ -134,6 +138,7 @@ def _settings(args: argparse.Namespace) -> tuple[SearchSettings, Path, str | Non
         eps=args.eps,
         attack_steps=args.attack_steps,
         storage=args.storage,
+        flops_budget=args.flops_budget,
     )
     out = args.out or f"runs/search-{Path(str(args.space)).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     return settings, Path(out), args.storage
@@ -205,7 +210,7 @@ def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> 
         )
     else:
         rows = summary.get("top_k") or []
-        proxy = "proxy params" if settings.mode == "supernet" else ""
+        proxy = "proxy params" if settings.mode in ("supernet", "macro") else ""
         print(f"{'rank':>4}  {key:>12}  {'params':>10}  {proxy:>12}  {'flops':>12}  genotype")
         for i, r in enumerate(rows, 1):
             value = r["metrics"].get(key, float("nan"))

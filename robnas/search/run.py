@@ -77,16 +77,24 @@ def resolve_settings(
     eps: str | float | None = None,
     attack_steps: int | None = None,
     storage: str | None = None,
+    flops_budget: str | None = None,
 ) -> SearchSettings:
     """Validated settings of a search; raises a RobnasError, writes nothing.
 
     Defaults come from the preset (`tiny` for a supernet search, `paper` for a tabular one).
     The budget binds the final size (`final_size`, default the preset's: the paper size)."""
+    options = dict(locals())  # every option, for a macro space's own resolver
     from robnas.config import get_preset, with_overrides
 
     tabular = benchmark is not None
     p = get_preset(preset if preset is not None else ("paper" if tabular else "tiny"))
     sp = get_space(space)
+    if sp.kind == "macro":  # whole networks (wrn): robnas.search.macro
+        from robnas.search.macro import resolve_macro_settings
+
+        return resolve_macro_settings(sp, **options)
+    if flops_budget is not None:
+        raise ConfigError("--flops-budget applies to macro spaces (--space wrn); use --budget")
     STRATEGIES.get(strategy)
     final_label, final_macro = final_macro_of(sp, final_size, p.final_size)
     budget_n = parse_budget(budget) if budget is not None else None
@@ -185,6 +193,10 @@ def run_search(
 
         # tabular.py still reads a dict (until it takes SearchSettings)
         summary = run_tabular(settings.to_dict(), run_dir, storage, progress)
+    elif settings.mode == "macro":
+        from robnas.search.macro import run_macro
+
+        summary = run_macro(settings, run_dir, storage, progress, **kw)
     else:
         from robnas.search.supernet import run_supernet
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from robnas.errors import ConfigError, UnknownName, check_name
 
-MODES = ("supernet", "tabular")
+MODES = ("supernet", "tabular", "macro")  # macro: a macro space (wrn), see search/macro.py
 DIRECTIONS = ("maximize", "minimize")
 #: Default tabular queries per search (repeat) when --trials is not given.
 TABULAR_TRIALS = 100
@@ -87,6 +87,7 @@ class SearchSettings:
     storage: str | None = None
     # the deployed network: the budget binds it
     budget: int | None = None
+    flops_budget: int | None = None  # max multiply-adds of the deployed network (macro spaces)
     final_size: str = "paper"
     final_macro: dict[str, Any] = dataclasses.field(default_factory=dict)
     # tabular mode
@@ -125,8 +126,12 @@ class SearchSettings:
         if self.budget is not None and self.budget < 1:
             raise ConfigError(f"budget must be a positive count, got {self.budget}")
         self.eps_value  # noqa: B018 (parse now: a bad eps fails here, not mid-run)
+        if self.flops_budget is not None and self.flops_budget < 1:
+            raise ConfigError(f"flops budget must be a positive count, got {self.flops_budget}")
         if self.mode == "supernet":
             self._check_supernet()
+        elif self.mode == "macro":
+            self._check_macro()
         elif self.benchmark is None:
             raise ConfigError("a tabular search needs --benchmark PATH")
 
@@ -149,6 +154,19 @@ class SearchSettings:
                 raise ConfigError(f"--{key.replace('_', '-')} must be >= 0, got {value}")
         if self.search_macro is None or self.train is None:
             raise ConfigError("a supernet search needs search_macro and train settings")
+
+    def _check_macro(self) -> None:
+        """A macro search trains each candidate at the proxy: its objective is clean or robust."""
+        if self.repeats != 1 or self.prescreen is not None or self.supernet is not None:
+            raise ConfigError("a macro-space search takes no --repeats, --prescreen or --supernet")
+        objectives = {robust_key(self.attack_steps): "maximize", "clean_acc": "maximize"}
+        if self.objective not in objectives:
+            raise UnknownName(
+                f"unknown objective {self.objective!r}; known: {', '.join(sorted(objectives))}"
+                " (a macro-space search)"
+            )
+        if self.search_macro is None or self.train is None:
+            raise ConfigError("a macro-space search needs search_macro and train settings")
 
     @property
     def eps_value(self) -> float:
