@@ -23,6 +23,9 @@ from robnas.models.supernet import Supernet, UniformOpSampler
 pytestmark = pytest.mark.slow
 
 METHODS = ("pgd", "trades", "clean")
+ARCH = (
+    "nb201:|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+)
 
 
 def _train(method: str, out: Path, chunks: int) -> dict:
@@ -68,19 +71,22 @@ def _worker(rank: int, world: int, init: str, root: str) -> None:
         dist.destroy_process_group()
 
 
-def _validation_counts() -> dict[str, float]:
+def _validation_counts() -> dict[str, dict[str, float]]:
+    """Validation of one fixed network: reduced over the ranks, and this rank's half alone."""
+    from robnas.attacks import PGD
     from robnas.models.resolve import build
     from robnas.training.distributed import join
-    from robnas.training.validate import validate
+    from robnas.training.validate import evaluate_robust, validate
 
     torch.manual_seed(1)
-    model = build(
-        "nb201:|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
-        C=4,
-        N=1,
-    )
+    model = build(ARCH, C=4, N=1)
     cfg = tiny_cfg(val_size=30)
-    return validate(model, synthetic(16, 0), synthetic(30, 2), cfg, ranks=join(torch.device("cpu")))
+    ranks = join(torch.device("cpu"))
+    val = synthetic(30, 2)
+    reduced = validate(model, synthetic(16, 0), val, cfg, ranks=ranks)
+    half = val.take(torch.arange(ranks.rank, 30, ranks.world))
+    local = evaluate_robust(model, half, PGD(cfg.eps, steps=1, seed=cfg.seed))
+    return {"reduced": reduced, "local": local}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +95,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     init = f"file://{root / 'rendezvous'}"
     mp.start_processes(_worker, args=(2, init, str(root)), nprocs=2, start_method="spawn")
     ranks = [torch.load(root / f"rank{r}.pt", weights_only=False) for r in range(2)]
-    single = {m: _train(m, root / f"single-{m}", chunks=2) for m in METHODS}
-    single["validation"] = _validation_counts()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank: other thread counts reorder float sums
+    try:
+        single = {m: _train(m, root / f"single-{m}", chunks=2) for m in METHODS}
+        single["validation"] = _validation_counts()
+    finally:
+        torch.set_num_threads(threads)
     return {"ranks": ranks, "single": single, "root": root}
 
 
@@ -117,9 +128,14 @@ def test_only_rank_zero_writes(runs):
 
 def test_validation_is_reduced_over_ranks(runs):
     # each rank attacks half the subset; the summed counts give the single-process accuracy
-    both, one = runs["ranks"][0]["validation"], runs["single"]["validation"]
-    assert runs["ranks"][1]["validation"] == both
+    r0, r1 = (runs["ranks"][r]["validation"] for r in range(2))
+    one = runs["single"]["validation"]["reduced"]
+    assert r0["reduced"] == r1["reduced"]
+    both = r0["reduced"]
     assert both["clean_acc"] == pytest.approx(one["clean_acc"])
+    halves = (r0["local"]["clean_acc"], r1["local"]["clean_acc"])
+    assert both["clean_acc"] == pytest.approx(sum(halves) / 2)
+    assert halves[0] != halves[1]  # so a rank's own half would have given another number
     assert 0.0 <= both["robust_acc"] <= both["clean_acc"]
 
 
