@@ -171,3 +171,14 @@ def test_arch_info_reads_macro_genotypes(capsys: pytest.CaptureFixture[str]) -> 
     assert info["genotype"] == TEXT and info["num_params"] == get_space("wrn").num_params(
         Genotype.from_str(TEXT)
     )
+
+
+def test_spaces_command_lists_wrn(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from robnas.cli import main
+
+    assert main(["spaces", "--json"]) == 0
+    rows = {r["space"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["wrn"]["cells"] == get_space("wrn").size and rows["wrn"]["edge"] == "macro"
+    assert any(text.startswith("block basic/preact") for text in rows["wrn"]["ops"])
