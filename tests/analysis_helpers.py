@@ -81,23 +81,27 @@ def supernet_settings(**changes: Any) -> SearchSettings:
 
 
 def make_macro_run(root: Path, *, n: int = 30, seed: int = 0) -> Path:
-    """A run of the wrn macro space: whole networks, no cells; robust accuracy follows size."""
+    """A macro-mode run of the wrn space: whole networks, no cells; robust accuracy follows size;
+    the columns of MacroEvaluator (a low-fidelity score, the epochs a candidate reached)."""
     space = get_space("wrn")
     rng = np.random.default_rng(seed)
     rows = []
     for t in range(n):
         g = space.sample(rng)
         params = space.num_params(g)
+        robust = 30 + 2 * np.log10(params) + rng.normal(0, 1)
         rows.append(
             {
                 "trial": t,
                 "genotype": g.to_str(),
                 "status": "ok",
                 "num_params": params,
-                "pgd20_acc": (30 + 2 * np.log10(params) + rng.normal(0, 1)) / 100,
+                "pgd20_acc": robust / 100,
                 "clean_acc": (70 + rng.normal(0, 3)) / 100,
+                "pgd20_acc_low": (robust - 5 + rng.normal(0, 2)) / 100,
+                "fidelity_epochs": float(1 + (t % 2)),
             }
         )
-    RunDir(root).init(supernet_settings(space="wrn", trials=n))
+    RunDir(root).init(supernet_settings(mode="macro", space="wrn", trials=n, search_macro={}))
     pd.DataFrame(rows).to_csv(root / "trials.csv", index=False)
     return root
