@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from robnas.genotype import Genotype
-from robnas.search.common import BudgetGate, build_strategy, flops_at, write_study_outputs
+from robnas.search.common import BudgetGate, build_strategy, flops_at
 from robnas.search.rundir import RunDir
 from robnas.search.settings import SearchSettings, robust_key
 from robnas.search.study import Progress, Study
@@ -133,31 +133,18 @@ def run_supernet(
         storage,
         flops=flops,
         final_params=lambda g: space.num_params(g, final_macro, dataset),
+        proxy_params=lambda g: space.num_params(g, macro, dataset),
     )
     phase("searching")
     study.run(settings.trials, progress=progress)
-
-    def outputs(final: dict[str, Any] | None = None) -> dict[str, Any]:
-        return write_study_outputs(
-            run_dir,
-            settings,
-            study.records(),
-            strategy,
-            final_params=lambda g: space.num_params(g, final_macro, dataset),
-            proxy_params=lambda g: space.num_params(g, macro, dataset),
-            flops=flops,
-            gate=gate,
-            final=final,
-        )
-
-    summary = outputs()
+    extra: dict[str, Any] = {"budget": gate.report()}  # rejections of the whole (replayed) search
+    summary = study.summary(settings.top_k, extra=extra)
     if settings.final_train and summary["best"] is not None:
         phase("training the winner")
-        summary = outputs(
-            final_train(
-                settings, run_dir, summary["best"]["genotype"], train_data, val_data, show_progress
-            )
+        extra["final"] = final_train(
+            settings, run_dir, summary["best"]["genotype"], train_data, val_data, show_progress
         )
+        summary = study.summary(settings.top_k, extra=extra)
     return summary
 
 
