@@ -116,6 +116,9 @@ def main() -> None:
         help="torch threads (0 = torch default); 1 keeps ratios stable on a shared machine",
     )
     parser.add_argument("--only", help="comma list of sections: pgd,supernet,compile,bf16")
+    parser.add_argument(
+        "--step", default="pgd", choices=("pgd", "clean"), help="step of sections 3-4"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -135,6 +138,8 @@ def main() -> None:
     genotype: Genotype = UniformOpSampler(space, args.seed).sample()
     standalone = supernet.extract(genotype)
     cfg = TrainConfig(method="pgd", steps=7, alpha=2 / 255)
+    # sections 3 and 4 may time a cheaper step (`--step clean`: one forward and backward)
+    cfg34 = TrainConfig(method=args.step, steps=7, alpha=2 / 255)
     print(f"network: {space.name} {macro}, path {genotype.to_str()}")
     print(f"batch: {args.batch} x 3x32x32, fp32 CPU, {torch.get_num_threads()} threads")
 
@@ -176,25 +181,25 @@ def main() -> None:
         eager = copy.deepcopy(standalone)
         compiled = device_policy("cpu", bf16=False, compile=True).prepare(copy.deepcopy(standalone))
         began = time.perf_counter()
-        compiled_fn = adv_step(compiled, cfg, gen)
+        compiled_fn = adv_step(compiled, cfg34, gen)
         compiled_fn(x, y)
         print(f"compilation (first compiled step): {time.perf_counter() - began:.1f} s")
         r3, t_eager, t_comp = ratio(
-            adv_step(eager, cfg, gen), compiled_fn, x, y, args.steps, args.repeats
+            adv_step(eager, cfg34, gen), compiled_fn, x, y, args.steps, args.repeats
         )
-        print(f"eager PGD-7 step {t_eager * 1e3:.1f} ms, compiled {t_comp * 1e3:.1f} ms")
+        print(f"eager {args.step} step {t_eager * 1e3:.1f} ms, compiled {t_comp * 1e3:.1f} ms")
         record("compiled_over_eager", r3)
 
     if "bf16" in sections:  # 4. bf16 autocast vs fp32
         r4, t_bf16, t_fp32 = ratio(
-            adv_step(copy.deepcopy(standalone), cfg, gen, bf16=True),
-            adv_step(copy.deepcopy(standalone), cfg, gen),
+            adv_step(copy.deepcopy(standalone), cfg34, gen, bf16=True),
+            adv_step(copy.deepcopy(standalone), cfg34, gen),
             x,
             y,
             args.steps,
             args.repeats,
         )
-        print(f"fp32 PGD-7 step {t_fp32 * 1e3:.1f} ms, bf16 autocast {t_bf16 * 1e3:.1f} ms")
+        print(f"fp32 {args.step} step {t_fp32 * 1e3:.1f} ms, bf16 autocast {t_bf16 * 1e3:.1f} ms")
         print(f"CPU bf16 flags: {sorted(cpu_bf16_flags())}")
         record("bf16_over_fp32", r4)
 
@@ -205,6 +210,7 @@ def main() -> None:
                 "space": space.name,
                 "macro": macro,
                 "batch": args.batch,
+                "step": args.step,
                 "threads": torch.get_num_threads(),
             }
         )

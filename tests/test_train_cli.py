@@ -72,4 +72,20 @@ def test_cli_corrupt_checkpoint_on_resume_is_one_line(tmp_path, data_root, capsy
     args = ["train", ARCH, "--preset", "tiny", "--out", str(out), "--data-dir", str(data_root)]
     assert main([*args, *FAST, "--resume"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("robnas train: error: checkpoint") and "corrupt" in last
+    assert last.startswith("robnas train: error:") and "checkpoint" in last and "corrupt" in last
+
+
+def test_cli_clean_method_for_train_and_supernet_train(tmp_path, data_root, capsys):
+    data = ["--data-dir", str(data_root), "--epochs", "1", *FAST]
+    net = tmp_path / "net"
+    assert (
+        main(["train", ARCH, "--preset", "tiny", "--method", "clean", "--out", str(net), *data])
+        == 0
+    )
+    assert load_checkpoint(net / "last.pt")["config"]["method"] == "clean"
+    sn = tmp_path / "sn"
+    args = ["supernet", "train", "--space", "nb201", "--preset", "tiny", "--C", "4", "--N", "1"]
+    assert main([*args, "--method", "clean", "--out", str(sn), *data]) == 0
+    ckpt = load_checkpoint(sn / "last.pt", "supernet:nb201")
+    assert ckpt["config"]["method"] == "clean" and ckpt["epoch"] == 1
+    assert "clean" in capsys.readouterr().err  # the banner names the method
