@@ -45,5 +45,10 @@ def check_name(what: str, name: str, known: Iterable[str]) -> str:
     command uses: `unknown preset 'tinyy'; known: paper, small, tiny`."""
     names = sorted(known)
     if name not in names:
-        raise UnknownName(f"unknown {what} {name!r}; known: {', '.join(names) or 'none'}")
+        raise unknown_name(what, name, names)
     return name
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> UnknownName:
+    """The UnknownName for `name` among `known` (registries, presets, sizes, objectives)."""
+    return UnknownName(f"unknown {what} {name!r}; known: {', '.join(sorted(known)) or 'none'}")

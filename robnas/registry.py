@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from robnas.errors import UnknownName
+from robnas.errors import unknown_name
 
 T = TypeVar("T")
 
@@ -30,11 +30,9 @@ class Registry(Generic[T]):
         self.register(name)(item)
 
     def get(self, name: str) -> T:
-        try:
+        if name.lower() in self._items:
             return self._items[name.lower()]
-        except KeyError:
-            known = ", ".join(self.names()) or "none"
-            raise UnknownName(f"unknown {self.kind} {name!r}; known: {known}") from None
+        raise unknown_name(self.kind, name, self._items)
 
     def names(self) -> list[str]:
         return sorted(self._items)

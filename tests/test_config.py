@@ -65,3 +65,19 @@ def test_every_command_refuses_an_unknown_preset(tmp_path, capsys, argv: list[st
     assert len(err.splitlines()) == 1
     assert err.endswith("unknown preset 'tinyy'; known: paper, small, tiny")
     assert not out.exists()
+
+
+def test_unknown_names_share_one_message_form() -> None:
+    from robnas.search.settings import parse_size
+    from robnas.strategies import STRATEGIES
+
+    darts = get_space("darts")
+    cases = [
+        (lambda: get_preset("huge"), "preset 'huge'"),
+        (lambda: STRATEGIES.get("hill_climb"), "strategy 'hill_climb'"),
+        (lambda: parse_size("huge", darts.presets), "size 'huge'"),
+    ]
+    for call, what in cases:
+        with pytest.raises(UnknownName) as err:
+            call()
+        assert str(err.value).startswith(f"unknown {what}; known: ")
