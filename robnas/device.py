@@ -6,8 +6,11 @@ in a CPU test. Defaults:
 - `resolve_device("auto")` picks CUDA when present, else the CPU; `"cuda"` without a GPU is a
   `DeviceError` (one line; the CLI exits 2).
 - bf16 autocast (training steps only; robustness evaluation stays fp32): on for CUDA; on a CPU
-  only when it computes bf16 natively and fast (AMX-BF16); AVX512-BF16 alone is measured in
-  benchmarks/bench_train.py (`bf16_over_fp32`).
+  only when it computes bf16 natively and fast (AMX-BF16). AVX512-BF16 alone does not pay:
+  on this 2-core Xeon (avx512_bf16, no AMX) a tiny darts net's training step (batch 64, one
+  thread) took 1.01x the fp32 time under bf16 autocast (benchmarks/bench_train.py --only bf16
+  --step clean, `bf16_over_fp32`, machine heavily loaded); the issue measured PGD steps 2.6-10x
+  slower. So autocast stays off there: no speed, less precision.
 - channels_last: on for CUDA (tensor cores want NHWC), off on the CPU.
 - compile: off unless asked (`--compile`): the first steps pay the compilation, which only a run
   of more than a few minutes earns back.
