@@ -10,9 +10,8 @@ writing anything; `run_search(settings, run_dir, ...)` does the work:
 - supernet: train the weight-sharing supernet at the search size (or load `supernet`), then
   search with the supernet-inherited evaluator (RobNet's protocol) and optionally train the winner.
 
-Queries (tabular): a query is a distinct genotype; proposing an evaluated genotype again is a
-cache hit and costs nothing. Isomorphic but different cells count as different queries (a
-strategy cannot know they are equal without looking them up).
+Queries: a query is the first evaluation of an isomorphism class (`SearchSpace.canonical`), for
+every strategy; proposing an evaluated genotype, or an isomorph of one, is a free cache hit.
 """
 
 from __future__ import annotations
