@@ -204,20 +204,13 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-# Views kept for callers of the tables (each derived from PRESETS, never edited by hand).
+# The training schedules by name (derived from PRESETS, never edited by hand).
 TRAIN_PRESETS: dict[str, TrainConfig] = {k: p.train for k, p in PRESETS.items()}
-DATA_PRESETS: dict[str, tuple[int | None, int]] = {
-    k: (p.train_images, p.val_images) for k, p in PRESETS.items()
-}
 
 
 def get_preset(name: str) -> Preset:
     """The preset called `name`; UnknownName (`unknown preset 'x'; known: ...`) otherwise."""
     return PRESETS[check_name("preset", name, PRESETS)]
-
-
-def preset(table: dict[str, C], name: str, what: str = "preset") -> C:
-    return table[check_name(what, name, table)]
 
 
 def with_overrides(cfg: C, **overrides: Any) -> C:

@@ -84,9 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     from robnas.attacks import parse_eps
-    from robnas.config import TRAIN_PRESETS, TrainConfig, with_overrides
+    from robnas.config import TrainConfig, get_preset, with_overrides
 
-    base = TRAIN_PRESETS.get(args.preset or "", TrainConfig())
+    base = get_preset(args.preset).train if args.preset else TrainConfig()
     return with_overrides(
         base,
         method=args.method,
@@ -106,10 +106,11 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _data(args: argparse.Namespace, dataset: str, seed: int) -> tuple[Any, Any]:
-    from robnas.config import DATA_PRESETS
+    from robnas.config import get_preset
     from robnas.data.datasets import load_dataset, split_train_val
 
-    train_n, val_n = DATA_PRESETS.get(args.preset or "", (None, 5000))
+    p = get_preset(args.preset) if args.preset else None
+    train_n, val_n = (p.train_images, p.val_images) if p is not None else (None, 5000)
     train_n = args.train_size if args.train_size is not None else train_n
     val_n = args.val_size if args.val_size is not None else val_n
     limit = train_n + val_n if train_n is not None else None
@@ -205,13 +206,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_supernet_train(args: argparse.Namespace) -> int:
+    from robnas.config import get_preset
     from robnas.models.samplers import make_sampler
     from robnas.models.supernet import Supernet
     from robnas.space.search_space import get_space
 
     space = get_space(args.space)
     overrides = {k: getattr(args, k) for k in ("C", "layers", "N")}
-    preset = args.preset if args.preset in space.presets else None
+    preset = get_preset(args.preset).space_size("size", space.presets) if args.preset else None
     macro = space.resolve_macro(preset, **overrides)
     model = Supernet(space, macro, args.dataset)
     seed = args.seed if args.seed is not None else 0
