@@ -109,7 +109,8 @@ def report(rows: list[dict[str, str]], command: str, wall: float) -> str:
         f"Command: `{command}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
         f"1 thread (OMP_NUM_THREADS=1, nice 10), torch {torch.__version__}. "
-        f"Wall time of the configurations below: {wall / 60:.1f} min in total.",
+        f"Wall time summed over the configurations below (several ran in parallel): "
+        f"{wall / 60:.1f} min.",
         "",
         "Pre-activation WRN blocks, ReLU, no SE; channels scaled per configuration so all have "
         "the reference's parameter count within 2%. Training: FGSM-RS (Wong et al. 2020: uniform "
@@ -142,6 +143,13 @@ def report(rows: list[dict[str, str]], command: str, wall: float) -> str:
             f"{int(r['macs']) / 1e6:.0f}M | {100 * float(r['clean_acc']):.1f}% | "
             f"{100 * p:.1f}% | {100 * se:.1f} | {verdict} |"
         )
+    missing = [name for name in CONFIGS if name not in {r["name"] for r in rows}]
+    if missing:
+        out += [
+            "",
+            f"Not finished when this file was written: {', '.join(missing)} (the same command "
+            "resumes them; their rows are appended to the CSV).",
+        ]
     first = rows[0] if rows else None
     if first is not None:
         out += [
@@ -159,8 +167,9 @@ def report(rows: list[dict[str, str]], command: str, wall: float) -> str:
         "the ranking of configurations can change with longer training.",
         "- FGSM-RS training instead of PGD-10 AT (CPU time); PGD-20 evaluation only, no "
         "AutoAttack, so robust accuracy is an upper bound.",
-        "- At equal parameters the configurations do not have equal MACs (see the table); "
-        "wide-shallow networks spend more compute in the first stage.",
+        "- MACs: the depth/width configurations (same channel ratio 1:2:4) match within 3%; the "
+        "last-stage ones do not (a shrunk last stage moves parameters to the 32x32 and 16x16 "
+        "stages, which cost more MACs per parameter; see the table).",
         "- Wall times: the machine (2 cores) ran about 20 other processes (load average ~20) and "
         "these ran at nice 10, so they got a few percent of a core; wall time says little about "
         "cost (one FGSM-RS epoch of ~1,900 images is ~15-20 CPU-seconds here).",
