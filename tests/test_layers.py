@@ -42,6 +42,7 @@ LAYERS = {
     "strategies": 6,
     "search": 7,
     "ranking": 7,
+    "studies": 7,  # studies: train + attack grids of named networks (`robnas study`)
     "analysis": 8,
     "export": 8,
     "cli": 9,
