@@ -62,11 +62,7 @@ FACADES = {
 }
 
 # Rules still broken by work in progress elsewhere (strict: the mark must go once they pass).
-PENDING = {
-    "data": "data/tabular.py re-exports TabularEvaluator from evaluators/tabular.py (h6-tabular's "
-    "back-compat shim); import it from robnas.evaluators.tabular and drop the shim",
-}
-LAZY_CYCLE = "data.tabular -> evaluators.tabular -> data.tabular: the same shim as PENDING['data']"
+PENDING: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -184,7 +180,6 @@ def test_no_import_cycle_at_import_time() -> None:
     assert find_cycle(top_level_only=True) is None
 
 
-@pytest.mark.xfail(strict=True, reason=LAZY_CYCLE)
 def test_no_import_cycle_including_lazy_imports() -> None:
     # A function-level import that closes a loop is still a loop (analysis core <-> report was one).
     assert find_cycle(top_level_only=False) is None

@@ -38,10 +38,7 @@ def _worker(host: str, log: Path, argv: list[str], hang_at: int = 0) -> subproce
         f"""
         import socket, sys, time
         socket.gethostname = lambda: {host!r}
-        try:
-            from robnas.evaluators.tabular import TabularEvaluator
-        except ImportError:  # before the evaluator moved out of robnas.data
-            from robnas.data.tabular import TabularEvaluator
+        from robnas.evaluators.tabular import TabularEvaluator
         from robnas.cli import main
 
         evaluate = TabularEvaluator.evaluate

@@ -243,12 +243,3 @@ def check_space(space: SearchSpace) -> None:
         raise InvalidGenotype(
             f"the tabular benchmark needs the nb201 space (4 nodes, NB201 ops); got {space.name!r}"
         )
-
-
-def __getattr__(name: str) -> Any:
-    # TabularEvaluator moved to robnas.evaluators.tabular; old imports keep working.
-    if name == "TabularEvaluator":
-        from robnas.evaluators.tabular import TabularEvaluator
-
-        return TabularEvaluator
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

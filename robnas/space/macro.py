@@ -23,7 +23,7 @@ import numpy as np
 
 from robnas.errors import InvalidGenotype, InvalidSpace
 from robnas.genotype import Genotype, MacroGenotype
-from robnas.space.search_space import Dimension, SearchSpace
+from robnas.space.search_space import SPACE_KINDS, Dimension, SearchSpace
 
 if TYPE_CHECKING:
     from torch import nn
@@ -338,3 +338,6 @@ class MacroSpace(SearchSpace):
 
     def __repr__(self) -> str:
         return f"MacroSpace({self.name!r}, {self.stages} stages, {self.size:,} networks)"
+
+
+SPACE_KINDS["macro"] = MacroSpace

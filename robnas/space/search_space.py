@@ -380,12 +380,20 @@ def _load_toml(path: Path, source: str) -> SearchSpace:
     return _from_data(data, source)
 
 
-def _from_data(data: dict[str, Any], source: str) -> SearchSpace:
-    """A cell space, or a macro space for TOML with `kind = "macro"` (search_spaces/wrn.toml)."""
-    if data.get("kind", "cell") == "macro":
-        from robnas.space.macro import MacroSpace
+#: Space classes by the TOML `kind` field; other modules of this package add theirs (space/macro.py
+#: registers "macro" when robnas.space is imported), so this base module imports none of them.
+SPACE_KINDS: dict[str, type[SearchSpace]] = {}
 
-        return MacroSpace(data, source)
+
+def _from_data(data: dict[str, Any], source: str) -> SearchSpace:
+    """A cell space, or another kind's (`kind = "macro"`: search_spaces/wrn.toml)."""
+    kind = data.get("kind", "cell")
+    if kind != "cell":
+        if kind not in SPACE_KINDS:
+            raise InvalidSpace(
+                f"{source}: unknown kind {kind!r}; known: cell, {', '.join(SPACE_KINDS)}"
+            )
+        return SPACE_KINDS[kind](data, source)
     return SearchSpace(data, source)
 
 
