@@ -26,8 +26,8 @@ from robnas.studies.modifications import (
 )
 
 FAST = [
-    "--epochs", "1", "--train-size", "32", "--val-size", "16", "--steps", "1",
-    "--test-size", "8", "--batch-size", "8", "--cw-steps", "2",
+    "--epochs", "1", "--train-size", "24", "--val-size", "8", "--steps", "1", "--val-steps", "2",
+    "--test-size", "8", "--batch-size", "8", "--attacks", "fgsm,pgd7,cw", "--cw-steps", "1",
 ]  # fmt: skip
 
 
@@ -96,10 +96,10 @@ def test_command_writes_table_and_resume_skips_finished_models(
     assert main([*base, "--models", "mobilenet_v3[se=off]"]) == 0
     with open(out / "modifications.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == table_columns(["fgsm", "pgd20", "cw"])
+    assert list(rows[0]) == table_columns(["fgsm", "pgd7", "cw"])
     assert [r["model"] for r in rows] == ["mobilenet_v3[se=off]"]
     assert rows[0]["se"] == "off" and rows[0]["n_test"] in ("8", "8.0")
-    assert all(f"{a}_{m}" in rows[0] for a in ("fgsm", "pgd20", "cw") for m in METRICS)
+    assert all(f"{a}_{m}" in rows[0] for a in ("fgsm", "pgd7", "cw") for m in METRICS)
     assert 0.0 <= float(rows[0]["clean_acc"]) <= 1.0
     md = (out / "modifications.md").read_text()
     assert "classifies correctly before the attack" in md and "`mobilenet_v3[se=off]`" in md

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mod.add_argument("--preset", default="tiny", help="training schedule and data sizes")
     mod.add_argument("--epochs", type=int)
     mod.add_argument("--steps", type=int, help="attack steps of adversarial training")
+    mod.add_argument("--val-steps", type=int, help="PGD steps of validation during training")
     mod.add_argument("--train-size", type=int, help="training images (default: preset)")
     mod.add_argument("--val-size", type=int, help="held-out validation images (default: preset)")
     mod.add_argument("--test-size", type=int, default=500, help="CIFAR-10 test images attacked")
@@ -66,6 +67,7 @@ def run_modifications(args: argparse.Namespace) -> int:
         val_size=args.val_size,
         test_size=args.test_size,
         steps=args.steps,
+        val_steps=args.val_steps,
         attacks=tuple(parse_attack_list(args.attacks)),
         eps=parse_eps(args.eps),
         eps_l2=eps_l2,

@@ -96,6 +96,7 @@ class StudySettings:
     val_size: int | None = None
     test_size: int = 500
     steps: int | None = None  # training attack steps
+    val_steps: int | None = None  # PGD steps of the trainer's robust validation
     attacks: tuple[str, ...] = STUDY_ATTACKS
     eps: float = 8 / 255
     eps_l2: float = 0.5
@@ -112,6 +113,7 @@ class StudySettings:
             method=self.method,
             epochs=self.epochs,
             steps=self.steps,
+            val_steps=self.val_steps,
             eps=self.eps,
             device=self.device,
             seed=self.seed,
