@@ -41,6 +41,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@pytest.mark.slow  # trains a tiny supernet for one epoch (~8 CPU-minutes measured under load)
 def test_supernet_search_reads_no_test_images(
     data_root: Path, tmp_path: Path, reads: list[str]
 ) -> None:
