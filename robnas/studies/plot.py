@@ -27,7 +27,9 @@ def plot_png(rows: list[dict[str, Any]], attacks: Sequence[str], path: Path) -> 
             xs = [i + (j - (len(attacks) - 1) / 2) * width for i in range(len(rows))]
             ax.bar(xs, values, width, label=attack)
         ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)  # all-zero bars would otherwise centre the axis on 0
         ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylim(0, 1.05)
     axes[0].legend(fontsize="small")
     axes[-1].set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize="small")
     fig.suptitle("Architectural modifications: CIFAR-10 test images")
