@@ -39,7 +39,7 @@ def make_budget_predicate(
 
         raise BudgetError(
             f"budget {format_count(budget)} is below the smallest {space.name} network at this size "
-            f"({format_count(minimum)} = {minimum} parameters); raise --budget or pick a smaller --preset"
+            f"({format_count(minimum)} = {minimum} parameters); raise --budget or pick a smaller --final-size"
         )
 
     def feasible(genotype: Genotype) -> bool:
