@@ -173,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(text, file=sys.stderr)
 
+    from robnas.cli.train import (
+        ProgressBar,
+    )  # the trainer's epoch bars, as `robnas train` draws them
+
     try:
         summary = run_search(
             settings,
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             **(
                 {}
                 if settings.mode == "tabular"
-                else {"phase": phase, "show_progress": bar is not None}
+                else {"phase": phase, "train_progress": ProgressBar() if bar is not None else None}
             ),
         )
     finally:

@@ -153,7 +153,7 @@ def run_macro(
     progress: Progress | None,
     *,
     phase: Callable[[str], None] = lambda _: None,
-    show_progress: bool = False,
+    train_progress: Callable[[Any], None] | None = None,  # candidates train quietly
 ) -> dict[str, Any]:
     from robnas.config import TrainConfig
     from robnas.data.datasets import load_dataset, split_train_val

@@ -25,7 +25,7 @@ def run_supernet(
     progress: Progress | None,
     *,
     phase: Callable[[str], None] = lambda _: None,
-    show_progress: bool = False,
+    train_progress: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     from robnas.checkpoint import (
         load_checkpoint,
@@ -75,7 +75,7 @@ def run_supernet(
             run_dir / "supernet",
             sampler=sampler,
             resume=True,
-            progress=show_progress,
+            progress=train_progress,
         )
         split = split_record(train_data, val_data, dataset=dataset, seed=seed, pool=limit)
         save_checkpoint(
@@ -142,7 +142,7 @@ def run_supernet(
     if settings.final_train and summary["best"] is not None:
         phase("training the winner")
         extra["final"] = final_train(
-            settings, run_dir, summary["best"]["genotype"], train_data, val_data, show_progress
+            settings, run_dir, summary["best"]["genotype"], train_data, val_data, train_progress
         )
         summary = study.summary(settings.top_k, extra=extra)
     return summary
@@ -154,7 +154,7 @@ def final_train(
     genotype: str,
     train_data: Any,
     val_data: Any,
-    show_progress: bool,
+    train_progress: Callable[[Any], None] | None,
 ) -> dict[str, Any]:
     """Train the winner at the final size and attack it with the search's PGD (eps, steps) on
     the test split."""
@@ -170,7 +170,7 @@ def final_train(
     g = Genotype.from_str(genotype)
     model = space.build(g, settings.final_macro, settings.dataset)
     cfg = TrainConfig(**(settings.train or {}))
-    train(model, train_data, val_data, cfg, run_dir / "final", resume=True, progress=show_progress)
+    train(model, train_data, val_data, cfg, run_dir / "final", resume=True, progress=train_progress)
     test = load_dataset(settings.dataset, "test", data_dir=settings.data_dir)
     test = test.subset(min(len(test), settings.val_size or len(test)), settings.seed)
     device = next(model.parameters()).device
