@@ -141,10 +141,6 @@ def test_evaluator_rejects_other_spaces_and_free_cells(bench) -> None:
         ev.evaluate(free)
 
 
-def test_old_import_path_still_works() -> None:
-    assert tabular.TabularEvaluator is TabularEvaluator
-
-
 def test_optimum_is_over_the_cells_within_the_budget(bench, meta: dict) -> None:
     space = get_space("nb201")
     macro = space.resolve_macro("paper")
