@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from robnas.evaluation import EvaluationJob
     from robnas.errors import ConfigError
+    from robnas.evaluation import EvaluationJob
 
     if args.fresh and args.resume:
         raise ConfigError("--fresh and --resume contradict each other; pass one")
