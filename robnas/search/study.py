@@ -221,7 +221,7 @@ class Study:
                 continue
             in_a_row = 0
             look = True
-            trial = self._claim(study, genotype)
+            trial = self._claim(study, genotype, n_trials)
             if trial is None:
                 stored = self._stored(key)
                 if stored is not None:
@@ -239,7 +239,7 @@ class Study:
         self._write_trials_csv()
         return self.records()
 
-    def _claim(self, study: optuna.Study, genotype: Genotype) -> optuna.Trial | None:
+    def _claim(self, study: optuna.Study, genotype: Genotype, n_trials: int) -> optuna.Trial | None:
         with warnings.catch_warnings():  # heartbeats outside study.optimize are ours to keep
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             trial = study.ask()
@@ -260,6 +260,21 @@ class Study:
         rivals = self.worker.fail_stale(rivals)
         if rivals:
             self.worker.fail(trial.number, duplicate_of=min(t.number for t in rivals))
+            return None
+        # Two workers may both have seen room for one more trial: claims are ordered by trial
+        # number, and a claim with n_trials finished or earlier live claims ahead of it yields.
+        trials = self.worker.fail_stale(self._trials())
+        ahead = sum(
+            self._finished(t)
+            or (
+                t.state == TrialState.RUNNING
+                and t.number < trial.number
+                and "worker" in t.user_attrs
+            )
+            for t in trials
+        )
+        if ahead >= n_trials:
+            self.worker.fail(trial.number, surplus=True)
             return None
         return trial
 
