@@ -76,3 +76,30 @@ def test_input_free_model_gives_zero() -> None:
     x = torch.rand(4, 3, 2, 2)
     y = torch.zeros(4, dtype=torch.long)
     assert INDICATORS.get("hessian_eig")(Constant(), x, y)["hessian_eig"] == 0.0
+
+
+def test_hessian_prescreens_a_supernet_search_through_the_indicator_evaluator() -> None:
+    from robnas.data.datasets import ImageData
+    from robnas.evaluators.indicator import IndicatorEvaluator
+    from robnas.models.supernet import Supernet
+    from robnas.search.settings import SUPERNET_PRESCREENS
+    from robnas.space.search_space import get_space
+
+    assert "hessian_eig" in SUPERNET_PRESCREENS
+    space = get_space("nb201")
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (8, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    data = ImageData(images, torch.arange(8) % 10, tuple(str(i) for i in range(10)))
+    torch.manual_seed(0)
+    supernet = Supernet(space, {"C": 4, "N": 1})
+    evaluator = IndicatorEvaluator(
+        space, None, data, indicators=["hessian_eig"], supernet=supernet, indicator_samples=8
+    )
+    conv = space.parse(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    )
+    empty = space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert evaluator.evaluate(conv).metrics["hessian_eig"] > 0
+    assert (
+        evaluator.evaluate(empty).metrics["hessian_eig"] == 0.0
+    )  # the output never sees the input

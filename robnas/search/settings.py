@@ -33,7 +33,7 @@ SUPERNET_METRICS = {
     "edge_density": "maximize",
 }
 #: Cheap scores a supernet search may prescreen by (no accuracy on scored images).
-SUPERNET_PRESCREENS = ("density", "edge_density", "fsp_dist", "jac_norm")
+SUPERNET_PRESCREENS = ("density", "edge_density", "fsp_dist", "jac_norm", "hessian_eig")
 
 
 def robust_key(steps: int) -> str:

@@ -116,7 +116,7 @@ def run_supernet(
             space,
             None,
             val_data.subset(min(64, len(val_data)), seed),
-            indicators=[key] if key in ("fsp_dist", "jac_norm") else [],
+            indicators=[key] if key in ("fsp_dist", "jac_norm", "hessian_eig") else [],
             supernet=model,
             final_macro=final_macro,
             seed=seed,
