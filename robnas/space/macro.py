@@ -192,24 +192,14 @@ class MacroSpace(SearchSpace):
                 )
         return g
 
-    def parse(self, arch: Genotype | str | dict[str, Any] | Sequence[Any]) -> Genotype:
-        """A genotype from an object, `wrn:depths=...` (the prefix may be left out) or JSON."""
-        if isinstance(arch, Genotype):
-            return self.validate(arch)
-        if isinstance(arch, dict):
-            return self.validate(Genotype.from_dict(arch))
-        if isinstance(arch, str):
-            text = arch.strip()
-            if text.startswith("{"):
-                import json
+    def _parse_text(self, text: str) -> Genotype:
+        """`wrn:depths=...` (the prefix may be left out); objects and JSON as for every space."""
+        body = text.split(":", 1)[1] if ":" in text else text
+        if ":" in text and text.split(":", 1)[0] != self.name:
+            raise InvalidGenotype(f"genotype is of space {text.split(':')[0]!r}, not {self.name!r}")
+        return self.validate(MacroGenotype.from_body(self.name, body))
 
-                return self.validate(Genotype.from_dict(json.loads(text)))
-            body = text.split(":", 1)[1] if ":" in text else text
-            if ":" in text and text.split(":", 1)[0] != self.name:
-                raise InvalidGenotype(
-                    f"genotype is of space {text.split(':')[0]!r}, not {self.name!r}"
-                )
-            return self.validate(MacroGenotype.from_body(self.name, body))
+    def _parse_codes(self, arch: Sequence[Any]) -> Genotype:
         raise InvalidGenotype(f"cannot read a {self.name} genotype from {arch!r}")
 
     def sample(

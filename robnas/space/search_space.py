@@ -202,9 +202,17 @@ class SearchSpace:
             text = arch.strip()
             if text.startswith("{"):
                 return self.validate(Genotype.from_dict(json.loads(text)))
-            if "|" in text or ":" in text:
-                return self.validate(Genotype.from_str(text, self.name))
-            arch = [cell.split(",") for cell in text.split(";")]
+            return self._parse_text(text)
+        return self._parse_codes(arch)
+
+    def _parse_text(self, text: str) -> Genotype:
+        """A genotype string of this space's own form (other spaces override this)."""
+        if "|" in text or ":" in text:
+            return self.validate(Genotype.from_str(text, self.name))
+        return self._parse_codes([cell.split(",") for cell in text.split(";")])
+
+    def _parse_codes(self, arch: Sequence[Any]) -> Genotype:
+        """RobNet's 2-bit edge codes: one flat list (one cell) or one list per cell."""
         codes = [list(cell) if not isinstance(cell, str) else [cell] for cell in arch]
         if codes and all(len(c) == 1 for c in codes):  # one flat list of codes = one cell
             codes = [[c[0] for c in codes]]
