@@ -250,20 +250,19 @@ class Study:
         # First visible claim wins: a claim yields to any other claim it can see once its own
         # key is written. Two claims racing may both yield (the genotype stays unclaimed and
         # can be proposed again), but two can never both proceed.
+        trials = self.worker.fail_stale(self._trials())  # one read serves both checks
         rivals = [
             t
-            for t in self._trials()
+            for t in trials
             if self._trial_class(t) == key
             and t.number != trial.number
             and (self._finished(t) or t.state == TrialState.RUNNING)
         ]
-        rivals = self.worker.fail_stale(rivals)
         if rivals:
             self.worker.fail(trial.number, duplicate_of=min(t.number for t in rivals))
             return None
         # Two workers may both have seen room for one more trial: claims are ordered by trial
         # number, and a claim with n_trials finished or earlier live claims ahead of it yields.
-        trials = self.worker.fail_stale(self._trials())
         ahead = sum(
             self._finished(t)
             or (
