@@ -46,6 +46,7 @@ def test_finetune_config_follows_the_candidate_protocol() -> None:
     tiny = get_preset("tiny")
     ft = tiny.finetune_config()
     assert ft is not None and ft.epochs == tiny.finetune_epochs and ft.warmup_epochs == 0.0
+    assert ft.clean_epochs == 0.0  # candidates finetune adversarially from the first step
     assert dataclasses.replace(tiny, finetune_epochs=0).finetune_config() is None
 
 

@@ -291,3 +291,44 @@ def test_chunked_step_equals_one_step_on_the_whole_batch():
 
     for a, b in zip(run(1), run(2), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_clean_start_counts_steps_across_epochs_and_resume(tmp_path, monkeypatch):
+    # 64 images / batch 16 = 4 steps an epoch; clean_epochs=1.25 trains steps 0-4 clean,
+    # so only steps 5, 6, 7 (all in epoch 2) craft attacks, also when epoch 2 runs after a resume
+    crafted: list[int] = []
+    original = AdversarialStep.craft
+
+    def counting(self, *args, **kwargs):
+        crafted.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdversarialStep, "craft", counting)
+    cfg = tiny_cfg(method="fgsm-rs", clean_epochs=1.25, val_every=2)
+    data = synthetic(64, 0)
+    torch.manual_seed(0)
+    train(build(NB201_ARCH, C=4, N=1), data, data, cfg, tmp_path / "a")
+    assert len(crafted) == 3
+    crafted.clear()
+    import robnas.training.loop as loop
+
+    write_csv = loop._write_csv
+
+    def crash(path, history):  # a crash right after epoch 1's checkpoint
+        write_csv(path, history)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_write_csv", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(build(NB201_ARCH, C=4, N=1), data, data, cfg, tmp_path / "b")
+    assert crafted == []  # epoch 1 is all clean
+    monkeypatch.setattr(loop, "_write_csv", write_csv)
+    train(build(NB201_ARCH, C=4, N=1), data, data, cfg, tmp_path / "b", resume=True)
+    assert len(crafted) == 3  # the resumed epoch 2 still starts with one clean step
+    with pytest.raises(ConfigError, match="clean_epochs"):
+        tiny_cfg(clean_epochs=3)
+    # a finetune counts its clean start the same way
+    crafted.clear()
+    model = build(NB201_ARCH, C=4, N=1)
+    finetune(model, data, dataclasses.replace(cfg, epochs=2, clean_epochs=1.25))
+    assert len(crafted) == 3

@@ -25,6 +25,9 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="peak LR at batch 128 (scaled with batch size)")
     parser.add_argument("--warmup-epochs", type=float)
+    parser.add_argument(
+        "--clean-epochs", type=float, help="train clean for this many epochs first (e.g. 0.3)"
+    )
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--eps", help="Linf budget, e.g. 8/255")
     parser.add_argument("--alpha", help="attack step size, e.g. 2/255")
@@ -94,6 +97,7 @@ def _config(args: argparse.Namespace) -> Any:
         batch_size=args.batch_size,
         lr=args.lr,
         warmup_epochs=args.warmup_epochs,
+        clean_epochs=args.clean_epochs,
         weight_decay=args.weight_decay,
         eps=parse_eps(args.eps) if args.eps else None,
         alpha=parse_eps(args.alpha) if args.alpha else None,

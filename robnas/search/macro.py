@@ -111,7 +111,12 @@ def resolve_macro_settings(sp: SearchSpace, **o: Any) -> SearchSettings:
     if low < 1:
         raise ConfigError("--finetune-epochs (the low fidelity) must be at least 1 here")
     full = with_overrides(p.train, seed=o["seed"], epochs=o["epochs"] or 2 * low)
-    low_cfg = with_overrides(full, epochs=low, warmup_epochs=min(full.warmup_epochs, low))
+    low_cfg = with_overrides(
+        full,
+        epochs=low,
+        warmup_epochs=min(full.warmup_epochs, low),
+        clean_epochs=min(full.clean_epochs, low),
+    )
     settings = SearchSettings(
         mode="macro",
         space=space.name if "/" not in o["space"] else o["space"],

@@ -35,6 +35,7 @@ def finetune(
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
     step = AdversarialStep(cfg, optimizer, scheduler, policy=policy)
     summary: dict[str, float] = {}
+    clean_steps, done = cfg.clean_steps(steps_per_epoch), 0
     for _ in range(cfg.epochs):
         stats = StepStats.zeros(device)
         for images, labels in batches(
@@ -48,7 +49,8 @@ def finetune(
         ):
             if policy is not None:
                 images = policy.inputs(images)
-            loss, logits = step(model, images, labels, attack_gen)
+            loss, logits = step(model, images, labels, attack_gen, clean=done < clean_steps)
+            done += 1
             stats.add(loss, logits, labels)
         summary = stats.summary()
     return summary

@@ -227,13 +227,17 @@ def _epoch(
     )
     # shard k of this rank's chunks is global shard rank + world * k (see distributed.py)
     shards = [ranks.rank + ranks.world * k for k in range(chunks)]
+    clean_steps = cfg.clean_steps(steps)
     for i, (images, labels) in enumerate(feed):
         images, labels = ranks.shard(images, labels)
         images = policy.inputs(images)
         if state.sampler is not None and isinstance(model, Supernet):
             model.set_path(state.sampler.sample())
         gens = shard_generators(cfg.seed, state.epoch * steps + i, shards, device)
-        loss, logits = step(net, images, labels, gens, attack_model=model, chunks=chunks)
+        clean = state.epoch * steps + i < clean_steps
+        loss, logits = step(
+            net, images, labels, gens, attack_model=model, chunks=chunks, clean=clean
+        )
         stats.add(loss, logits, labels)
         report(i, loss)
     seen = torch.tensor(float(stats.seen), dtype=torch.float64, device=device)

@@ -190,9 +190,11 @@ class AdversarialStep:
         *,
         attack_model: nn.Module | None = None,
         chunks: int = 1,
+        clean: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """`model`: a network, a TrainObjective, or DDP around one. `attack_model` (default: the
-        unwrapped network) crafts the inputs. `generator`: one, or one per chunk."""
+        unwrapped network) crafts the inputs. `generator`: one, or one per chunk. `clean`: train
+        this step on the clean batch (the clean start of `cfg.clean_epochs`)."""
         objective = (
             model
             if isinstance(getattr(model, "module", model), TrainObjective)
@@ -208,7 +210,7 @@ class AdversarialStep:
             x, y = (images, labels) if chunks == 1 else (images[k::chunks], labels[k::chunks])
             target.train()
             with self._amp(x.device):
-                adv = self.craft(target, x, y, gens[k])
+                adv = x if clean else self.craft(target, x, y, gens[k])
             last = k == chunks - 1
             no_sync = getattr(objective, "no_sync", None)
             sync = no_sync() if no_sync is not None and not last else contextlib.nullcontext()
