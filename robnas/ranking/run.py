@@ -72,11 +72,16 @@ def rank_supernet(
     settings: RankSettings = RankSettings(),
     device: torch.device | str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    archs: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Score `settings.archs` classes drawn uniformly; write cells.csv, ranking.md, ranking.json."""
+    """Score `settings.archs` classes drawn uniformly; write cells.csv, ranking.md, ranking.json.
+    `archs` (NB201 strings) scores exactly those cells instead, e.g. a fixed subset of an earlier
+    draw, so two supernets are compared on the same cells."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    archs = draw_classes(bench.rows, bench.strings, settings.archs, settings.seed)
+    if archs is None:
+        archs = draw_classes(bench.rows, bench.strings, settings.archs, settings.seed)
+    archs = list(archs)
     cells_path = out / "cells.csv"
     done: dict[str, dict[str, Any]] = {}
     if cells_path.exists():

@@ -1,0 +1,79 @@
+"""experiments/oneshot_rank_nb201.py at a toy size: the committed columns, and resume (a rerun
+neither retrains nor rescores what is done; an interrupted table scores only what is missing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ROBNAS_DATA", REPO.parent / "shared" / "data"))
+pytestmark = pytest.mark.skipif(
+    not (DATA / "nb201-robustness").is_dir(), reason="needs ROBNAS_DATA with nb201-robustness"
+)
+
+
+def _script(monkeypatch):
+    spec = importlib.util.spec_from_file_location(
+        "oneshot_rank_nb201", REPO / "experiments" / "oneshot_rank_nb201.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_toy_run_writes_the_columns_and_resumes(tmp_path, monkeypatch):
+    script = _script(monkeypatch)
+    argv = [
+        "--data", str(DATA), "--train-images", "256", "--held", "64", "--images", "32",
+        "--epochs", "1", "--archs", "10", "--lever-archs", "6", "--score-batch", "32",
+        "--C", "4", "--levers", "base,recal_1x256",
+        "--work", str(tmp_path / "work"), "--out", str(tmp_path / "res"),
+    ]  # fmt: skip
+    assert script.main(argv) == 0
+    table = pd.read_csv(tmp_path / "res.csv")
+    assert {"arch", "clean", "fgsm@1", "params", "score", "true_clean", "true_pgd@1"} <= set(
+        table.columns
+    )
+    assert len(table) == 10 and table["arch"].is_unique
+    assert table["clean"].between(0, 1).all() and table["params"].gt(0).all()
+    # score: params first, then the supernet within equal params (higher is better)
+    by_params = table.sort_values("score")["params"].to_numpy()
+    assert (by_params[1:] >= by_params[:-1]).all()
+    lever = pd.read_csv(tmp_path / "work" / "recal_1x256" / "cells.csv")
+    assert list(lever["arch"]) == list(table["arch"].iloc[:6])  # the same cells as the base
+    md = (tmp_path / "res.md").read_text()
+    assert "| recal_1x256 |" in md and "| base (lever cells) |" in md
+    (tmp_path / "res.md").write_text(md + "my conclusions\n")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("retrained a finished supernet")
+
+    monkeypatch.setattr(script, "train", refuse)
+    scored: list[int] = []
+    import robnas.ranking.run as rank_run
+
+    real = rank_run.score_cells
+
+    def counting(supernet, genotypes, **kw):
+        genotypes = list(genotypes)
+        scored.append(len(genotypes))
+        return real(supernet, genotypes, **kw)
+
+    monkeypatch.setattr(rank_run, "score_cells", counting)
+    assert script.main(argv) == 0  # everything done: nothing trains, nothing scores
+    assert scored == []
+    # an interrupted base table: only the missing cell is scored, nothing retrains
+    cells = tmp_path / "work" / "base" / "cells.csv"
+    pd.read_csv(cells).iloc[:-1][list(script.RAW)].to_csv(cells, index=False)
+    (tmp_path / "work" / "base" / "timing.json").unlink()
+    assert script.main(argv) == 0
+    assert scored == [1]
+    assert pd.read_csv(tmp_path / "res.csv")["arch"].tolist() == table["arch"].tolist()
+    assert (tmp_path / "res.md").read_text().endswith("my conclusions\n")  # kept on rewrite
