@@ -1,0 +1,496 @@
+"""Ground truth 2 on the darts space: one-shot (RobNet protocol) scores vs standalone PGD-20.
+
+Chooses at least 12 darts cells by a seed (RobNet-large's cell, the sparsest feasible cell, the
+densest cell, random cells of several densities, and pairs whose parameter counts differ by under
+5%: the same edges shuffled to other places), then for each cell:
+
+- trains it standalone at the tiny darts macro (C=8, 5 layers) with the tiny preset's recipe
+  (batch 128, peak LR 0.05 warmed up over 10% then cosine, the first 30% of steps clean, then
+  FGSM-RS at 8/255: fast adversarial training, one attack step per batch instead of PGD-7) on
+  `--cell-images` training images, and attacks it with PGD-20 (8/255, step 2/255) on
+  `--test-images` CIFAR-10 TEST images (`standalone_pgd20`, `standalone_clean`);
+- scores it by RobNet's protocol on a supernet of the same macro trained once with the same
+  recipe: inherited weights, a short FGSM-RS finetune, BatchNorm recalibrated, PGD-20 on a
+  held-out split of the TRAINING data the supernet never trained on (`supernet_score`;
+  robnas.evaluators.supernet.SupernetEvaluator, robnas.checkpoint.unseen_images).
+
+Resumable: the supernet's and each cell's checkpoints and per-cell JSONs live in `--run`
+(git-ignored); rerunning the same command skips finished work. Every write is atomic; the CSV is
+rewritten after every finished cell. One thread (set OMP_NUM_THREADS=1; run under nice).
+
+    OMP_NUM_THREADS=1 nice -n 10 python experiments/oneshot_rank_darts.py
+
+Writes experiments/results/oneshot_rank_darts.csv and .md (taus, within-pair agreement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from robnas.attacks import PGD
+from robnas.checkpoint import load_checkpoint, unseen_images
+from robnas.config import TrainConfig, get_preset
+from robnas.data.datasets import ImageData, load_dataset, split_train_val
+from robnas.evaluators.base import seeded_build
+from robnas.evaluators.supernet import SupernetEvaluator
+from robnas.genotype import Genotype
+from robnas.io import atomic_write_text
+from robnas.models.published import get_published
+from robnas.models.supernet import Supernet
+from robnas.space.search_space import SearchSpace, get_space
+from robnas.training.loop import evaluate_robust, train
+
+HERE = Path(__file__).resolve().parent
+SEP, SKIP = "sep_conv_3x3", "skip_connect"
+FIELDS = (
+    "name",
+    "pair",
+    "genotype",
+    "params",
+    "conv_edges",
+    "skip_edges",
+    "density",
+    "supernet_score",
+    "supernet_clean",
+    "standalone_pgd20",
+    "standalone_clean",
+    "train_seconds",
+    "eval_seconds",
+    "score_seconds",
+)
+
+
+# -- choosing the cells ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    name: str
+    genotype: Genotype
+    pair: str  # "" for cells outside the <5% pairs
+
+
+def _cell(space: SearchSpace, edges: list[frozenset[str]]) -> Genotype:
+    return Genotype(space.name, (space.cell_from_edges(edges),))
+
+
+def random_cell(space: SearchSpace, rng: np.random.Generator, p: float) -> Genotype:
+    """Each (edge, op) active with probability p: p sets the expected density."""
+    edges = [frozenset(op for op in space.ops if rng.random() < p) for _ in range(space.num_edges)]
+    return _cell(space, edges)
+
+
+def shuffled_partner(
+    space: SearchSpace, g: Genotype, macro: dict[str, Any], rng: np.random.Generator
+) -> Genotype:
+    """The same op sets on other edges (another isomorphism class), parameters within 5%."""
+    n = space.num_params(g, macro)
+    for _ in range(10_000):
+        edges = g.edges()
+        order = rng.permutation(len(edges))
+        h = _cell(space, [edges[i] for i in order])
+        close = abs(space.num_params(h, macro) - n) / n < 0.05
+        if close and space.canonical(h) != space.canonical(g):
+            return h
+    raise RuntimeError(f"no partner within 5% parameters for {g}")
+
+
+def choose_cells(space: SearchSpace, macro: dict[str, Any], seed: int, count: int) -> list[Cell]:
+    """The cells in work order: the <5% pairs first (RobNet-large's and three random densities),
+    then the densest, the sparsest, and random singles of other densities."""
+    rng = np.random.default_rng(seed)
+    robnet = get_published("robnet_large").genotype
+    bases = [("robnet_large", robnet)] + [
+        (f"rand_p{int(p * 100)}", random_cell(space, rng, p)) for p in (0.25, 0.5, 0.75)
+    ]
+    cells: list[Cell] = []
+    for k, (name, g) in enumerate(bases):
+        cells.append(Cell(name, g, f"P{k + 1}"))
+        cells.append(Cell(f"{name}_shuffled", shuffled_partner(space, g, macro, rng), f"P{k + 1}"))
+    cells.append(Cell("densest", _cell(space, [frozenset(space.ops)] * space.num_edges), ""))
+    # sparsest feasible: one op per node (4 of 28 edge-op pairs), a chain input 1 -> n0 -> .. -> n3
+    sparse = []
+    for node in range(space.nodes):
+        sparse += [
+            frozenset({SEP}) if j == node else frozenset() for j in range(space.inputs + node)
+        ]
+    cells.append(Cell("sparsest", _cell(space, sparse), ""))
+    for p in (0.35, 0.6, 0.15, 0.9, 0.45, 0.7):
+        cells.append(Cell(f"rand_p{int(p * 100)}", random_cell(space, rng, p), ""))
+    seen: set[str] = set()
+    unique = []
+    for c in cells:  # a random single never repeats an isomorph of an earlier cell
+        form = space.canonical(c.genotype)
+        if form not in seen:
+            seen.add(form)
+            unique.append(c)
+    return unique[:count]
+
+
+# -- the work --------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+@dataclasses.dataclass
+class Setup:
+    space: SearchSpace
+    macro: dict[str, Any]
+    train_cfg: TrainConfig
+    supernet_cfg: TrainConfig
+    finetune_cfg: TrainConfig
+    pool: ImageData  # training images (supernet, cells, finetune)
+    held: ImageData  # held out of the training split: validation and supernet scoring
+    test: ImageData
+    run: Path
+
+
+def make_setup(args: argparse.Namespace) -> Setup:
+    space = get_space("darts")
+    macro = space.resolve_macro("tiny", C=args.C, layers=args.layers)
+    base = dataclasses.replace(get_preset("tiny").train, batch_size=args.batch_size, seed=args.seed)
+    # standalone cells: one pass over --cell-images, a cheap end-of-training check only
+    train_cfg = dataclasses.replace(base, val_size=64, val_steps=1)
+    supernet_cfg = dataclasses.replace(base, val_size=args.val_images, val_steps=10, val_paths=2)
+    # RobNet's finetune is adversarial from the first step, no warm-up
+    finetune_cfg = dataclasses.replace(
+        base, epochs=1, warmup_epochs=0.0, clean_epochs=0.0, recal_batches=4
+    )
+    need = max(args.supernet_images, args.cell_images, args.finetune_images)
+    data = load_dataset(
+        "cifar10", "train", data_dir=args.data, limit=need + args.held_images, seed=args.seed
+    )
+    pool, held = split_train_val(data, args.held_images, args.seed)
+    test = load_dataset(
+        "cifar10", "test", data_dir=args.data, limit=args.test_images, seed=args.seed
+    )
+    return Setup(space, macro, train_cfg, supernet_cfg, finetune_cfg, pool, held, test, args.run)
+
+
+def train_supernet(s: Setup, images: int, log: Callable[[str], None]) -> Supernet:
+    out = s.run / "supernet"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(s.supernet_cfg.seed)
+        supernet = Supernet(s.space, s.macro)
+    began = time.perf_counter()
+    data = s.pool.subset(images, s.supernet_cfg.seed)
+    val = s.held.subset(min(s.supernet_cfg.val_size, len(s.held)), s.supernet_cfg.seed)
+    result = train(supernet, data, val, s.supernet_cfg, out, resume=True)
+    info = read_json(out / "info.json")
+    if info is None:
+        info = {"seconds": time.perf_counter() - began, "images": len(data), **result.final}
+        write_json(out / "info.json", info)
+    log(f"supernet: {info}")
+    return supernet
+
+
+def standalone(s: Setup, cell: Cell, images: int, steps: int) -> dict[str, Any]:
+    folder = s.run / "cells" / cell.genotype.key
+    done = read_json(folder / "standalone.json")
+    if done is not None:
+        return done
+    model = seeded_build(s.space, cell.genotype, s.macro, "cifar10", s.train_cfg.seed)
+    data = s.pool.subset(images, s.train_cfg.seed + 1)
+    began = time.perf_counter()
+    train(model, data, s.held.subset(min(64, len(s.held)), 0), s.train_cfg, folder, resume=True)
+    trained = time.perf_counter() - began
+    info = read_json(folder / "train_seconds.json")
+    if info is None:  # a resumed finished run keeps the time it took first
+        info = {"train_seconds": trained}
+        write_json(folder / "train_seconds.json", info)
+    began = time.perf_counter()
+    attack = PGD(8 / 255, alpha=2 / 255, steps=steps, seed=s.train_cfg.seed)
+    acc = evaluate_robust(model, s.test, attack, batch_size=250)
+    done = {
+        "standalone_pgd20": acc["robust_acc"],
+        "standalone_clean": acc["clean_acc"],
+        "train_seconds": info["train_seconds"],
+        "eval_seconds": time.perf_counter() - began,
+        "train_images": len(data),
+        "test_images": len(s.test),
+    }
+    write_json(folder / "standalone.json", done)
+    return done
+
+
+def supernet_score(
+    s: Setup, cell: Cell, evaluator: SupernetEvaluator, score_images: int
+) -> dict[str, Any]:
+    folder = s.run / "cells" / cell.genotype.key
+    done = read_json(folder / "supernet.json")
+    if done is not None:
+        return done
+    result = evaluator.evaluate(cell.genotype)
+    key = evaluator.scorer.robust_key
+    done = {
+        "supernet_score": result.metrics[key],
+        "supernet_clean": result.metrics["clean_acc"],
+        "score_seconds": result.seconds,
+        "score_images": score_images,
+    }
+    write_json(folder / "supernet.json", done)
+    return done
+
+
+def make_evaluator(s: Setup, supernet: Supernet, args: argparse.Namespace) -> SupernetEvaluator:
+    ckpt = load_checkpoint(s.run / "supernet" / "last.pt")
+    unseen = unseen_images(ckpt, s.held, "the supernet", dataset="cifar10", need=args.score_images)
+    score = unseen.take(torch.arange(len(unseen) - args.score_images, len(unseen)))
+    finetune_data = s.pool.subset(args.finetune_images, s.train_cfg.seed + 2)
+    return SupernetEvaluator(
+        supernet,
+        s.space,
+        finetune_data,
+        score,
+        finetune_cfg=s.finetune_cfg,
+        eval_attack="pgd20",
+        eval_steps=None if args.pgd_steps == 20 else args.pgd_steps,
+        indicators=(),
+        batch_size=min(250, args.score_images),
+        seed=args.seed,
+    )
+
+
+def row(s: Setup, cell: Cell) -> dict[str, Any] | None:
+    folder = s.run / "cells" / cell.genotype.key
+    a, b = read_json(folder / "standalone.json"), read_json(folder / "supernet.json")
+    if a is None or b is None:
+        return None
+    edges = cell.genotype.edges()
+    return {
+        "name": cell.name,
+        "pair": cell.pair,
+        "genotype": cell.genotype.to_str(),
+        "params": s.space.num_params(cell.genotype, s.macro),
+        "conv_edges": sum(SEP in e for e in edges),
+        "skip_edges": sum(SKIP in e for e in edges),
+        "density": round(s.space.density(cell.genotype), 4),
+        **{k: v for k, v in {**a, **b}.items() if k in FIELDS},
+    }
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    def fmt(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    lines = [",".join(FIELDS)] + [",".join(fmt(r[f]) for f in FIELDS) for r in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """The whole measurement; returns the finished rows (also written to `<results>.csv`)."""
+    if not (args.run / "started.json").exists():
+        write_json(args.run / "started.json", {"time": time.time()})
+    s = make_setup(args)
+    cells = choose_cells(s.space, s.macro, args.seed, args.cells)
+    write_json(
+        s.run / "cells.json",
+        {"seed": args.seed, "cells": [[c.name, c.pair, c.genotype.to_str()] for c in cells]},
+    )
+    supernet = train_supernet(s, args.supernet_images, log)
+    evaluator = make_evaluator(s, supernet, args)
+    rows: list[dict[str, Any]] = []
+    for i, cell in enumerate(cells):
+        a = standalone(s, cell, args.cell_images, args.pgd_steps)
+        b = supernet_score(s, cell, evaluator, args.score_images)
+        log(f"[{i + 1}/{len(cells)}] {cell.name} {cell.pair} {a} {b}")
+        rows = [r for r in (row(s, c) for c in cells) if r is not None]
+        write_csv(args.results.with_suffix(".csv"), rows)
+    return rows
+
+
+# -- the summary -----------------------------------------------------------------------------
+
+
+def tau(x: list[float], y: list[float]) -> float:
+    return float(kendalltau(x, y).statistic)
+
+
+def summarise(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Taus against the ground truth, their bootstrap and null SDs, and within-pair agreement."""
+    n = len(rows)
+    truths = ("standalone_pgd20", "standalone_clean")
+    scores = ("supernet_score", "supernet_clean", "params")
+    col = {k: [float(r[k]) for r in rows] for k in truths + scores}
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {"n": n, "null_sd": float(np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1))))}
+    for t in truths:
+        for sc in scores:
+            boot = []
+            for _ in range(2000):
+                idx = rng.integers(n, size=n)
+                x, y = np.array(col[sc])[idx], np.array(col[t])[idx]
+                if len(set(x)) > 1 and len(set(y)) > 1:
+                    boot.append(tau(list(x), list(y)))
+            out[f"{sc}~{t}"] = (tau(col[sc], col[t]), float(np.std(boot)) if boot else float("nan"))
+    pairs: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["pair"]:
+            pairs.setdefault(r["pair"], []).append(r)
+
+    def agrees(score: str, a: dict[str, Any], b: dict[str, Any], t: str) -> float:
+        """1 if the score orders the pair as the truth does, 0.5 if it ties (a coin), else 0."""
+        s = np.sign(float(a[score]) - float(b[score]))
+        truth = np.sign(float(a[t]) - float(b[t]))
+        return 0.5 if s == 0 or truth == 0 else float(s == truth)
+
+    agree: dict[str, list[tuple[str, float, float]]] = {t: [] for t in truths}
+    for p, members in sorted(pairs.items()):
+        if len(members) == 2:
+            a, b = members
+            for t in truths:
+                agree[t].append((p, agrees("supernet_score", a, b, t), agrees("params", a, b, t)))
+    out["pairs"] = agree
+    return out
+
+
+def machine() -> str:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "Model name" in ln), ""
+        )
+    except OSError:
+        model = ""
+    return f"{model or platform.processor()}, {os.cpu_count()} cores"
+
+
+def wall_seconds(run: Path) -> float:
+    """From the first invocation's start to the last finished cell (across resumed invocations)."""
+    started = read_json(run / "started.json")
+    ends = [p.stat().st_mtime for p in run.glob("cells/*/supernet.json")]
+    return max(ends) - started["time"] if started and ends else float("nan")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
+    res = summarise(rows, args.seed)
+    wall = wall_seconds(args.run)
+    compute = sum(
+        float(r[k]) for r in rows for k in ("train_seconds", "eval_seconds", "score_seconds")
+    )
+    sn = read_json(args.run / "supernet" / "info.json") or {}
+    lines = [
+        "# Ground truth 2 (darts space): one-shot scores vs standalone FGSM-RS-trained cells",
+        "",
+        f"Command: `OMP_NUM_THREADS=1 nice -n 10 python experiments/oneshot_rank_darts.py {' '.join(args.argv)}`",
+        f"Machine: {machine()}; 1 thread (torch.set_num_threads(1)); the 2 cores were shared with "
+        f"two other long jobs. Wall time {wall / 60:.1f} min from the first start to the last "
+        f"finished cell; compute: supernet {sn.get('seconds', float('nan')) / 60:.1f} min, cells "
+        f"(train + test attack + supernet scoring) {compute / 60:.1f} min (per-cell seconds in the CSV).",
+        "",
+        f"{res['n']} cells, macro C={args.C}, {args.layers} layers (tiny). Standalone: "
+        f"{args.cell_images} training images, one pass, batch {args.batch_size}, peak LR 0.05 "
+        "(10% warm-up, cosine), first 30% of steps clean, then FGSM-RS 8/255 (fast adversarial "
+        f"training, not PGD-7); PGD-{args.pgd_steps} (8/255, step 2/255) on {args.test_images} "
+        f"CIFAR-10 test images. Supernet: same recipe on {args.supernet_images} training images "
+        f"({sn.get('seconds', float('nan')) / 60:.1f} min; PGD-10 validation over 2 random paths "
+        f"on {args.val_images} held-out images: clean {sn.get('clean_acc', float('nan')):.3f}, "
+        f"robust {sn.get('robust_acc', float('nan')):.3f}); each cell inherits its weights, is "
+        f"finetuned one FGSM-RS pass over {args.finetune_images} training images, BN recalibrated "
+        f"(4 batches), then PGD-{args.pgd_steps} on {args.score_images} held-out training images "
+        "the supernet never trained on (`supernet_score`).",
+        "",
+        "| score | tau vs standalone_pgd20 (bootstrap SD) | tau vs standalone_clean (bootstrap SD) |",
+        "|---|---|---|",
+    ]
+    for sc in ("supernet_score", "supernet_clean", "params"):
+        cells = [res[f"{sc}~{t}"] for t in ("standalone_pgd20", "standalone_clean")]
+        lines.append(f"| {sc} | " + " | ".join(f"{v:.3f} ({sd:.3f})" for v, sd in cells) + " |")
+    lines += [
+        "",
+        f"Null SD of tau for n={res['n']} (no association): {res['null_sd']:.3f}, i.e. a tau must "
+        f"exceed about {2 * res['null_sd']:.2f} to differ from 0 at ~95%.",
+        "",
+        "Within the <5%-parameter pairs (same op sets on other edges): does the score order the "
+        "pair as the ground truth does? (1 per pair; a tie of either side counts 0.5.)",
+        "",
+        "| target | supernet_score agrees | params agrees |",
+        "|---|---|---|",
+    ]
+    for t, items in res["pairs"].items():
+        lines.append(
+            f"| {t} | {sum(i[1] for i in items):g}/{len(items)} | {sum(i[2] for i in items):g}/{len(items)} |"
+        )
+    lines += [
+        "",
+        "| name | pair | params | conv edges | supernet_score | pgd20 | clean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['pair']} | {r['params']} | {r['conv_edges']} | "
+            f"{float(r['supernet_score']):.3f} | {float(r['standalone_pgd20']):.3f} | "
+            f"{float(r['standalone_clean']):.3f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(args.results.with_suffix(".md"), text)
+    return text
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    data = os.environ.get("ROBNAS_DATA", str(HERE.parents[1] / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=Path(data))
+    parser.add_argument("--cells", type=int, default=12)
+    parser.add_argument("--C", type=int, default=8)
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--cell-images", type=int, default=6144)
+    parser.add_argument("--supernet-images", type=int, default=32768)
+    parser.add_argument("--finetune-images", type=int, default=1024)
+    parser.add_argument("--held-images", type=int, default=2000)
+    parser.add_argument("--val-images", type=int, default=200)
+    parser.add_argument("--score-images", type=int, default=400)
+    parser.add_argument("--test-images", type=int, default=1000)
+    parser.add_argument("--pgd-steps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run", type=Path, default=HERE / "runs" / "oneshot_rank_darts")
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "oneshot_rank_darts")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="rewrite the .md from the CSV rows so far"
+    )
+    args = parser.parse_args(argv)
+    args.argv = [a for a in argv if a != "--summary-only"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if args.summary_only:  # the rows finished so far (e.g. while the run continues)
+        rows = read_rows(args.results.with_suffix(".csv"))
+    else:
+        rows = run(args, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if len(rows) >= 2:
+        print(write_summary(args, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
