@@ -34,6 +34,8 @@ TOY = [
     "8",
     "--test-images",
     "10",
+    "--test-chunk",
+    "5",
     "--pgd-steps",
     "1",
 ]
@@ -88,6 +90,7 @@ def test_toy_run_writes_columns_and_resumes(
     for key in ("genotype", "supernet_score", "standalone_pgd20", "standalone_clean", "params"):
         assert all(r[key] != "" for r in rows), key
     assert all(0.0 <= float(r["standalone_pgd20"]) <= float(r["standalone_clean"]) for r in rows)
+    assert all(r["test_images"] == "10" for r in rows)  # two rounds of 5
     assert (tmp_path / "res.md").read_text().count("tau") >= 2
     first = (tmp_path / "res.csv").read_text()
     untimed_first = untimed(tmp_path / "res.csv")
@@ -96,7 +99,7 @@ def test_toy_run_writes_columns_and_resumes(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("finished work was redone")
 
-    monkeypatch.setattr(script, "evaluate_robust", refuse)
+    monkeypatch.setattr(script, "robust_counts", refuse)
     monkeypatch.setattr(script.SupernetEvaluator, "evaluate", refuse)
     monkeypatch.setattr(script, "seeded_build", refuse)
     supernet_ckpt = tmp_path / "run" / "supernet" / "last.pt"
@@ -109,6 +112,6 @@ def test_toy_run_writes_columns_and_resumes(
     monkeypatch.undo()
     key = script.Genotype.from_str(rows[1]["genotype"]).key
     (tmp_path / "run" / "cells" / key / "supernet.json").unlink()
-    monkeypatch.setattr(script, "evaluate_robust", refuse)
+    monkeypatch.setattr(script, "robust_counts", refuse)
     assert script.main(argv) == 0
     assert untimed(tmp_path / "res.csv") == untimed_first
