@@ -77,3 +77,22 @@ def test_toy_run_writes_the_columns_and_resumes(tmp_path, monkeypatch):
     assert scored == [1]
     assert pd.read_csv(tmp_path / "res.csv")["arch"].tolist() == table["arch"].tolist()
     assert (tmp_path / "res.md").read_text().endswith("my conclusions\n")  # kept on rewrite
+
+
+def test_test_retest_halves_hold_every_class():
+    """Held-out splits come class by class: the halves interleave, so a cell right on exactly the
+    first five classes scores alike on both halves (first/second halves would give 1.0 and 0.0)."""
+    import numpy as np
+
+    from robnas.genotype import Genotype
+    from robnas.ranking.oneshot import CellScore
+    from robnas.ranking.run import _row
+    from robnas.space.search_space import get_space
+
+    labels = np.repeat(np.arange(10), 10)  # class-ordered, as balanced subsets come
+    g = Genotype.from_str(
+        "nb201:|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|"
+    )
+    space = get_space("nb201")
+    row = _row(CellScore(g, labels < 5, None), space, space.resolve_macro("tiny"), "cifar10")
+    assert row["clean_half_a"] == row["clean_half_b"] == 0.5
