@@ -404,6 +404,69 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(f))
 
 
+def binomial_se(p: float, n: float) -> float:
+    return float(np.sqrt(max(p * (1 - p), 1e-12) / max(n, 1.0)))
+
+
+def pair_table(rows: list[dict[str, Any]], score_images: int) -> list[str]:
+    """Each pair's differences (first minus second) with the sampling SE of each difference."""
+    pairs: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["pair"]:
+            pairs.setdefault(r["pair"], []).append(r)
+    lines = [
+        "| pair | params diff | d standalone_pgd20 (SE) | d supernet_score (SE) |",
+        "|---|---|---|---|",
+    ]
+    for p, members in sorted(pairs.items()):
+        if len(members) != 2:
+            continue
+        a, b = members
+        pa, pb = float(a["standalone_pgd20"]), float(b["standalone_pgd20"])
+        na, nb = float(a["test_images"]), float(b["test_images"])
+        sa, sb = float(a["supernet_score"]), float(b["supernet_score"])
+        se_t = np.hypot(binomial_se(pa, na), binomial_se(pb, nb))
+        se_s = np.hypot(binomial_se(sa, score_images), binomial_se(sb, score_images))
+        diff = (float(a["params"]) - float(b["params"])) / max(float(a["params"]), 1.0)
+        lines.append(
+            f"| {p} ({a['name']} - {b['name']}) | {100 * diff:+.1f}% | {pa - pb:+.3f} "
+            f"({se_t:.3f}) | {sa - sb:+.3f} ({se_s:.3f}) |"
+        )
+    return lines
+
+
+def caveats(
+    rows: list[dict[str, Any]], res: dict[str, Any], sn: dict[str, Any], args: argparse.Namespace
+) -> list[str]:
+    pgd = [float(r["standalone_pgd20"]) for r in rows]
+    clean = [float(r["standalone_clean"]) for r in rows]
+    n_test = min(float(r["test_images"]) for r in rows)
+    se = binomial_se(float(np.mean(pgd)), n_test)
+    nan = float("nan")
+    return [
+        "Caveats (read before citing a tau):",
+        f"- {res['n']} cells: under no association tau has SD {res['null_sd']:.2f}, and the "
+        "bootstrap SDs above are of the same size; only a tau well above ~0.4 says anything, "
+        "and a difference between two taus here is not a finding.",
+        f"- The ground truth is short training: one pass over {args.cell_images} images "
+        f"({args.cell_images // args.batch_size} steps). Standalone clean accuracy spans "
+        f"{min(clean):.3f}-{max(clean):.3f}, PGD-20 {min(pgd):.3f}-{max(pgd):.3f}; the SE of "
+        f"one cell's PGD-20 accuracy on {n_test:.0f} test images is about {se:.3f}, so "
+        "neighbouring cells are often within noise of each other. It ranks how fast a cell "
+        "learns robustness early, which need not be its rank after full (RobNet: 170 epochs "
+        "PGD-7) training.",
+        f"- The supernet is weak: PGD-10 validation {sn.get('robust_acc', nan):.3f} / clean "
+        f"{sn.get('clean_acc', nan):.3f} (2 random paths, BN recalibrated) after "
+        f"{args.supernet_images} images; the score therefore measures the short finetune from "
+        "inherited weights as much as the shared weights themselves.",
+        "- FGSM-RS (fast adversarial training, one random-start step of 10/255) stands in for "
+        "PGD-7 training in both the cells and the supernet; batch 32 instead of the preset's "
+        "128 (4x the updates per image in this short budget).",
+        "- Across all cells the parameter count is nearly the number of sep_conv edges (density); "
+        "only the pairs hold it fixed.",
+    ]
+
+
 def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     res = summarise(rows, args.seed)
     wall = wall_seconds(args.run)
@@ -454,16 +517,19 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {t} | {sum(i[1] for i in items):g}/{len(items)} | {sum(i[2] for i in items):g}/{len(items)} |"
         )
+    lines += ["", *pair_table(rows, args.score_images), "", *caveats(rows, res, sn, args)]
     lines += [
         "",
-        "| name | pair | params | conv edges | supernet_score | pgd20 | clean |",
-        "|---|---|---|---|---|---|---|",
+        "| name | pair | params | conv edges | supernet_score | supernet_clean | pgd20 | clean "
+        "| test images |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['pair']} | {r['params']} | {r['conv_edges']} | "
-            f"{float(r['supernet_score']):.3f} | {float(r['standalone_pgd20']):.3f} | "
-            f"{float(r['standalone_clean']):.3f} |"
+            f"{float(r['supernet_score']):.3f} | {float(r['supernet_clean']):.3f} | "
+            f"{float(r['standalone_pgd20']):.3f} | {float(r['standalone_clean']):.3f} | "
+            f"{r['test_images']} |"
         )
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.results.with_suffix(".md"), text)
