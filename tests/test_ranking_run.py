@@ -54,7 +54,7 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
     # recompute one cell through the supernet's own forward (not the extracted copy)
     row = table.iloc[2]
     g = Genotype.from_str(f"nb201:{row['arch']}")
-    x = recal.floats()
+    x = recal.floats()[torch.randperm(64, generator=torch.Generator().manual_seed(0))]
     recalibrate_bn(supernet, [x[:32], x[32:64]], g, n_batches=2)
     supernet.eval()
     with torch.no_grad():
@@ -92,3 +92,27 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
     assert len(scored) == 3
     again = pd.read_csv(tmp_path / "cells.csv")
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_recalibration_batches_mix_classes_of_a_class_ordered_split(monkeypatch):
+    # image folders load in class order; recalibrating on their first batch (one class) gave
+    # every cell wrong BatchNorm statistics
+    from robnas.data.datasets import ImageData
+    from robnas.ranking import oneshot
+
+    labels = torch.arange(10).repeat_interleave(32)  # sorted: 32 of class 0, then class 1, ...
+    data = ImageData(torch.zeros(320, 3, 8, 8, dtype=torch.uint8), labels, tuple("0123456789"))
+    first: list[torch.Tensor] = []
+
+    def spy(model, batches, genotype=None, n_batches=4):
+        first.append(list(batches)[0][1])  # labels of the first recalibration batch
+        return 1
+
+    monkeypatch.setattr(oneshot, "recalibrate_bn", spy)
+    g = Genotype.from_str(
+        "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
+    )
+    oneshot.score_cells(Supernet("nb201", {"C": 4, "N": 1}), [g], recal=data,
+                        heldout=data.take(torch.arange(16)), recal_batches=1, batch_size=32,
+                        fgsm_eps=None)  # fmt: skip
+    assert len(first[0].unique()) >= 5  # 32 images drawn from all 320 span many classes

@@ -332,3 +332,22 @@ def test_clean_start_counts_steps_across_epochs_and_resume(tmp_path, monkeypatch
     model = build(NB201_ARCH, C=4, N=1)
     finetune(model, data, dataclasses.replace(cfg, epochs=2, clean_epochs=1.25))
     assert len(crafted) == 3
+
+
+def test_validation_recalibrates_on_batches_that_mix_classes(monkeypatch):
+    # image folders load in class order: the first batches of the training split are one class
+    import robnas.training.validate as validate_module
+
+    first: list[torch.Tensor] = []
+
+    def spy(model, batches, genotype=None, n_batches=4):
+        first.append(next(iter(batches))[1])
+        return 1
+
+    monkeypatch.setattr(validate_module, "recalibrate_bn", spy)
+    labels = torch.arange(10).repeat_interleave(16)
+    data = ImageData(torch.zeros(160, 3, 32, 32, dtype=torch.uint8), labels, tuple("0123456789"))
+    cfg = tiny_cfg(val_paths=2, val_steps=1)
+    validate_module.validate(Supernet("nb201", {"C": 4, "N": 1}), data, synthetic(16, 1), cfg)
+    assert len(first) == 2 and all(len(b.unique()) >= 5 for b in first)
+    assert torch.equal(first[0], first[1])  # every path recalibrates on the same batches

@@ -55,7 +55,10 @@ def score_cells(
     """Score each genotype; `on_cell` sees each result as it is made (for durable writes)."""
     supernet.to(device).eval()
     attack = make_attack("fgsm", eps=fgsm_eps) if fgsm_eps else None
-    recal_list = list(batches(recal, batch_size, shuffle=False, device=device))
+    # shuffled once by a fixed seed: every cell sees the same batches, and no batch is one class
+    # (a subset keeps the class order of the folders it was read from)
+    order = torch.Generator().manual_seed(0)
+    recal_list = list(batches(recal, batch_size, shuffle=True, generator=order, device=device))
     held = list(batches(heldout, batch_size, shuffle=False, device=device))
     out = []
     for g in genotypes:

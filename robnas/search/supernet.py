@@ -83,6 +83,7 @@ def run_supernet(
             {
                 "model": model.state_dict(),
                 "arch": f"supernet:{space.name}",
+                "kind": "supernet",  # robnas rank and --supernet read it like supernet train's
                 "space": space.name,
                 "macro": macro,
                 "dataset": dataset,

@@ -97,8 +97,12 @@ def validate(
         for _ in range(cfg.val_paths):
             g = paths.sample()
             with model.using(g):
-                # every rank recalibrates on the same batches, so BN statistics agree
-                feed = batches(train_data, cfg.batch_size, shuffle=False, device=device)
+                # shuffled (a dataset read from class folders is in class order: its first
+                # batches are one class), by a fixed seed so every rank and every path agrees
+                order = torch.Generator().manual_seed(cfg.seed)
+                feed = batches(
+                    train_data, cfg.batch_size, shuffle=True, generator=order, device=device
+                )
                 recalibrate_bn(model, feed, n_batches=cfg.recal_batches)
                 counts = robust_counts(model, subset, attack, bs, device=device)
                 scores.append(_rates(ranks.sum(counts)))
