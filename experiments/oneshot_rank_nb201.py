@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             run_lever(args, lever, data, full, bench, archs)
             stamps = json.loads(clock.read_text()) | {"last_end": time.time()}
             atomic_write_text(clock, json.dumps(stamps))
-        write_results(args, chosen, command)
+        write_results(args, chosen, command, bench)
     return 0
 
 
@@ -301,8 +301,26 @@ def lever_row(name: str, what: str, table: pd.DataFrame, timing: dict[str, Any])
     )
 
 
-def write_results(args: argparse.Namespace, chosen: list[Lever], command: str) -> None:
-    base = _cells(args, "base")
+def _partial_base(args: argparse.Namespace, bench: TabularBenchmark) -> pd.DataFrame | None:
+    """--report-only while the base is still scoring: the cells done so far (a prefix of the
+    uniform draw, so itself a uniform draw), summarized into base_partial/."""
+    from robnas.ranking.run import summarize
+
+    path = args.work / "base" / "cells.csv"
+    if not args.report_only or not path.exists():
+        return None
+    raw = pd.read_csv(path)[list(RAW)]
+    settings = RankSettings(archs=len(raw), seed=args.seed)
+    summarize(raw, bench, "nb201", args.work / "base_partial", settings)
+    return pd.read_csv(args.work / "base_partial" / "cells.csv")
+
+
+def write_results(
+    args: argparse.Namespace, chosen: list[Lever], command: str, bench: TabularBenchmark
+) -> None:
+    base, base_dir = _cells(args, "base"), args.work / "base"
+    if base is None:
+        base, base_dir = _partial_base(args, bench), args.work / "base_partial"
     if base is None:
         return
     out = args.out
@@ -334,8 +352,13 @@ def write_results(args: argparse.Namespace, chosen: list[Lever], command: str) -
     for lv in chosen:
         t = args.work / lv.name / "timing.json"
         timings[lv.name] = json.loads(t.read_text()) if t.exists() else {}
+        last = args.work / f"train_{lv.run}" / "last.pt"
+        if "train_seconds" not in timings[lv.name] and last.exists():
+            hist = torch.load(last, weights_only=True)["history"]
+            timings[lv.name]["train_seconds"] = sum(r["seconds"] for r in hist)
     stamps = json.loads((args.work / "clock.json").read_text())
-    wall = (stamps.get("last_end", stamps["first_start"]) - stamps["first_start"]) / 60
+    end = time.time() if base_dir.name == "base_partial" else stamps.get("last_end", time.time())
+    wall = (end - stamps["first_start"]) / 60
     rows.append(lever_row("base (all)", chosen[0].what, base, timings["base"]))
     rows.append(lever_row("base (lever cells)", "the same supernet on the levers' cells",
                           base[base["arch"].isin(subset)], timings["base"]))  # fmt: skip
@@ -370,7 +393,15 @@ def write_results(args: argparse.Namespace, chosen: list[Lever], command: str) -
         "",
         "## Base, every score against every truth",
         "",
-        (args.work / "base" / "ranking.md").read_text(),
+        f"{len(base)} of {args.archs} cells"
+        + (
+            " (partial: scoring was still running when this was written)"
+            if base_dir.name == "base_partial"
+            else ""
+        )
+        + ".",
+        "",
+        (base_dir / "ranking.md").read_text(),
     ]
     for lv in chosen[1:]:
         md = args.work / lv.name / "ranking.md"

@@ -73,6 +73,9 @@ def test_toy_run_writes_the_columns_and_resumes(tmp_path, monkeypatch):
     cells = tmp_path / "work" / "base" / "cells.csv"
     pd.read_csv(cells).iloc[:-1][list(script.RAW)].to_csv(cells, index=False)
     (tmp_path / "work" / "base" / "timing.json").unlink()
+    assert script.main([*argv, "--report-only"]) == 0  # reports the 9 cells done, scores none
+    assert scored == [] and len(pd.read_csv(tmp_path / "res.csv")) == 9
+    assert "9 of 10 cells (partial" in (tmp_path / "res.md").read_text()
     assert script.main(argv) == 0
     assert scored == [1]
     assert pd.read_csv(tmp_path / "res.csv")["arch"].tolist() == table["arch"].tolist()
