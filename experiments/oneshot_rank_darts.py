@@ -55,7 +55,7 @@ from robnas.models.published import get_published
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import SearchSpace, get_space
 from robnas.training.loop import train
-from robnas.training.validate import robust_counts
+from robnas.training.validate import robust_counts, validate
 
 HERE = Path(__file__).resolve().parent
 SEP, SKIP = "sep_conv_3x3", "skip_connect"
@@ -215,6 +215,21 @@ def train_supernet(s: Setup, images: int, log: Callable[[str], None]) -> Superne
     return supernet
 
 
+def supernet_validation(s: Setup, supernet: Supernet, images: int, paths: int) -> dict[str, Any]:
+    """The trained supernet's clean and PGD-10 accuracy over `paths` random paths on the held-out
+    validation images, BN recalibrated per path on shuffled training batches (the training
+    loop's own end-of-epoch numbers recalibrated on class-ordered batches before robnas 87244d3)."""
+    path = s.run / "supernet" / "validation.json"
+    done = read_json(path)
+    if done is None:
+        cfg = dataclasses.replace(s.supernet_cfg, val_paths=paths)
+        data = s.pool.subset(images, s.supernet_cfg.seed)
+        val = s.held.subset(min(cfg.val_size, len(s.held)), cfg.seed)
+        done = {**validate(supernet, data, val, cfg), "paths": paths, "images": len(val)}
+        write_json(path, done)
+    return done
+
+
 def standalone(
     s: Setup, cell: Cell, images: int, steps: int, chunk: int, size: int
 ) -> dict[str, Any]:
@@ -320,6 +335,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> list[di
         {"seed": args.seed, "cells": [[c.name, c.pair, c.genotype.to_str()] for c in cells]},
     )
     supernet = train_supernet(s, args.supernet_images, log)
+    log(f"supernet validation: {supernet_validation(s, supernet, args.supernet_images, 4)}")
     evaluator = make_evaluator(s, supernet, args)
     rows: list[dict[str, Any]] = []
     chunks = -(-len(s.test) // args.test_chunk)
@@ -456,7 +472,7 @@ def caveats(
         "learns robustness early, which need not be its rank after full (RobNet: 170 epochs "
         "PGD-7) training.",
         f"- The supernet is weak: PGD-10 validation {sn.get('robust_acc', nan):.3f} / clean "
-        f"{sn.get('clean_acc', nan):.3f} (2 random paths, BN recalibrated) after "
+        f"{sn.get('clean_acc', nan):.3f} ({sn.get('paths')} random paths, BN recalibrated) after "
         f"{args.supernet_images} images; the score therefore measures the short finetune from "
         "inherited weights as much as the shared weights themselves.",
         "- FGSM-RS (fast adversarial training, one random-start step of 10/255) stands in for "
@@ -474,6 +490,8 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         float(r[k]) for r in rows for k in ("train_seconds", "eval_seconds", "score_seconds")
     )
     sn = read_json(args.run / "supernet" / "info.json") or {}
+    sn["paths"] = 2
+    sn.update(read_json(args.run / "supernet" / "validation.json") or {})
     lines = [
         "# Ground truth 2 (darts space): one-shot scores vs standalone FGSM-RS-trained cells",
         "",
@@ -489,7 +507,7 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         f"training, not PGD-7); PGD-{args.pgd_steps} (8/255, step 2/255) on the first "
         f"`test_images` of {args.test_images} class-balanced CIFAR-10 test images (attacked in "
         f"rounds of {args.test_chunk} over all cells). Supernet: same recipe on {args.supernet_images} training images "
-        f"({sn.get('seconds', float('nan')) / 60:.1f} min; PGD-10 validation over 2 random paths "
+        f"({sn.get('seconds', float('nan')) / 60:.1f} min; PGD-10 validation over {sn['paths']} random paths "
         f"on {args.val_images} held-out images: clean {sn.get('clean_acc', float('nan')):.3f}, "
         f"robust {sn.get('robust_acc', float('nan')):.3f}); each cell inherits its weights, is "
         f"finetuned one FGSM-RS pass over {args.finetune_images} training images, BN recalibrated "
