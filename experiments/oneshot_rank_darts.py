@@ -195,6 +195,9 @@ def make_setup(args: argparse.Namespace) -> Setup:
     test = load_dataset(
         "cifar10", "test", data_dir=args.data, limit=args.test_images, seed=args.seed
     )
+    # a seeded shuffle: the folder loads class by class, and a round of test images must not be
+    # half the classes (the union over all rounds is the same class-balanced set)
+    test = test.take(torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed)))
     return Setup(space, macro, train_cfg, supernet_cfg, finetune_cfg, pool, held, test, args.run)
 
 
