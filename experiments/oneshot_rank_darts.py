@@ -69,6 +69,8 @@ FIELDS = (
     "density",
     "supernet_score",
     "supernet_clean",
+    "supernet_score_2class",
+    "supernet_clean_2class",
     "standalone_pgd20",
     "standalone_clean",
     "test_images",
@@ -308,10 +310,21 @@ def make_evaluator(s: Setup, supernet: Supernet, args: argparse.Namespace) -> Su
 def row(s: Setup, cell: Cell) -> dict[str, Any] | None:
     folder = s.run / "cells" / cell.genotype.key
     a, b = read_json(folder / "standalone.json"), read_json(folder / "supernet.json")
-    if a is None or b is None or b.get("split") != "balanced":
+    old = read_json(folder / "supernet_classbiased.json")
+    if b is not None and b.get("split") != "balanced":
+        old, b = b, None
+    if a is None or (b is None and old is None):
         return None
+    # the first scoring of this run used the last 300 held-out images: 100 ships, 200 trucks
+    two = {} if old is None else {"supernet_score_2class": old["supernet_score"]}
+    two |= {} if old is None else {"supernet_clean_2class": old["supernet_clean"]}
+    empty = {"supernet_score": "", "supernet_clean": "", "score_seconds": ""}
     edges = cell.genotype.edges()
     return {
+        "supernet_score_2class": "",
+        "supernet_clean_2class": "",
+        **(empty if b is None else {}),
+        **two,
         "name": cell.name,
         "pair": cell.pair,
         "genotype": cell.genotype.to_str(),
@@ -319,7 +332,7 @@ def row(s: Setup, cell: Cell) -> dict[str, Any] | None:
         "conv_edges": sum(SEP in e for e in edges),
         "skip_edges": sum(SKIP in e for e in edges),
         "density": round(s.space.density(cell.genotype), 4),
-        **{k: v for k, v in {**a, **b}.items() if k in FIELDS},
+        **{k: v for k, v in {**a, **(b or {})}.items() if k in FIELDS},
     }
 
 
@@ -366,23 +379,33 @@ def tau(x: list[float], y: list[float]) -> float:
     return float(kendalltau(x, y).statistic)
 
 
+SCORES = ("supernet_score", "supernet_clean", "supernet_score_2class", "params")
+
+
+def null_sd(n: int) -> float:
+    """SD of Kendall's tau over n items under no association."""
+    return float(np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))) if n >= 2 else float("nan")
+
+
 def summarise(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     """Taus against the ground truth, their bootstrap and null SDs, and within-pair agreement."""
     n = len(rows)
     truths = ("standalone_pgd20", "standalone_clean")
-    scores = ("supernet_score", "supernet_clean", "params")
-    col = {k: [float(r[k]) for r in rows] for k in truths + scores}
     rng = np.random.default_rng(seed)
-    out: dict[str, Any] = {"n": n, "null_sd": float(np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1))))}
+    out: dict[str, Any] = {"n": n, "null_sd": null_sd(n)}
     for t in truths:
-        for sc in scores:
+        for sc in SCORES:
+            have = [r for r in rows if r.get(sc, "") != ""]  # a score may cover fewer cells
+            x_all = np.array([float(r[sc]) for r in have])
+            y_all = np.array([float(r[t]) for r in have])
             boot = []
             for _ in range(2000):
-                idx = rng.integers(n, size=n)
-                x, y = np.array(col[sc])[idx], np.array(col[t])[idx]
+                idx = rng.integers(len(have), size=len(have))
+                x, y = x_all[idx], y_all[idx]
                 if len(set(x)) > 1 and len(set(y)) > 1:
                     boot.append(tau(list(x), list(y)))
-            out[f"{sc}~{t}"] = (tau(col[sc], col[t]), float(np.std(boot)) if boot else float("nan"))
+            value = tau(list(x_all), list(y_all)) if len(have) >= 2 else float("nan")
+            out[f"{sc}~{t}"] = (value, float(np.std(boot)) if boot else float("nan"), len(have))
     pairs: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r["pair"]:
@@ -394,12 +417,14 @@ def summarise(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
         truth = np.sign(float(a[t]) - float(b[t]))
         return 0.5 if s == 0 or truth == 0 else float(s == truth)
 
-    agree: dict[str, list[tuple[str, float, float]]] = {t: [] for t in truths}
-    for p, members in sorted(pairs.items()):
+    agree: dict[str, dict[str, list[float]]] = {t: {} for t in truths}
+    for members in pairs.values():
         if len(members) == 2:
             a, b = members
             for t in truths:
-                agree[t].append((p, agrees("supernet_score", a, b, t), agrees("params", a, b, t)))
+                for sc in SCORES:
+                    if a.get(sc, "") != "" and b.get(sc, "") != "":
+                        agree[t].setdefault(sc, []).append(agrees(sc, a, b, t))
     out["pairs"] = agree
     return out
 
@@ -447,13 +472,16 @@ def pair_table(rows: list[dict[str, Any]], score_images: int) -> list[str]:
         a, b = members
         pa, pb = float(a["standalone_pgd20"]), float(b["standalone_pgd20"])
         na, nb = float(a["test_images"]), float(b["test_images"])
-        sa, sb = float(a["supernet_score"]), float(b["supernet_score"])
         se_t = np.hypot(binomial_se(pa, na), binomial_se(pb, nb))
-        se_s = np.hypot(binomial_se(sa, score_images), binomial_se(sb, score_images))
         diff = (float(a["params"]) - float(b["params"])) / max(float(a["params"]), 1.0)
+        scored = ""
+        if a["supernet_score"] != "" and b["supernet_score"] != "":
+            sa, sb = float(a["supernet_score"]), float(b["supernet_score"])
+            se_s = np.hypot(binomial_se(sa, score_images), binomial_se(sb, score_images))
+            scored = f"{sa - sb:+.3f} ({se_s:.3f})"
         lines.append(
             f"| {p} ({a['name']} - {b['name']}) | {100 * diff:+.1f}% | {pa - pb:+.3f} "
-            f"({se_t:.3f}) | {sa - sb:+.3f} ({se_s:.3f}) |"
+            f"({se_t:.3f}) | {scored or 'not yet'} |"
         )
     return lines
 
@@ -494,7 +522,7 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     res = summarise(rows, args.seed)
     wall = wall_seconds(args.run)
     compute = sum(
-        float(r[k]) for r in rows for k in ("train_seconds", "eval_seconds", "score_seconds")
+        float(r[k] or 0) for r in rows for k in ("train_seconds", "eval_seconds", "score_seconds")
     )
     sn = read_json(args.run / "supernet" / "info.json") or {}
     sn["paths"] = 2
@@ -524,9 +552,14 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         "| score | tau vs standalone_pgd20 (bootstrap SD) | tau vs standalone_clean (bootstrap SD) |",
         "|---|---|---|",
     ]
-    for sc in ("supernet_score", "supernet_clean", "params"):
+    for sc in SCORES:
         cells = [res[f"{sc}~{t}"] for t in ("standalone_pgd20", "standalone_clean")]
-        lines.append(f"| {sc} | " + " | ".join(f"{v:.3f} ({sd:.3f})" for v, sd in cells) + " |")
+        n_sc = cells[0][2]
+        lines.append(
+            f"| {sc} (n={n_sc}, null SD {null_sd(n_sc):.2f}) | "
+            + " | ".join(f"{v:.3f} ({sd:.3f})" for v, sd, _ in cells)
+            + " |"
+        )
     lines += [
         "",
         f"Null SD of tau for n={res['n']} (no association): {res['null_sd']:.3f}, i.e. a tau must "
@@ -535,24 +568,28 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         "Within the <5%-parameter pairs (same op sets on other edges): does the score order the "
         "pair as the ground truth does? (1 per pair; a tie of either side counts 0.5.)",
         "",
-        "| target | supernet_score agrees | params agrees |",
-        "|---|---|---|",
+        "| target | " + " | ".join(f"{sc} agrees" for sc in SCORES) + " |",
+        "|---" * (len(SCORES) + 1) + "|",
     ]
-    for t, items in res["pairs"].items():
-        lines.append(
-            f"| {t} | {sum(i[1] for i in items):g}/{len(items)} | {sum(i[2] for i in items):g}/{len(items)} |"
-        )
+    for t, by_score in res["pairs"].items():
+        cells = [by_score.get(sc, []) for sc in SCORES]
+        lines.append(f"| {t} | " + " | ".join(f"{sum(c):g}/{len(c)}" for c in cells) + " |")
     lines += ["", *pair_table(rows, args.score_images), "", *caveats(rows, res, sn, args)]
     lines += [
         "",
-        "| name | pair | params | conv edges | supernet_score | supernet_clean | pgd20 | clean "
-        "| test images |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| name | pair | params | conv edges | supernet_score | supernet_clean | "
+        "supernet_score_2class | pgd20 | clean | test images |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def f3(v: Any) -> str:
+        return f"{float(v):.3f}" if v != "" else "-"
+
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['pair']} | {r['params']} | {r['conv_edges']} | "
-            f"{float(r['supernet_score']):.3f} | {float(r['supernet_clean']):.3f} | "
+            f"{f3(r['supernet_score'])} | {f3(r['supernet_clean'])} | "
+            f"{f3(r['supernet_score_2class'])} | "
             f"{float(r['standalone_pgd20']):.3f} | {float(r['standalone_clean']):.3f} | "
             f"{r['test_images']} |"
         )
