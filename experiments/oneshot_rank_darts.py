@@ -44,7 +44,7 @@ import torch
 from scipy.stats import kendalltau
 
 from robnas.attacks import PGD
-from robnas.checkpoint import load_checkpoint, unseen_images
+from robnas.checkpoint import load_checkpoint, load_state, unseen_images
 from robnas.config import TrainConfig, get_preset
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.evaluators.base import seeded_build
@@ -181,6 +181,7 @@ def make_setup(args: argparse.Namespace) -> Setup:
         lr=args.peak_lr,
         lr_batch=args.batch_size,
         seed=args.seed,
+        attack_train_mode=False,  # as the committed run trained (the preset later switched)
     )
     # standalone cells: one pass over --cell-images, a cheap end-of-training check only
     train_cfg = dataclasses.replace(base, val_size=64, val_steps=1)
@@ -211,8 +212,12 @@ def train_supernet(s: Setup, images: int, log: Callable[[str], None]) -> Superne
     began = time.perf_counter()
     data = s.pool.subset(images, s.supernet_cfg.seed)
     val = s.held.subset(min(s.supernet_cfg.val_size, len(s.held)), s.supernet_cfg.seed)
-    result = train(supernet, data, val, s.supernet_cfg, out, resume=True)
     info = read_json(out / "info.json")
+    if info is not None:  # finished: load it (robnas' own resume refuses changed defaults)
+        load_state(supernet, load_checkpoint(out / "last.pt")["model"], str(out / "last.pt"))
+        log(f"supernet: {info}")
+        return supernet
+    result = train(supernet, data, val, s.supernet_cfg, out, resume=True)
     if info is None:
         info = {"seconds": time.perf_counter() - began, "images": len(data), **result.final}
         write_json(out / "info.json", info)
@@ -509,7 +514,19 @@ def caveats(
         f"- The supernet is weak: PGD-10 validation {sn.get('robust_acc', nan):.3f} / clean "
         f"{sn.get('clean_acc', nan):.3f} ({sn.get('paths')} random paths, BN recalibrated) after "
         f"{args.supernet_images} images; the score therefore measures the short finetune from "
-        "inherited weights as much as the shared weights themselves.",
+        "inherited weights as much as the shared weights themselves."
+        + (
+            ""
+            if "images" in sn
+            else " (This validation recalibrated BN on class-ordered batches, robnas before "
+            "87244d3: an underestimate; the finetuned paths' clean accuracy in supernet_clean "
+            "and supernet_clean_2class is the better guide.)"
+        ),
+        "- supernet_score_2class: this run first scored every cell on the last 300 held-out "
+        "images, which the class-ordered split made 100 ships and 200 trucks; supernet_score is "
+        "the class-balanced rescoring (300 held-out images, 30 per class), '-' where it had not "
+        "finished by the deadline (rerun the same command to complete it). The sparsest cell "
+        "scores 0 there: uniform op sampling never trains paths that sparse.",
         "- FGSM-RS (fast adversarial training, one random-start step of 10/255) stands in for "
         "PGD-7 training in both the cells and the supernet; batch 32 instead of the preset's "
         "128 (4x the updates per image in this short budget).",
