@@ -263,13 +263,10 @@ class Study:
             return None
         # Two workers may both have seen room for one more trial: claims are ordered by trial
         # number, and a claim with n_trials finished or earlier live claims ahead of it yields.
+        # An earlier trial still being created (no attrs yet) counts too: skipping it let both
+        # proceed (11 of 10 trials on PostgreSQL); if it never gets attrs, fail_stale ends it.
         ahead = sum(
-            self._finished(t)
-            or (
-                t.state == TrialState.RUNNING
-                and t.number < trial.number
-                and "worker" in t.user_attrs
-            )
+            self._finished(t) or (t.state == TrialState.RUNNING and t.number < trial.number)
             for t in trials
         )
         if ahead >= n_trials:
