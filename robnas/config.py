@@ -166,14 +166,16 @@ class Preset:
         name = getattr(self, which)
         return name if name in set(available) else None
 
-    def finetune_config(self, train: TrainConfig | None = None) -> TrainConfig | None:
-        """The per-candidate finetune schedule (no warm-up), None when finetune_epochs is 0."""
-        if self.finetune_epochs == 0:
+    def finetune_config(
+        self, train: TrainConfig | None = None, epochs: int | None = None
+    ) -> TrainConfig | None:
+        """The per-candidate finetune schedule (no warm-up, no clean start) of `epochs` (default
+        `finetune_epochs`), None when that is 0."""
+        epochs = self.finetune_epochs if epochs is None else epochs
+        if epochs == 0:
             return None
         base = self.train if train is None else train
-        return dataclasses.replace(
-            base, epochs=self.finetune_epochs, warmup_epochs=0.0, clean_epochs=0.0
-        )
+        return dataclasses.replace(base, epochs=epochs, warmup_epochs=0.0, clean_epochs=0.0)
 
 
 PRESETS: dict[str, Preset] = {

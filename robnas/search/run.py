@@ -148,12 +148,7 @@ def resolve_settings(
     if finetune_epochs is not None and finetune_epochs < 0:
         raise ConfigError("--finetune-epochs must be >= 0 (0: score inherited weights as they are)")
     train_cfg = with_overrides(p.train, seed=seed, epochs=epochs)
-    ft_epochs = finetune_epochs if finetune_epochs is not None else p.finetune_epochs
-    finetune = (
-        with_overrides(train_cfg, epochs=ft_epochs, warmup_epochs=0.0, clean_epochs=0.0)
-        if ft_epochs
-        else None
-    )
+    finetune = p.finetune_config(train_cfg, finetune_epochs)
     settings = SearchSettings(
         **common,
         mode="supernet",
