@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from robnas.data.datasets import ImageData
 from robnas.errors import UnknownName
 from robnas.genotype import Genotype
 from robnas.models.supernet import (
@@ -12,6 +13,7 @@ from robnas.models.supernet import (
     UniformDensitySampler,
     UniformOpSampler,
     make_sampler,
+    recalibrate,
     recalibrate_bn,
 )
 from robnas.space.search_space import get_space
@@ -128,6 +130,23 @@ def test_make_sampler_names():
     assert isinstance(make_sampler("uniform_density", space, 0), UniformDensitySampler)
     with pytest.raises(UnknownName, match="uniform_op"):
         make_sampler("nope", space, 0)
+
+
+def test_recalibrate_with_no_batches_keeps_the_statistics():
+    supernet = Supernet("nb201", {"C": 4, "N": 1})
+    _scramble(supernet, 3)
+    before = {k: b.clone() for k, b in supernet.named_buffers()}
+    g = supernet.space.sample(np.random.default_rng(0))
+    labels = torch.arange(4).repeat_interleave(8)
+    data = ImageData(
+        torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8), labels, tuple("abcd")
+    )
+    gen = torch.Generator().manual_seed(0)
+    recalibrate(supernet, data, 0, 16, gen, torch.device("cpu"), genotype=g)
+    assert all(torch.equal(b, before[k]) for k, b in supernet.named_buffers())
+    recalibrate(supernet, data, 1, 16, gen, torch.device("cpu"), genotype=g)
+    stem_mean = supernet.net.stem[1].running_mean
+    assert not torch.equal(stem_mean, before["net.stem.1.running_mean"])
 
 
 def test_recalibrate_bn_uses_cumulative_batch_statistics():

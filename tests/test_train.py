@@ -336,6 +336,7 @@ def test_clean_start_counts_steps_across_epochs_and_resume(tmp_path, monkeypatch
 
 def test_validation_recalibrates_on_batches_that_mix_classes(monkeypatch):
     # image folders load in class order: the first batches of the training split are one class
+    import robnas.models.supernet as supernet_module
     import robnas.training.validate as validate_module
 
     first: list[torch.Tensor] = []
@@ -344,7 +345,7 @@ def test_validation_recalibrates_on_batches_that_mix_classes(monkeypatch):
         first.append(next(iter(batches))[1])
         return 1
 
-    monkeypatch.setattr(validate_module, "recalibrate_bn", spy)
+    monkeypatch.setattr(supernet_module, "recalibrate_bn", spy)
     labels = torch.arange(10).repeat_interleave(16)
     data = ImageData(torch.zeros(160, 3, 32, 32, dtype=torch.uint8), labels, tuple("0123456789"))
     cfg = tiny_cfg(val_paths=2, val_steps=1)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from robnas.attacks import make_attack
-from robnas.data.datasets import ImageData, batches
+from robnas.data.datasets import ImageData
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS, STRUCTURAL, IndicatorConfig, as_config
 from robnas.indicators.robust import robust_accuracy
@@ -56,22 +56,6 @@ def seeded_build(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return space.build(genotype, macro, dataset)
-
-
-def recalibrate(
-    model: nn.Module,
-    data: ImageData,
-    n_batches: int,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-) -> None:
-    """Re-estimate BatchNorm statistics on `n_batches` shuffled batches of `data` (0: skip)."""
-    from robnas.models.supernet import recalibrate_bn
-
-    if n_batches > 0:
-        stream = batches(data, batch_size, shuffle=True, generator=generator, device=device)
-        recalibrate_bn(model, stream, n_batches=n_batches)
 
 
 class QueryCounter:

@@ -15,11 +15,11 @@ from robnas.evaluators.base import (
     DEFAULT_INDICATORS,
     NetworkEvaluator,
     Scorer,
-    recalibrate,
     seeded_build,
 )
 from robnas.genotype import Genotype
 from robnas.indicators import IndicatorConfig
+from robnas.models.supernet import recalibrate
 from robnas.space.search_space import SearchSpace
 
 if TYPE_CHECKING:

@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from robnas.data.datasets import ImageData
-from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer, recalibrate
+from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer
 from robnas.genotype import Genotype
 from robnas.indicators import IndicatorConfig
+from robnas.models.supernet import recalibrate
 from robnas.space.search_space import SearchSpace
 
 if TYPE_CHECKING:

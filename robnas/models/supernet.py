@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from robnas.models.samplers import (
 )
 from robnas.space.search_space import SearchSpace, get_space
 
+if TYPE_CHECKING:
+    from robnas.data.datasets import ImageData
+
 __all__ = [
     "SAMPLERS",
     "PathSampler",
@@ -32,6 +35,7 @@ __all__ = [
     "UniformDensitySampler",
     "UniformOpSampler",
     "make_sampler",
+    "recalibrate",
     "recalibrate_bn",
 ]
 
@@ -141,3 +145,22 @@ def recalibrate_bn(
         for module, mode in modes:
             module.training = mode
     return used
+
+
+def recalibrate(
+    model: nn.Module,
+    data: ImageData,
+    n_batches: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    genotype: Genotype | None = None,
+) -> None:
+    """`recalibrate_bn` on `n_batches` batches of `data` shuffled by `generator` (0: keep the
+    statistics). Shuffled because a split read from class folders is in class order: its first
+    batches would each be one class."""
+    from robnas.data.datasets import batches
+
+    if n_batches > 0:
+        stream = batches(data, batch_size, shuffle=True, generator=generator, device=device)
+        recalibrate_bn(model, stream, genotype, n_batches=n_batches)

@@ -14,7 +14,7 @@ from robnas.attacks import PGD, Attack
 from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData, batches
 from robnas.models.samplers import UniformOpSampler
-from robnas.models.supernet import Supernet, recalibrate_bn
+from robnas.models.supernet import Supernet, recalibrate
 from robnas.training.distributed import Ranks
 
 
@@ -97,13 +97,9 @@ def validate(
         for _ in range(cfg.val_paths):
             g = paths.sample()
             with model.using(g):
-                # shuffled (a dataset read from class folders is in class order: its first
-                # batches are one class), by a fixed seed so every rank and every path agrees
+                # the same fixed-seed batches for every path and every rank
                 order = torch.Generator().manual_seed(cfg.seed)
-                feed = batches(
-                    train_data, cfg.batch_size, shuffle=True, generator=order, device=device
-                )
-                recalibrate_bn(model, feed, n_batches=cfg.recal_batches)
+                recalibrate(model, train_data, cfg.recal_batches, cfg.batch_size, order, device)
                 counts = robust_counts(model, subset, attack, bs, device=device)
                 scores.append(_rates(ranks.sum(counts)))
                 with torch.no_grad():
