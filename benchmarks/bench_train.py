@@ -8,6 +8,9 @@
    in the warm-up, outside the timing).
 4. `bf16_over_fp32`: a PGD-7 step under bf16 autocast over the fp32 step (> 1: bf16 is slower);
    the device policy turns bf16 on for a CPU only where it pays.
+5. `contiguous_over_channels_last`: a supernet step on one path with NCHW tensors over the same
+   step with the network and batch in channels_last (> 1: channels_last is faster); the device
+   policy's CPU default follows it.
 
 Steps are timed interleaved (A, B, A, B, ...) after a warm-up so drift hits both sides alike;
 each repeat is the median of `--steps` steps; the ratio is reported as median and min-max over
@@ -115,9 +118,11 @@ def main() -> None:
         default=1,
         help="torch threads (0 = torch default); 1 keeps ratios stable on a shared machine",
     )
-    parser.add_argument("--only", help="comma list of sections: pgd,supernet,compile,bf16")
     parser.add_argument(
-        "--step", default="pgd", choices=("pgd", "clean"), help="step of sections 3-4"
+        "--only", help="comma list of sections: pgd,supernet,compile,bf16,channels_last"
+    )
+    parser.add_argument(
+        "--step", default="pgd", choices=("pgd", "fgsm-rs", "clean"), help="step of sections 3-5"
     )
     args = parser.parse_args()
     if args.threads:
@@ -138,12 +143,14 @@ def main() -> None:
     genotype: Genotype = UniformOpSampler(space, args.seed).sample()
     standalone = supernet.extract(genotype)
     cfg = TrainConfig(method="pgd", steps=7, alpha=2 / 255)
-    # sections 3 and 4 may time a cheaper step (`--step clean`: one forward and backward)
+    # sections 3-5 may time another step (`--step clean`: one forward and backward; `fgsm-rs`:
+    # the tiny preset's)
     cfg34 = TrainConfig(method=args.step, steps=7, alpha=2 / 255)
     print(f"network: {space.name} {macro}, path {genotype.to_str()}")
     print(f"batch: {args.batch} x 3x32x32, fp32 CPU, {torch.get_num_threads()} threads")
 
-    sections = set(args.only.split(",")) if args.only else {"pgd", "supernet", "compile", "bf16"}
+    all_sections = {"pgd", "supernet", "compile", "bf16", "channels_last"}
+    sections = set(args.only.split(",")) if args.only else all_sections
     out: dict[str, object] = {}
 
     def record(name: str, values: list[float]) -> None:
@@ -202,6 +209,24 @@ def main() -> None:
         print(f"fp32 {args.step} step {t_fp32 * 1e3:.1f} ms, bf16 autocast {t_bf16 * 1e3:.1f} ms")
         print(f"CPU bf16 flags: {sorted(cpu_bf16_flags())}")
         record("bf16_over_fp32", r4)
+
+    if "channels_last" in sections:  # 5. NCHW vs channels_last, two copies of the supernet
+        supernet.set_path(genotype)
+        nhwc = device_policy("cpu", bf16=False, channels_last=True)
+        last = nhwc.prepare(copy.deepcopy(supernet))
+        contiguous_fn = adv_step(copy.deepcopy(supernet), cfg34, gen)
+        last_fn = adv_step(last, cfg34, gen)
+        x_last = nhwc.inputs(x)
+        r5, t_nchw, t_nhwc = ratio(
+            contiguous_fn,
+            lambda _x, y_: last_fn(x_last, y_),
+            x,
+            y,
+            args.steps,
+            args.repeats,
+        )
+        print(f"NCHW {args.step} step {t_nchw * 1e3:.1f} ms, channels_last {t_nhwc * 1e3:.1f} ms")
+        record("contiguous_over_channels_last", r5)
 
     print(
         json.dumps(

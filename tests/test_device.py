@@ -48,7 +48,8 @@ def test_defaults_per_device(no_gpu, monkeypatch):
     monkeypatch.setattr(device_mod, "cpu_bf16_flags", lambda: frozenset())
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     cpu = device_policy("cpu")
-    assert (cpu.bf16, cpu.channels_last, cpu.compile) == (False, False, False)
+    assert (cpu.bf16, cpu.channels_last, cpu.compile) == (False, True, False)
+    assert not device_policy("cpu", channels_last=False).channels_last
     # a CPU with AMX-BF16 computes bf16 natively: autocast on
     monkeypatch.setattr(device_mod, "cpu_bf16_flags", lambda: frozenset({"amx_bf16"}))
     assert device_policy("cpu").bf16

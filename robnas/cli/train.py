@@ -51,7 +51,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
-        help="NHWC memory layout (default: on for CUDA)",
+        help="NHWC memory layout (default: on for CUDA and the CPU)",
     )
     parser.add_argument(
         "--chunks",
