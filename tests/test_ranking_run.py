@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from robnas.data.datasets import load_dataset
 from robnas.data.tabular import load_benchmark
@@ -44,6 +45,7 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
         "flops",
         "supernet_clean",
         "supernet_fgsm",
+        "supernet_logp",
         "clean",
         "fgsm@1",
         "score",
@@ -58,11 +60,19 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
     recalibrate_bn(supernet, [x[:32], x[32:64]], g, n_batches=2)
     supernet.eval()
     with torch.no_grad():
-        acc = (supernet(heldout.floats(), g).argmax(1) == heldout.labels).float().mean().item()
+        logits = supernet(heldout.floats(), g)
+    acc = (logits.argmax(1) == heldout.labels).float().mean().item()
     assert acc == pytest.approx(row["supernet_clean"])
+    logp = torch.nn.functional.cross_entropy(logits, heldout.labels).neg().item()
+    assert logp == pytest.approx(row["supernet_logp"], abs=1e-5)
+    halves = (table["logp_half_a"] + table["logp_half_b"]) / 2
+    assert (halves - table["supernet_logp"]).abs().max() < 1e-5
+    assert summary["test_retest_logp"]["kendall"] == pytest.approx(
+        stats.kendalltau(table["logp_half_a"], table["logp_half_b"])[0]
+    )
     assert table["clean"].iloc[2] == pytest.approx(bench.value(g, "clean"))
     lines = (tmp_path / "ranking.md").read_text().splitlines()
-    assert sum(line.startswith("| ") for line in lines) == 1 + 5 * 3  # header + scores x truths
+    assert sum(line.startswith("| ") for line in lines) == 1 + 6 * 3  # header + scores x truths
 
     # interrupted after 3 cells: the rerun scores only the missing 3 and gives the same table
     partial = table.iloc[:3][
@@ -72,8 +82,11 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
             "flops",
             "supernet_clean",
             "supernet_fgsm",
+            "supernet_logp",
             "clean_half_a",
             "clean_half_b",
+            "logp_half_a",
+            "logp_half_b",
         ]
     ]
     partial.to_csv(tmp_path / "cells.csv", index=False)

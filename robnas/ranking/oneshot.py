@@ -22,11 +22,14 @@ from robnas.models.supernet import Supernet, recalibrate_bn
 
 @dataclass(frozen=True)
 class CellScore:
-    """One cell's per-image correctness on the held-out split (clean, and under FGSM if asked)."""
+    """One cell's per-image results on the held-out split: correctness (clean, and under FGSM if
+    asked) and the clean log-probability of the true class, a continuous score that counts how
+    sure a right answer is and how wrong a wrong one (less noisy than 0/1 hits per image)."""
 
     genotype: Genotype
     clean: np.ndarray  # bool [images]
     fgsm: np.ndarray | None  # bool [images] or None
+    clean_logp: np.ndarray | None = None  # float [images]
 
     def accuracy(self, key: str, part: slice = slice(None)) -> float:
         hits = self.clean if key == "clean" else self.fgsm
@@ -34,10 +37,22 @@ class CellScore:
             raise ValueError(f"{key} was not scored")
         return float(hits[part].mean())
 
+    def mean_logp(self, part: slice = slice(None)) -> float:
+        if self.clean_logp is None:
+            raise ValueError("clean log-probabilities were not kept")
+        return float(self.clean_logp[part].mean())
+
 
 @torch.no_grad()
 def _correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return model(x).argmax(1) == y
+
+
+@torch.no_grad()
+def _clean(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[correct, log p(true class)] per image, from one forward."""
+    logp = torch.log_softmax(model(x).float(), dim=1)
+    return torch.stack([(logp.argmax(1) == y).float(), logp.gather(1, y[:, None])[:, 0]])
 
 
 def score_cells(
@@ -64,12 +79,12 @@ def score_cells(
     for g in genotypes:
         recalibrate_bn(supernet, recal_list, g, n_batches=recal_batches)
         model = supernet.extract(g).eval()  # a standalone copy: attacks see one fixed network
-        clean = torch.cat([_correct(model, x, y) for x, y in held]).cpu().numpy()
+        correct, logp = torch.cat([_clean(model, x, y) for x, y in held], dim=1).cpu().numpy()
         fgsm = None
         if attack is not None:
             hits = [_correct(model, attack(model, x, y), y) for x, y in held]
             fgsm = torch.cat(hits).cpu().numpy()
-        score = CellScore(g, clean, fgsm)
+        score = CellScore(g, correct.astype(bool), fgsm, logp)
         if on_cell is not None:
             on_cell(score)
         out.append(score)

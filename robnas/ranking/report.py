@@ -1,7 +1,8 @@
 """The ranking report: every score against every ground-truth column, plus the split's test-retest.
 
 Rows are cells (one per NB201 isomorph class); score columns are named by what they rank with
-(higher = predicted better): `supernet_clean`, `supernet_fgsm`, `params`, `flops`, negated
+(higher = predicted better): `supernet_clean`, `supernet_fgsm`, `supernet_logp` (mean clean
+log-probability of the true class), `params`, `flops`, negated
 indicators, and `score`, the combined ranker a budgeted search uses.
 """
 
@@ -61,7 +62,9 @@ def split_agreement(half_a: np.ndarray, half_b: np.ndarray, params: np.ndarray) 
     return {"kendall": row["kendall"], "kendall_within": row["kendall_within"]}
 
 
-def markdown(agree: pd.DataFrame, retest: dict[str, float]) -> str:
+def markdown(
+    agree: pd.DataFrame, retest: dict[str, float], retest_logp: dict[str, float] | None = None
+) -> str:
     lines = [
         "| score | truth | Kendall tau | Spearman rho | tau within equal params | top-5% | top-10% |",
         "|---|---|---|---|---|---|---|",
@@ -77,4 +80,9 @@ def markdown(agree: pd.DataFrame, retest: dict[str, float]) -> str:
         f"{retest['kendall']:.3f} overall, {retest['kendall_within']:.3f} within equal params. "
         "No score can agree with the ground truth much beyond what the split agrees with itself.",
     ]
+    if retest_logp is not None:
+        lines.append(
+            f"The same for the supernet's mean log-probability of the true class: tau "
+            f"{retest_logp['kendall']:.3f} overall, {retest_logp['kendall_within']:.3f} within."
+        )
     return "\n".join(lines) + "\n"

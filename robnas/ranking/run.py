@@ -50,16 +50,20 @@ def _row(score: CellScore, space: Any, macro: dict[str, Any], dataset: str) -> d
 
     with torch.device("meta"):
         net = space.build(score.genotype, macro, dataset)
+    kept, nan = score.clean_logp is not None, float("nan")
     return {
         "arch": score.genotype.to_str().partition(":")[2],
         "params": sum(p.numel() for p in net.parameters()),
         "flops": count_flops(net, (1, 3, 32, 32)),
         "supernet_clean": score.accuracy("clean"),
-        "supernet_fgsm": score.accuracy("fgsm") if score.fgsm is not None else float("nan"),
+        "supernet_fgsm": score.accuracy("fgsm") if score.fgsm is not None else nan,
+        "supernet_logp": score.mean_logp() if kept else nan,
         # interleaved halves: held-out splits come class by class, so first/second halves
         # would hold different classes (cells then trade them off: a negative test-retest)
         "clean_half_a": score.accuracy("clean", slice(0, None, 2)),
         "clean_half_b": score.accuracy("clean", slice(1, None, 2)),
+        "logp_half_a": score.mean_logp(slice(0, None, 2)) if kept else nan,
+        "logp_half_b": score.mean_logp(slice(1, None, 2)) if kept else nan,
     }
 
 
@@ -140,6 +144,10 @@ def summarize(
         table[t] = [bench.value(g, t) for g in gs]
     table["score"] = combined_score(table["params"].to_numpy(), table["supernet_clean"].to_numpy())
     scores = ["score", "supernet_clean", "supernet_fgsm", "params", "flops"]
+    # cells scored before log-probabilities were kept lack them: then no logp score at all
+    has_logp = "supernet_logp" in table and bool(table["supernet_logp"].notna().all())
+    if has_logp:
+        scores.insert(3, "supernet_logp")
     for name in settings.indicators:
         table[f"-{name}"] = -table[name]
         scores.append(f"-{name}")
@@ -149,12 +157,20 @@ def summarize(
         table["clean_half_b"].to_numpy(),
         table["params"].to_numpy(),
     )
+    retest_logp = None
+    if has_logp:
+        retest_logp = split_agreement(
+            table["logp_half_a"].to_numpy(),
+            table["logp_half_b"].to_numpy(),
+            table["params"].to_numpy(),
+        )
     atomic_write_text(out / "cells.csv", table.to_csv(index=False))
-    atomic_write_text(out / "ranking.md", markdown(agree, retest))
+    atomic_write_text(out / "ranking.md", markdown(agree, retest, retest_logp))
     summary = {
         "cells": len(table),
         "agreement": agree.to_dict("records"),
         "test_retest": retest,
+        "test_retest_logp": retest_logp,
         "settings": settings.__dict__,
     }
     atomic_write_text(out / "ranking.json", json.dumps(summary, indent=2, default=str))
