@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ROBNAS_DATA", REPO.parent / "shared" / "data"))
@@ -33,7 +34,7 @@ def test_toy_run_writes_the_columns_and_resumes(tmp_path, monkeypatch):
     argv = [
         "--data", str(DATA), "--train-images", "256", "--held", "64", "--images", "32",
         "--epochs", "1", "--archs", "10", "--lever-archs", "6", "--score-batch", "32",
-        "--C", "4", "--levers", "base,recal_1x256",
+        "--C", "4", "--levers", "base,recal_1x256,logp",
         "--work", str(tmp_path / "work"), "--out", str(tmp_path / "res"),
     ]  # fmt: skip
     assert script.main(argv) == 0
@@ -50,6 +51,12 @@ def test_toy_run_writes_the_columns_and_resumes(tmp_path, monkeypatch):
     assert list(lever["arch"]) == list(table["arch"].iloc[:6])  # the same cells as the base
     md = (tmp_path / "res.md").read_text()
     assert "| recal_1x256 |" in md and "| base (lever cells) |" in md
+    # the logp lever reports the supernet's mean log-probability, not its accuracy
+    logp = pd.read_csv(tmp_path / "work" / "logp" / "cells.csv")
+    assert logp["supernet_logp"].lt(0).all() and list(logp["arch"]) == list(lever["arch"])
+    row = next(line for line in md.splitlines() if line.startswith("| logp |"))
+    tau = stats.kendalltau(logp["supernet_logp"], logp["clean"])[0]
+    assert row.split("|")[6].strip().startswith(f"{tau:.3f} /")
     (tmp_path / "res.md").write_text(md + "my conclusions\n")
 
     def refuse(*args, **kwargs):
