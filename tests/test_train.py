@@ -162,6 +162,31 @@ def test_existing_run_needs_resume_and_same_settings(tmp_path):
         train(other, data, data, cfg, tmp_path, resume=True)
 
 
+def test_a_checkpoint_older_than_a_setting_resumes_when_it_is_at_its_default(tmp_path):
+    # a run written before `clean_epochs` existed trained without a clean start: the default
+    from robnas.checkpoint import read_checkpoint, save_checkpoint
+
+    cfg = tiny_cfg(epochs=2)
+    data = synthetic(32, 0)
+    train(build(NB201_ARCH, C=4, N=1), data, data, dataclasses.replace(cfg, epochs=1), tmp_path)
+    last = tmp_path / "last.pt"
+    ckpt = read_checkpoint(last, complete=True)
+    del ckpt["config"]["clean_epochs"]
+    ckpt["config"]["epochs"] = 2  # as if the first of two epochs had been written
+    save_checkpoint(last, ckpt)
+    with pytest.raises(CheckpointError, match="clean_epochs"):
+        train(
+            build(NB201_ARCH, C=4, N=1),
+            data,
+            data,
+            dataclasses.replace(cfg, clean_epochs=1.0),
+            tmp_path,
+            resume=True,
+        )
+    result = train(build(NB201_ARCH, C=4, N=1), data, data, cfg, tmp_path, resume=True)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+
+
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")

@@ -143,12 +143,20 @@ def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in ("device", "val_every")}
 
 
+def _changed_settings(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """Settings of `cfg` that differ from the checkpoint's. A setting the checkpoint predates
+    counts as its default (the run trained that way); one no longer known is ignored."""
+    defaults = TrainConfig().to_dict()
+    return sorted(
+        k for k, v in _comparable(cfg.to_dict()).items() if saved.get(k, defaults[k]) != v
+    )
+
+
 def _resume(model: nn.Module, state: _State, last: Path, arch: str, cfg: TrainConfig) -> None:
     """Load weights and trainer state from `last`; refuse a run written with other settings."""
     ckpt = load_checkpoint(last, arch)
-    saved = ckpt.get("config", {})
-    if _comparable(saved) != _comparable(cfg.to_dict()):
-        diff = sorted(k for k, v in _comparable(cfg.to_dict()).items() if saved.get(k) != v)
+    diff = _changed_settings(ckpt.get("config", {}), cfg)
+    if diff:
         raise CheckpointError(
             f"{last} was written with other settings ({', '.join(diff)}); "
             "rerun with the same settings or a new --out"
