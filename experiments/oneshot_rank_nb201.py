@@ -46,7 +46,7 @@ from robnas.training.loop import train
 
 HERE = Path(__file__).resolve().parent
 MARKER = "<!-- conclusions: text below this line is kept when the script rewrites the file -->"
-SCORERS = ("supernet_clean", "supernet_fgsm", "params", "score")
+SCORERS = ("supernet_clean", "supernet_fgsm", "supernet_logp", "params", "score")
 RAW = ("arch", "params", "flops", "supernet_clean", "supernet_fgsm", "clean_half_a", "clean_half_b")
 SPLIT_EDGE = 3  # few-shot: the edge input -> output node (|x~0| of the last node)
 
@@ -78,6 +78,12 @@ def levers(epochs: int, images: int) -> list[Lever]:
             f"{2 * epochs} epochs (own schedule)",
             "double",
             train={"epochs": 2 * epochs},
+        ),
+        Lever(
+            "long_epochs",
+            f"{4 * epochs} epochs (own schedule)",
+            "long",
+            train={"epochs": 4 * epochs},
         ),
         Lever("recal_1x256", "BN recalibrated on 1 x 256", "base", recal_batches=1, fgsm=False),
         Lever("recal_8x256", "BN recalibrated on 8 x 256", "base", recal_batches=8, fgsm=False),
@@ -309,7 +315,8 @@ def lever_row(
         ranks = rankdata(table[key]) / (len(table) + 1)
         table["score"] = combined_score(table["params"].to_numpy(), ranks)
         halves = ("logp_half_a", "logp_half_b")
-    agree = agreement_table(table, [s for s in SCORERS if table[s].notna().any()], TRUTHS)
+    scorers = [s for s in SCORERS if s in table and table[s].notna().all()]
+    agree = agreement_table(table, scorers, TRUTHS)
     get = {(r.score, r.truth): r for r in agree.itertuples()}
     retest = split_agreement(
         table[halves[0]].to_numpy(), table[halves[1]].to_numpy(), table["params"].to_numpy()
@@ -324,7 +331,8 @@ def lever_row(
         f"| {name} | {what} | {len(table)} | {mins:.1f} | {retest['kendall']:.3f} / "
         f"{retest['kendall_within']:.3f} | {tw('supernet_clean', 'clean')} | "
         f"{tw('supernet_clean', 'fgsm@1')} | {tw('supernet_clean', 'pgd@1')} | "
-        f"{tw('supernet_fgsm', 'fgsm@1')} | {tw('score', 'clean')} | {tw('params', 'clean')} | "
+        f"{tw('supernet_fgsm', 'fgsm@1')} | {tw('supernet_logp', 'clean')} | "
+        f"{tw('score', 'clean')} | {tw('params', 'clean')} | "
         f"{get[('score', 'clean')].top10:.2f} | {get[('params', 'clean')].top10:.2f} |"
     )
 
@@ -372,10 +380,11 @@ def write_results(
     subset = set(base["arch"].iloc[: args.lever_archs])
     head = (
         "| lever | what | cells | train min | test-retest tau / within | supernet vs clean "
-        "| vs fgsm@1 | vs pgd@1 | supernet FGSM vs fgsm@1 | score vs clean | #params vs clean "
+        "| vs fgsm@1 | vs pgd@1 | supernet FGSM vs fgsm@1 | supernet logp vs clean "
+        "| score vs clean | #params vs clean "
         "| score top-10% | #params top-10% |"
     )
-    rows = [head, "|" + "---|" * 13]
+    rows = [head, "|" + "---|" * 14]
     timings = {}
     for lv in chosen:
         t = args.work / lv.name / "timing.json"
