@@ -62,7 +62,7 @@ def test_both_budgets_bind_the_deployed_size(strategy: str) -> None:
     assert gate.rejected > 0 and gate.report()["flops_limit"] == 6_000_000_000
 
 
-def test_tiny_search_end_to_end(tmp_path: Path) -> None:
+def test_tiny_search_end_to_end(tmp_path: Path, data_root: Path) -> None:  # skips without data
     s = resolve_settings(
         space="wrn",
         strategy="regularized_evolution",

@@ -80,8 +80,8 @@ def test_cells_span_density_with_close_pairs(script: ModuleType) -> None:
 
 
 def test_toy_run_writes_columns_and_resumes(
-    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Path
+) -> None:  # data_root: skipped without the real CIFAR-10 folder
     argv = [*TOY, "--run", str(tmp_path / "run"), "--results", str(tmp_path / "res")]
     assert script.main(argv) == 0
     with (tmp_path / "res.csv").open() as f:
