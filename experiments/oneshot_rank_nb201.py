@@ -102,6 +102,12 @@ def levers(epochs: int, images: int) -> list[Lever]:
         ),
         Lever("fair_op", "strictly fair op sampling", "fair_op", train={"sampler": "fair_op"}),
         Lever(
+            "fair_op_double",
+            f"strictly fair op sampling, {2 * epochs} epochs",
+            "fair_op_double",
+            train={"sampler": "fair_op", "epochs": 2 * epochs},
+        ),
+        Lever(
             "uniform_class",
             "isomorph classes uniformly",
             "uniform_class",
