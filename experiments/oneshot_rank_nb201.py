@@ -419,10 +419,11 @@ def write_results(
     text = [
         "# One-shot ranking on NB201: supernet levers against counting parameters",
         "",
-        f"Command: `ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 10 {command}`",
+        f"Command: `ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 {command}` (levers may run in "
+        "parallel processes with `--levers a,b`; they share the folders)",
         f"Machine: {model} ({platform.machine()}), {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread, nice 10; other people's jobs shared the machine (the "
-        f"other core and part of this one). Wall time from the first call to the last lever "
+        f"{torch.get_num_threads()} thread per process; other jobs shared the machine (see the "
+        f"conclusions for how each part ran). Wall time from the first call to the last lever "
         f"done: {wall:.0f} min (training minutes per lever in the table).",
         "",
         "Each cell: `tau / within` = Kendall tau over all cells / pooled within equal parameter "

@@ -91,13 +91,13 @@ class TrainConfig:
 
 
 _TINY_TRAIN = TrainConfig(
-    # About eight minutes on a 2-core CPU (README): one pass over every training image (many
-    # distinct images did far more than epochs on a few, MEASUREMENTS.md); peak LR 0.05 (0.2
-    # spiked and stayed near chance), warmed up over 10% then cosine to 0; the first 30% clean,
-    # then FGSM with random start at 8/255 (fast AT: two passes a step instead of PGD-3's four),
-    # crafted with BatchNorm in train mode (the supernet's running statistics average many
-    # paths: crafted in eval mode, 100 steps gave 0.3% PGD-10 against 6.5%). PGD-10 validation
-    # on the 500 held-out images, two paths.
+    # About six minutes of a 2-core CPU (README: 10.5 for the whole job): one pass over every
+    # training image (many distinct images did far more than epochs on a few, MEASUREMENTS.md);
+    # peak LR 0.05 (0.2 spiked and stayed near chance), warmed up over 10% then cosine to 0;
+    # the first 30% clean, then FGSM with random start at 8/255 (fast AT: two passes a step
+    # instead of PGD-3's four), crafted with BatchNorm in train mode (the supernet's running
+    # statistics average many paths: crafted in eval mode, 100 steps gave 0.3% PGD-10 against
+    # 6.5%). PGD-10 validation on the 500 held-out images, two paths.
     epochs=1,
     method="fgsm-rs",
     clean_epochs=0.3,
