@@ -7,6 +7,10 @@ Kendall tau of each indicator (sign flipped: lower predicts more robust) against
 accuracies: clean, and FGSM and PGD at every eps. Resumable: rows already in the CSV are kept.
 
     python experiments/indicators_nb201.py [--archs 200] [--images 64] [--C 16 --N 1] [--seed 0]
+        [--indicators jac_norm,hessian_eig] [--archs-from CSV --out PATH]
+
+`--archs-from` scores the `arch` column of another result (e.g. the one-shot ranking's 500 cells)
+instead of a fresh draw, so the indicators can be set beside (and combined with) its scores.
 
 Writes experiments/results/indicators_nb201.csv (`arch`, `jac_norm`, `hessian_eig`, `params`) and
 experiments/results/indicators_nb201.md (command, wall time, machine, tau table).
@@ -35,7 +39,7 @@ from robnas.ranking.metrics import kendall_within
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
-FIELDS = ("arch", "jac_norm", "hessian_eig", "params")
+NAMES = ("jac_norm", "hessian_eig")
 
 
 def draw_classes(bench, count: int, seed: int) -> list[str]:
@@ -64,8 +68,15 @@ def main() -> int:
     parser.add_argument("--N", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--indicators", default=",".join(NAMES), help="comma list of " + ", ".join(NAMES)
+    )
+    parser.add_argument("--archs-from", type=Path, help="score this CSV's arch column, not a draw")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "indicators_nb201")
     args = parser.parse_args()
+    args.names = tuple(n for n in args.indicators.split(",") if n)
+    if not args.names or set(args.names) - set(NAMES):
+        parser.error(f"--indicators must name some of {', '.join(NAMES)}")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
     bench = load_benchmark(args.data / "nb201-robustness")
@@ -73,7 +84,13 @@ def main() -> int:
     macro = {**space.resolve_macro("paper"), "C": args.C, "N": args.N}
     images = load_dataset("cifar10", "train", data_dir=args.data, limit=args.images, seed=args.seed)
     x, y = images.floats(), images.labels
-    archs = draw_classes(bench, args.archs, args.seed)
+    if args.archs_from is not None:
+        with args.archs_from.open() as f:
+            archs = [r["arch"] for r in csv.DictReader(f)]
+        args.archs = len(archs)
+    else:
+        archs = draw_classes(bench, args.archs, args.seed)
+    fields = ("arch", *args.names, "params")
     csv_path = args.out.with_suffix(".csv")
     done = read_rows(csv_path)
     cfg = {"jac_method": "exact", "hessian_iterations": args.iterations, "seed": args.seed}
@@ -85,14 +102,14 @@ def main() -> int:
         torch.manual_seed(args.seed)  # seeded initialisation, the same for every cell
         model = space.build(g, macro, "cifar10").eval()
         row = {"arch": arch, "params": str(sum(p.numel() for p in model.parameters()))}
-        for name in ("jac_norm", "hessian_eig"):
+        for name in args.names:
             row[name] = repr(INDICATORS.get(name)(model, x, y, cfg=cfg)[name])
         done[arch] = row
         ordered = [done[a] for a in archs if a in done]
         text = (
-            ",".join(FIELDS)
+            ",".join(fields)
             + "\n"
-            + "".join(",".join(r[f] for f in FIELDS) + "\n" for r in ordered)
+            + "".join(",".join(r[f] for f in fields) + "\n" for r in ordered)
         )
         atomic_write_text(csv_path, text)  # every row durable before the next
         print(f"[{i + 1}/{len(archs)}] {arch} {row}", file=sys.stderr, flush=True)
@@ -106,16 +123,23 @@ def write_summary(args, bench, archs, done, seconds: float) -> None:
     targets = ["clean"] + [f"{a}@{e:g}" for a, levels in eps.items() for e in levels]
     rows = [done[a] for a in archs]
     gs = [Genotype.from_str(f"nb201:{r['arch']}") for r in rows]
+    names = args.names
+    origin = (
+        f"The {len(rows)} cells of {args.archs_from.name} (`--archs-from`)"
+        if args.archs_from is not None
+        else f"{len(rows)} NB201 isomorph classes drawn uniformly (seed {args.seed})"
+    )
+    given = " ".join(sys.argv[1:])
+    header = [f"-{n}" for n in names] + ["params"] + [f"-{n} within equal params" for n in names]
     lines = [
-        "# Training-free indicators on NB201 (Jacobian norm, input-Hessian eigenvalue)",
+        "# Training-free indicators on NB201 (" + ", ".join(names) + ")",
         "",
-        f"Command: `python experiments/indicators_nb201.py --archs {args.archs} --images {args.images} "
-        f"--C {args.C} --N {args.N} --iterations {args.iterations} --seed {args.seed}`",
+        f"Command: `python experiments/indicators_nb201.py {given}`",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); this run's wall time "
         f"{seconds / 60:.1f} min (rows resumed from an earlier run cost nothing here).",
         "",
-        f"{len(rows)} NB201 isomorph classes drawn uniformly (seed {args.seed}); each network built at "
+        f"{origin}; each network built at "
         f"C={args.C}, N={args.N} from one seeded initialisation (training-free, as in the dataset "
         f"paper), scored on one fixed class-balanced batch of {args.images} CIFAR-10 training images. "
         "Kendall tau of the NEGATED indicator (lower value predicts more robust) against the "
@@ -123,18 +147,17 @@ def write_summary(args, bench, archs, done, seconds: float) -> None:
         "equal params' pools the pairs of cells with the same parameter count (what a budgeted "
         "search compares; the count itself scores 0 there).",
         "",
-        "| target | -jac_norm | -hessian_eig | params | -jac_norm within equal params | "
-        "-hessian_eig within equal params |",
-        "|---|---|---|---|---|---|",
+        "| target | " + " | ".join(header) + " |",
+        "|---|" + "---|" * len(header),
     ]
+    params = [r["params"] for r in rows]
     for t in targets:
         acc = np.array([bench.value(g, t) for g in gs])
         taus = []
-        for key, sign in (("jac_norm", -1), ("hessian_eig", -1), ("params", 1)):
+        for key, sign in [(n, -1) for n in names] + [("params", 1)]:
             values = sign * np.array([float(r[key]) for r in rows])
             taus.append(kendalltau(values, acc, nan_policy="omit").statistic)
-        params = [r["params"] for r in rows]
-        for key in ("jac_norm", "hessian_eig"):
+        for key in names:
             values = -np.array([float(r[key]) for r in rows])
             taus.append(kendall_within(values, acc, params)[0])
         lines.append(f"| {t} | " + " | ".join(f"{v:.3f}" for v in taus) + " |")

@@ -62,9 +62,8 @@ def split_agreement(half_a: np.ndarray, half_b: np.ndarray, params: np.ndarray) 
     return {"kendall": row["kendall"], "kendall_within": row["kendall_within"]}
 
 
-def markdown(
-    agree: pd.DataFrame, retest: dict[str, float], retest_logp: dict[str, float] | None = None
-) -> str:
+def agreement_markdown(agree: pd.DataFrame) -> list[str]:
+    """The lines of a markdown table of `agreement_table`."""
     lines = [
         "| score | truth | Kendall tau | Spearman rho | tau within equal params | top-5% | top-10% |",
         "|---|---|---|---|---|---|---|",
@@ -74,6 +73,13 @@ def markdown(
             f"| {r.score} | {r.truth} | {r.kendall:.3f} | {r.spearman:.3f} | "
             f"{r.kendall_within:.3f} | {r.top5:.2f} | {r.top10:.2f} |"
         )
+    return lines
+
+
+def markdown(
+    agree: pd.DataFrame, retest: dict[str, float], retest_logp: dict[str, float] | None = None
+) -> str:
+    lines = agreement_markdown(agree)
     lines += [
         "",
         f"Test-retest (supernet clean accuracy on two disjoint halves of the split): tau "
