@@ -1,0 +1,94 @@
+"""Combined rankers on NB201: parameters across sizes, and within equal parameter counts the
+supernet's accuracy, a training-free indicator, or both (issue 15.4).
+
+Reads the per-cell table of a one-shot ranking (`cells.csv` of `robnas rank` or of
+experiments/oneshot_rank_nb201.py: `params`, `supernet_clean`, the dataset's `clean`, `fgsm@1`,
+`pgd@1`) and the indicators of the same cells (experiments/indicators_nb201.py --archs-from), and
+reports every ranker against every truth, overall and within equal parameter counts. The rankers
+were fixed before any of these numbers were seen (choosing among many after seeing them would
+fit the 500 cells): each indicator is negated (lower predicts more robust), each within-group
+signal is a rank over the cells, and a pair of signals is the mean of their two ranks.
+
+    python experiments/combine_nb201.py --cells experiments/runs/oneshot_rank_nb201_long/base/cells.csv \\
+        --indicators experiments/results/indicators_nb201_oneshot500.csv --out experiments/results/combine_nb201
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import rankdata
+
+from robnas.io import atomic_write_text
+from robnas.ranking.report import TRUTHS, agreement_markdown, agreement_table, combined_score
+
+INDICATORS = ("jac_norm", "hessian_eig")
+
+
+def rankers(table: pd.DataFrame) -> pd.DataFrame:
+    """The a-priori rankers as columns (higher predicts more robust)."""
+    n = len(table)
+    ranks = {"supernet": rankdata(table["supernet_clean"]) / (n + 1)}
+    out = pd.DataFrame({"params": table["params"], "supernet": table["supernet_clean"]})
+    for name in INDICATORS:
+        if name in table:
+            out[f"-{name}"] = -table[name]
+            ranks[f"-{name}"] = rankdata(-table[name]) / (n + 1)
+    params = table["params"].to_numpy()
+    for name, within in ranks.items():
+        out[f"params+{name}"] = combined_score(params, within)
+    for name in INDICATORS:
+        if f"-{name}" in ranks:
+            mean = (ranks["supernet"] + ranks[f"-{name}"]) / 2
+            out[f"params+(supernet,-{name})"] = combined_score(params, mean)
+    for truth in TRUTHS:
+        out[truth] = table[truth]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=Path, required=True, help="per-cell table of a ranking")
+    parser.add_argument("--indicators", type=Path, required=True, help="indicators of its cells")
+    parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.csv")
+    args = parser.parse_args(argv)
+    cells = pd.read_csv(args.cells)
+    found = pd.read_csv(args.indicators).drop(columns=["params"])
+    table = cells.merge(found, on="arch", how="inner")
+    if len(table) < len(cells):
+        print(
+            f"error: {args.indicators} has indicators for {len(table)} of the {len(cells)} cells "
+            f"of {args.cells}; finish that run first",
+            file=sys.stderr,
+        )
+        return 2
+    scored = rankers(table)
+    names = [c for c in scored.columns if c not in TRUTHS]
+    agree = agreement_table(scored, names, TRUTHS)
+    given = " ".join(sys.argv[1:] if argv is None else argv)
+    lines = [
+        "# Combined rankers on NB201: parameters across sizes, supernet and indicators within",
+        "",
+        f"Command: `python experiments/combine_nb201.py {given}`",
+        "",
+        f"{len(table)} cells. `supernet`: the supernet's clean accuracy with inherited weights; "
+        "`-jac_norm`, `-hessian_eig`: the training-free indicators at initialisation, negated; "
+        "`params+X`: the parameter count first, X's rank within equal counts (robnas' `score` is "
+        "`params+supernet`); `params+(supernet,-X)`: within equal counts the mean of the two ranks. "
+        "All fixed before the numbers were seen.",
+        "",
+        *agreement_markdown(agree),
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
+    scored.insert(0, "arch", table["arch"])
+    atomic_write_text(args.out.with_suffix(".csv"), scored.to_csv(index=False, float_format="%.6g"))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""experiments/combine_nb201.py on a synthetic table whose answers are known, and
+experiments/indicators_nb201.py --archs-from on three real cells."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ROBNAS_DATA", REPO.parent / "shared" / "data"))
+
+
+def _script(name, monkeypatch):
+    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tables(tmp_path):
+    """Three parameter groups of four cells. The truth rises with params and inside a group;
+    the supernet orders every group rightly, jac_norm (lower = better) exactly backwards."""
+    params = np.repeat([100, 200, 300], 4)
+    inside = np.tile(np.arange(4), 3)
+    truth = params / 100 + inside / 10
+    cells = pd.DataFrame(
+        {
+            "arch": [f"a{i}" for i in range(12)],
+            "params": params,
+            "supernet_clean": 0.5 + inside / 100 - params / 1e4,  # useless across groups
+            "clean": truth,
+            "fgsm@1": truth,
+            "pgd@1": truth,
+        }
+    )
+    found = pd.DataFrame(
+        {"arch": cells["arch"], "jac_norm": inside + 0.0, "hessian_eig": 1.0 - inside / 10}
+    )
+    found["params"] = params
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    found.to_csv(tmp_path / "ind.csv", index=False)
+
+
+def test_combined_rankers_reach_the_known_taus(tmp_path, monkeypatch):
+    script = _script("combine_nb201", monkeypatch)
+    _tables(tmp_path)
+    argv = ["--cells", str(tmp_path / "cells.csv"), "--indicators", str(tmp_path / "ind.csv")]
+    assert script.main([*argv, "--out", str(tmp_path / "res")]) == 0
+    scored = pd.read_csv(tmp_path / "res.csv")
+    from robnas.ranking.metrics import kendall, kendall_within
+
+    truth, groups = scored["clean"], scored["params"].tolist()
+    assert kendall_within(scored["params+supernet"], truth, groups)[0] == pytest.approx(1.0)
+    assert kendall(scored["params+supernet"], truth) == pytest.approx(1.0)
+    assert kendall_within(scored["params+-jac_norm"], truth, groups)[0] == pytest.approx(-1.0)
+    # -hessian_eig orders the groups as the supernet does: their mean keeps that order
+    assert kendall_within(scored["params+(supernet,-hessian_eig)"], truth, groups)[0] == (
+        pytest.approx(1.0)
+    )
+    assert kendall(scored["supernet"], truth) < 0  # the supernet alone ranks across sizes badly
+    assert "| params+supernet | clean | 1.000 |" in (tmp_path / "res.md").read_text()
+
+
+def test_refuses_indicators_for_only_some_cells(tmp_path, monkeypatch, capsys):
+    script = _script("combine_nb201", monkeypatch)
+    _tables(tmp_path)
+    part = pd.read_csv(tmp_path / "ind.csv").head(5)
+    part.to_csv(tmp_path / "part.csv", index=False)
+    argv = ["--cells", str(tmp_path / "cells.csv"), "--indicators", str(tmp_path / "part.csv")]
+    assert script.main([*argv, "--out", str(tmp_path / "res")]) == 2
+    assert "5 of the 12 cells" in capsys.readouterr().err
+    assert not list(tmp_path.glob("res*"))
+
+
+@pytest.mark.skipif(
+    not (DATA / "nb201-robustness").is_dir() or not (DATA / "cifar10").is_dir(),
+    reason="needs ROBNAS_DATA with nb201-robustness and cifar10",
+)
+def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
+    script = _script("indicators_nb201", monkeypatch)
+    archs = [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+        "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+        "|nor_conv_1x1~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+    ]
+    pd.DataFrame({"arch": archs, "other": [1, 2, 3]}).to_csv(tmp_path / "from.csv", index=False)
+    argv = [
+        "indicators_nb201.py", "--data", str(DATA), "--images", "8", "--C", "4",
+        "--indicators", "jac_norm", "--archs-from", str(tmp_path / "from.csv"),
+        "--out", str(tmp_path / "ind"),
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    assert script.main() == 0
+    table = pd.read_csv(tmp_path / "ind.csv")
+    assert table.columns.tolist() == ["arch", "jac_norm", "params"]
+    assert table["arch"].tolist() == archs and (table["jac_norm"] > 0).all()
+    assert "The 3 cells of from.csv" in (tmp_path / "ind.md").read_text()
