@@ -182,7 +182,7 @@ def score(
     )  # fmt: skip
     settings = RankSettings(
         archs=len(archs), recal_batches=lever.recal_batches, batch_size=args.score_batch,
-        fgsm_eps=1 / 255 if lever.fgsm else 0.0, seed=args.seed,
+        fgsm_eps=1 / 255 if lever.fgsm and not args.no_fgsm else 0.0, seed=args.seed,
     )  # fmt: skip
     return rank_supernet(
         supernet, bench, recal=recal, heldout=heldout, out_dir=out, settings=settings, archs=archs
@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held", type=int, default=2000, help="held-out images (never trained)")
     parser.add_argument("--train-images", type=int, default=0, help="0: the whole split")
     parser.add_argument("--score-batch", type=int, default=256)
+    parser.add_argument(
+        "--no-fgsm", action="store_true", help="skip the supernet FGSM column (halves scoring)"
+    )
     parser.add_argument("--levers", default="all", help="comma list of lever names, or all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report-only", action="store_true", help="rewrite the results only")
