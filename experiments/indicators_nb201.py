@@ -96,20 +96,22 @@ def main() -> int:
     cfg = {"jac_method": "exact", "hessian_iterations": args.iterations, "seed": args.seed}
     start = time.perf_counter()
     for i, arch in enumerate(archs):
-        if arch in done:
+        missing = [n for n in args.names if not done.get(arch, {}).get(n)]
+        if not missing:
             continue
         g = Genotype.from_str(f"nb201:{arch}")
         torch.manual_seed(args.seed)  # seeded initialisation, the same for every cell
         model = space.build(g, macro, "cifar10").eval()
-        row = {"arch": arch, "params": str(sum(p.numel() for p in model.parameters()))}
-        for name in args.names:
+        row = {**done.get(arch, {}), "arch": arch}
+        row["params"] = str(sum(p.numel() for p in model.parameters()))
+        for name in missing:  # a rerun adding an indicator keeps the values already there
             row[name] = repr(INDICATORS.get(name)(model, x, y, cfg=cfg)[name])
         done[arch] = row
         ordered = [done[a] for a in archs if a in done]
         text = (
             ",".join(fields)
             + "\n"
-            + "".join(",".join(r[f] for f in fields) + "\n" for r in ordered)
+            + "".join(",".join(r.get(f, "") for f in fields) + "\n" for r in ordered)
         )
         atomic_write_text(csv_path, text)  # every row durable before the next
         print(f"[{i + 1}/{len(archs)}] {arch} {row}", file=sys.stderr, flush=True)

@@ -102,3 +102,11 @@ def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
     assert table.columns.tolist() == ["arch", "jac_norm", "params"]
     assert table["arch"].tolist() == archs and (table["jac_norm"] > 0).all()
     assert "The 3 cells of from.csv" in (tmp_path / "ind.md").read_text()
+    # a rerun adding an indicator computes only it and keeps the values already there
+    argv[argv.index("jac_norm")] = "jac_norm,hessian_eig"
+    monkeypatch.setattr(sys, "argv", [*argv, "--iterations", "2"])
+    assert script.main() == 0
+    again = pd.read_csv(tmp_path / "ind.csv")
+    assert again.columns.tolist() == ["arch", "jac_norm", "hessian_eig", "params"]
+    assert again["jac_norm"].tolist() == table["jac_norm"].tolist()
+    assert again["hessian_eig"].notna().all()
