@@ -36,19 +36,11 @@ from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
 from robnas.io import atomic_write_text
 from robnas.ranking.metrics import kendall_within
+from robnas.ranking.report import draw_classes
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("jac_norm", "hessian_eig")
-
-
-def draw_classes(bench, count: int, seed: int) -> list[str]:
-    """One representative NB201 string for each of `count` isomorph classes drawn uniformly."""
-    first: dict[int, int] = {}
-    for index, row in enumerate(bench.rows):
-        first.setdefault(int(row), index)
-    rows = np.random.default_rng(seed).choice(sorted(first), size=count, replace=False)
-    return [bench.strings[first[int(r)]] for r in rows]
 
 
 def read_rows(path: Path) -> dict[str, dict[str, str]]:
@@ -89,7 +81,7 @@ def main() -> int:
             archs = [r["arch"] for r in csv.DictReader(f)]
         args.archs = len(archs)
     else:
-        archs = draw_classes(bench, args.archs, args.seed)
+        archs = draw_classes(bench.rows, bench.strings, args.archs, args.seed)
     fields = ("arch", *args.names, "params")
     csv_path = args.out.with_suffix(".csv")
     done = read_rows(csv_path)
