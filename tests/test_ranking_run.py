@@ -129,3 +129,22 @@ def test_recalibration_batches_mix_classes_of_a_class_ordered_split(monkeypatch)
                         heldout=data.take(torch.arange(16)), recal_batches=1, batch_size=32,
                         fgsm_eps=None)  # fmt: skip
     assert len(first[0].unique()) >= 5  # 32 images drawn from all 320 span many classes
+
+
+def test_indicators_are_ranked_alone_and_within_equal_params(setup, tmp_path):
+    supernet, bench, recal, heldout = setup
+    settings = RankSettings(
+        archs=8, recal_batches=1, batch_size=32, fgsm_eps=0.0, indicators=("jac_norm",), seed=5
+    )
+    rank_supernet(
+        supernet, bench, recal=recal, heldout=heldout, out_dir=tmp_path, settings=settings
+    )
+    table = pd.read_csv(tmp_path / "cells.csv")
+    assert (table["-jac_norm"] == -table["jac_norm"]).all()  # lower Jacobian norm: more robust
+    combined = table.sort_values("params+-jac_norm")
+    # the parameter count first; within equal counts, the indicator
+    assert combined["params"].is_monotonic_increasing
+    for _, group in combined.groupby("params"):
+        assert group["-jac_norm"].is_monotonic_increasing
+    text = (tmp_path / "ranking.md").read_text()
+    assert "| params+-jac_norm | clean |" in text and "| -jac_norm | fgsm@1 |" in text

@@ -26,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fgsm-eps", default="1/255", help="FGSM eps of the robust score (0: none)"
     )
     parser.add_argument(
-        "--indicators", default="", help="also rank by these indicators, e.g. jac_norm,hessian_eig"
+        "--indicators",
+        default="",
+        help="also rank by these indicators (on the inherited weights), alone and as params+X: "
+        "the parameter count first, the indicator within equal counts; e.g. jac_norm,hessian_eig",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")

@@ -138,6 +138,10 @@ def summarize(
     truths: Sequence[str] = TRUTHS,
 ) -> dict[str, Any]:
     """Add ground truth and the combined score; write the agreement tables."""
+    from scipy.stats import rankdata
+
+    from robnas.indicators import INDICATORS
+
     table = table.copy()
     gs = [Genotype.from_str(f"{space}:{a}") for a in table["arch"]]
     for t in truths:
@@ -148,9 +152,16 @@ def summarize(
     has_logp = "supernet_logp" in table and bool(table["supernet_logp"].notna().all())
     if has_logp:
         scores.insert(3, "supernet_logp")
+    params = table["params"].to_numpy()
     for name in settings.indicators:
-        table[f"-{name}"] = -table[name]
-        scores.append(f"-{name}")
+        # signed so higher predicts more robust; then the combined ranker: params across
+        # sizes, the indicator's rank within equal params (as `score` does with the supernet)
+        sign = INDICATORS.get(name).direction
+        signed = f"-{name}" if sign < 0 else name
+        table[signed] = sign * table[name]
+        within = rankdata(table[signed].to_numpy()) / (len(table) + 1)
+        table[f"params+{signed}"] = combined_score(params, within)
+        scores += [signed, f"params+{signed}"]
     agree = agreement_table(table, scores, truths)
     retest = split_agreement(
         table["clean_half_a"].to_numpy(),
