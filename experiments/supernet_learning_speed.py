@@ -1,0 +1,174 @@
+"""How much does weight sharing slow a darts supernet's learning? (issue 15.6)
+
+Three runs of one recipe (default: the tiny preset's, the README main job's supernet training) on
+the same training images, validated on the same held-out images (clean and PGD-`val_steps`):
+
+- `standalone`: one random cell (`--seed`) built and trained alone;
+- `fixed_path`: the supernet trained on that cell's path at every step, validated on that path;
+- `sampled`: the supernet on uniformly sampled paths (what the main job trains), validated on
+  `val_paths` random paths, BatchNorm recalibrated per path (robnas.training.validate).
+
+`standalone` is the bar for the main job's goal: a supernet averaged over random paths is not
+expected to beat one network trained alone on one path by the same recipe on the same images.
+Resumable (each run's checkpoint under --work); the results are rewritten after every run.
+
+    ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
+        [--images 12800] [--method clean] [--runs standalone,fixed_path,sampled]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robnas.config import TrainConfig, get_preset
+from robnas.data.datasets import ImageData, load_dataset, split_train_val
+from robnas.genotype import Genotype
+from robnas.io import atomic_write_text
+from robnas.models.samplers import UniformOpSampler
+from robnas.models.supernet import Supernet
+from robnas.space.search_space import get_space
+from robnas.training.loop import train
+from robnas.training.validate import validate
+
+HERE = Path(__file__).resolve().parent
+RUNS = ("standalone", "fixed_path", "sampled")
+
+
+class FixedPath(UniformOpSampler):
+    """One path, every step."""
+
+    def __init__(self, genotype: Genotype, seed: int) -> None:
+        super().__init__(get_space(genotype.space), seed)
+        self.genotype = genotype
+
+    def sample(self) -> Genotype:
+        return self.genotype
+
+
+def run_one(
+    name: str,
+    args: argparse.Namespace,
+    cfg: TrainConfig,
+    data: tuple[ImageData, ImageData],
+    genotype: Genotype,
+) -> dict[str, Any]:
+    done = args.work / name / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    space = get_space("darts")
+    macro = space.resolve_macro("tiny")
+    torch.manual_seed(args.seed)
+    train_data, val_data = data
+    if name == "standalone":
+        model = space.build(genotype, macro, "cifar10")
+        result = train(model, train_data, val_data, cfg, args.work / name, resume=True)
+        final = result.final
+    else:
+        model = Supernet(space, macro, "cifar10")
+        sampler = FixedPath(genotype, args.seed) if name == "fixed_path" else None
+        result = train(
+            model, train_data, val_data, cfg, args.work / name, sampler=sampler, resume=True
+        )
+        final = result.final
+        if name == "fixed_path":  # its BatchNorm statistics are that path's own
+            final = final | validate(model.extract(genotype), train_data, val_data, cfg)
+    row = {
+        "run": name,
+        "images": len(train_data),
+        "clean_acc": final["clean_acc"],
+        "robust_acc": final["robust_acc"],
+        "train_minutes": sum(r["seconds"] for r in result.history) / 60,
+    }
+    atomic_write_text(done, json.dumps(row, indent=2))
+    return row
+
+
+def write_results(
+    args: argparse.Namespace, rows: list[dict[str, Any]], genotype: Genotype, cfg: TrainConfig
+) -> None:
+    given = " ".join(sys.argv[1:])
+    steps = f"PGD-{cfg.val_steps}"
+    lines = [
+        "# How much weight sharing slows a darts supernet's learning",
+        "",
+        f"Command: `python experiments/supernet_learning_speed.py {given}`",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s); other jobs may have shared the "
+        "machine (minutes are wall time).",
+        "",
+        f"Recipe: the tiny preset's training ({cfg.method}, first {cfg.clean_epochs:g} of the pass "
+        f"clean, batch {cfg.batch_size}, peak LR {cfg.peak_lr:g}), darts at C=8, 5 layers, one pass "
+        f"over the same {rows[0]['images'] if rows else '?'} training images; clean and {steps} "
+        f"(8/255) accuracy on {cfg.val_size} held-out images. The cell: `{genotype.to_str()}`.",
+        "",
+        "| run | clean | " + steps + " | train min |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['clean_acc']:.3f} | {r['robust_acc']:.3f} | {r['train_minutes']:.1f} |"
+        )
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    header = "run,images,clean_acc,robust_acc,train_minutes\n"
+    body = "".join(
+        f"{r['run']},{r['images']},{r['clean_acc']:.4f},{r['robust_acc']:.4f},{r['train_minutes']:.2f}\n"
+        for r in rows
+    )
+    atomic_write_text(out.with_suffix(".csv"), header + body)
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    data_dir = Path(os.environ.get("ROBNAS_DATA", HERE.parents[1] / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=data_dir)
+    parser.add_argument(
+        "--images", type=int, default=0, help="training images (0: the whole split)"
+    )
+    parser.add_argument("--method", default=None, help="override the preset's (e.g. clean)")
+    parser.add_argument("--limit", type=int, default=0, help="read only this many images (tests)")
+    parser.add_argument("--val", type=int, default=0, help="held-out images (0: the preset's)")
+    parser.add_argument("--runs", default=",".join(RUNS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=HERE / "runs" / "supernet_learning_speed")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "supernet_learning_speed")
+    args = parser.parse_args(argv)
+    runs = [r for r in args.runs.split(",") if r]
+    if not runs or set(runs) - set(RUNS):
+        parser.error(f"--runs must name some of {', '.join(RUNS)}")
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    cfg = get_preset("tiny").train
+    if args.method is not None:
+        cfg = dataclasses.replace(cfg, method=args.method, clean_epochs=0.0)
+    held = args.val or get_preset("tiny").val_images
+    limit = args.limit or None
+    full = load_dataset("cifar10", "train", data_dir=args.data, limit=limit, seed=args.seed)
+    train_data, val_data = split_train_val(full, held, args.seed)
+    if args.images:
+        order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(1))
+        train_data = train_data.take(order[: args.images])
+    genotype = get_space("darts").sample(np.random.default_rng(args.seed))
+    began = time.perf_counter()
+    rows = []
+    for name in runs:
+        rows.append(run_one(name, args, cfg, (train_data, val_data), genotype))
+        write_results(args, rows, genotype, cfg)
+    print(f"{(time.perf_counter() - began) / 60:.1f} min this call", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""experiments/supernet_learning_speed.py at a toy size: three runs on the same images, the
+fixed path validated on its own cell, and a rerun that trains nothing again."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script(monkeypatch):
+    path = REPO / "experiments" / "supernet_learning_speed.py"
+    spec = importlib.util.spec_from_file_location("supernet_learning_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_toy_runs_write_three_rows_and_resume(data_root, tmp_path, monkeypatch):
+    script = _script(monkeypatch)
+    argv = [
+        "--data", str(data_root), "--limit", "300", "--val", "40", "--images", "128",
+        "--method", "clean", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "res"),
+    ]  # fmt: skip
+    assert script.main(argv) == 0
+    table = pd.read_csv(tmp_path / "res.csv")
+    assert table["run"].tolist() == ["standalone", "fixed_path", "sampled"]
+    assert (table["images"] == 128).all()
+    assert table["clean_acc"].between(0, 1).all() and table["robust_acc"].between(0, 1).all()
+    assert (
+        "Command: `python experiments/supernet_learning_speed.py"
+        in (tmp_path / "res.md").read_text()
+    )
+
+    calls = []
+    monkeypatch.setattr(script, "train", lambda *a, **k: calls.append(1))
+    assert script.main(argv) == 0
+    assert not calls  # every run was done: nothing trains again
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "res.csv"), table)
+
+
+def test_unknown_run_is_refused(tmp_path, monkeypatch):
+    script = _script(monkeypatch)
+    with pytest.raises(SystemExit):
+        script.main(["--runs", "nope", "--work", str(tmp_path), "--out", str(tmp_path / "r")])
