@@ -20,23 +20,27 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from scipy.stats import rankdata
 
 from robnas.io import atomic_write_text
-from robnas.ranking.report import TRUTHS, agreement_markdown, agreement_table, combined_score
+from robnas.ranking.report import (
+    TRUTHS,
+    agreement_markdown,
+    agreement_table,
+    combined_score,
+    within_ranks,
+)
 
 INDICATORS = ("jac_norm", "hessian_eig")
 
 
 def rankers(table: pd.DataFrame) -> pd.DataFrame:
     """The a-priori rankers as columns (higher predicts more robust)."""
-    n = len(table)
-    ranks = {"supernet": rankdata(table["supernet_clean"]) / (n + 1)}
+    ranks = {"supernet": within_ranks(table["supernet_clean"].to_numpy())}
     out = pd.DataFrame({"params": table["params"], "supernet": table["supernet_clean"]})
     for name in INDICATORS:
         if name in table:
             out[f"-{name}"] = -table[name]
-            ranks[f"-{name}"] = rankdata(-table[name]) / (n + 1)
+            ranks[f"-{name}"] = within_ranks(-table[name].to_numpy())
     params = table["params"].to_numpy()
     for name, within in ranks.items():
         out[f"params+{name}"] = combined_score(params, within)

@@ -73,16 +73,15 @@ def run_one(
     if name == "standalone":
         model = space.build(genotype, macro, "cifar10")
         result = train(model, train_data, val_data, cfg, args.work / name, resume=True)
-        final = result.final
     else:
         model = Supernet(space, macro, "cifar10")
         sampler = FixedPath(genotype, args.seed) if name == "fixed_path" else None
         result = train(
             model, train_data, val_data, cfg, args.work / name, sampler=sampler, resume=True
         )
-        final = result.final
-        if name == "fixed_path":  # its BatchNorm statistics are that path's own
-            final = final | validate(model.extract(genotype), train_data, val_data, cfg)
+    final = result.final
+    if name == "fixed_path":  # its BatchNorm statistics are that path's own
+        final = final | validate(model.extract(genotype), train_data, val_data, cfg)
     row = {
         "run": name,
         "images": len(train_data),

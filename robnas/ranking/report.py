@@ -44,6 +44,15 @@ def combined_score(params: np.ndarray, supernet: np.ndarray) -> np.ndarray:
     return dense + np.clip(supernet, 0.0, 0.999999)
 
 
+def within_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks over all cells scaled into (0, 1): a signal `combined_score` can order equal
+    parameter counts by, whatever its scale (ties share their mean rank)."""
+    from scipy.stats import rankdata
+
+    values = np.asarray(values)
+    return rankdata(values) / (len(values) + 1)
+
+
 def agreement_table(
     table: pd.DataFrame, scores: Sequence[str], truths: Sequence[str] = TRUTHS
 ) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from robnas.ranking.report import (
     draw_classes,
     markdown,
     split_agreement,
+    within_ranks,
 )
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,6 @@ def summarize(
     truths: Sequence[str] = TRUTHS,
 ) -> dict[str, Any]:
     """Add ground truth and the combined score; write the agreement tables."""
-    from scipy.stats import rankdata
-
     from robnas.indicators import INDICATORS
 
     table = table.copy()
@@ -159,8 +158,7 @@ def summarize(
         sign = INDICATORS.get(name).direction
         signed = f"-{name}" if sign < 0 else name
         table[signed] = sign * table[name]
-        within = rankdata(table[signed].to_numpy()) / (len(table) + 1)
-        table[f"params+{signed}"] = combined_score(params, within)
+        table[f"params+{signed}"] = combined_score(params, within_ranks(table[signed].to_numpy()))
         scores += [signed, f"params+{signed}"]
     agree = agreement_table(table, scores, truths)
     retest = split_agreement(
