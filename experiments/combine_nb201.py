@@ -6,8 +6,8 @@ experiments/oneshot_rank_nb201.py: `params`, `supernet_clean`, the dataset's `cl
 `pgd@1`) and the indicators of the same cells (experiments/indicators_nb201.py --archs-from), and
 reports every ranker against every truth, overall and within equal parameter counts. The rankers
 were fixed before any of these numbers were seen (choosing among many after seeing them would
-fit the 500 cells): each indicator is negated (lower predicts more robust), each within-group
-signal is a rank over the cells, and a pair of signals is the mean of their two ranks.
+fit the 500 cells): each indicator is signed by its registered direction (both here: lower
+predicts more robust), each within-group signal is a rank over the cells, and a pair of signals is the mean of their two ranks.
 
     python experiments/combine_nb201.py --cells experiments/runs/oneshot_rank_nb201_long/base/cells.csv \\
         --indicators experiments/results/indicators_nb201_oneshot500.csv --out experiments/results/combine_nb201
@@ -27,6 +27,7 @@ from robnas.ranking.report import (
     agreement_markdown,
     agreement_table,
     combined_score,
+    signed_indicator,
     within_ranks,
 )
 
@@ -37,17 +38,16 @@ def rankers(table: pd.DataFrame) -> pd.DataFrame:
     """The a-priori rankers as columns (higher predicts more robust)."""
     ranks = {"supernet": within_ranks(table["supernet_clean"].to_numpy())}
     out = pd.DataFrame({"params": table["params"], "supernet": table["supernet_clean"]})
-    for name in INDICATORS:
-        if name in table:
-            out[f"-{name}"] = -table[name]
-            ranks[f"-{name}"] = within_ranks(-table[name].to_numpy())
+    signed = [signed_indicator(table, name) for name in INDICATORS if name in table]
+    for label, values in signed:
+        out[label] = values
+        ranks[label] = within_ranks(values.to_numpy())
     params = table["params"].to_numpy()
     for name, within in ranks.items():
         out[f"params+{name}"] = combined_score(params, within)
-    for name in INDICATORS:
-        if f"-{name}" in ranks:
-            mean = (ranks["supernet"] + ranks[f"-{name}"]) / 2
-            out[f"params+(supernet,-{name})"] = combined_score(params, mean)
+    for label, _ in signed:
+        mean = (ranks["supernet"] + ranks[label]) / 2
+        out[f"params+(supernet,{label})"] = combined_score(params, mean)
     for truth in TRUTHS:
         out[truth] = table[truth]
     return out

@@ -53,6 +53,15 @@ def within_ranks(values: np.ndarray) -> np.ndarray:
     return rankdata(values) / (len(values) + 1)
 
 
+def signed_indicator(table: pd.DataFrame, name: str) -> tuple[str, pd.Series]:
+    """An indicator column signed by its registered direction, so higher predicts more robust,
+    and its label (`-name` where lower predicts more robust)."""
+    from robnas.indicators import INDICATORS
+
+    sign = INDICATORS.get(name).direction
+    return (f"-{name}" if sign < 0 else name), sign * table[name]
+
+
 def agreement_table(
     table: pd.DataFrame, scores: Sequence[str], truths: Sequence[str] = TRUTHS
 ) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from robnas.ranking.report import (
     combined_score,
     draw_classes,
     markdown,
+    signed_indicator,
     split_agreement,
     within_ranks,
 )
@@ -139,8 +140,6 @@ def summarize(
     truths: Sequence[str] = TRUTHS,
 ) -> dict[str, Any]:
     """Add ground truth and the combined score; write the agreement tables."""
-    from robnas.indicators import INDICATORS
-
     table = table.copy()
     gs = [Genotype.from_str(f"{space}:{a}") for a in table["arch"]]
     for t in truths:
@@ -155,9 +154,7 @@ def summarize(
     for name in settings.indicators:
         # signed so higher predicts more robust; then the combined ranker: params across
         # sizes, the indicator's rank within equal params (as `score` does with the supernet)
-        sign = INDICATORS.get(name).direction
-        signed = f"-{name}" if sign < 0 else name
-        table[signed] = sign * table[name]
+        signed, table[signed] = signed_indicator(table, name)
         table[f"params+{signed}"] = combined_score(params, within_ranks(table[signed].to_numpy()))
         scores += [signed, f"params+{signed}"]
     agree = agreement_table(table, scores, truths)
