@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from robnas.io import atomic_write_text
+from robnas.ranking.metrics import tau_gain
 from robnas.ranking.report import (
     TRUTHS,
     agreement_markdown,
@@ -51,6 +52,17 @@ def rankers(table: pd.DataFrame) -> pd.DataFrame:
     for truth in TRUTHS:
         out[truth] = table[truth]
     return out
+
+
+def gain_markdown(scored: pd.DataFrame, names: list[str]) -> list[str]:
+    lines = ["| ranker | " + " | ".join(TRUTHS) + " |", "|---|" + "---|" * len(TRUTHS)]
+    for name in names:
+        cells = []
+        for truth in TRUTHS:
+            gain, low, high = tau_gain(scored[name], scored["params"], scored[truth])
+            cells.append(f"{gain:+.3f} ({low:+.3f}, {high:+.3f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         "All fixed before the numbers were seen.",
         "",
         *agreement_markdown(agree),
+        "",
+        "Gain over the parameter count: each ranker's Kendall tau minus #params' against the same "
+        "truth on the same cells, with a 95% paired bootstrap interval (2,000 resamples of the "
+        "cells, seed 0). A ranker beats #params where the interval lies above 0.",
+        "",
+        *gain_markdown(scored, [n for n in names if n != "params"]),
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")

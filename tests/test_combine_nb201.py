@@ -65,7 +65,11 @@ def test_combined_rankers_reach_the_known_taus(tmp_path, monkeypatch):
         pytest.approx(1.0)
     )
     assert kendall(scored["supernet"], truth) < 0  # the supernet alone ranks across sizes badly
-    assert "| params+supernet | clean | 1.000 |" in (tmp_path / "res.md").read_text()
+    report = (tmp_path / "res.md").read_text()
+    assert "| params+supernet | clean | 1.000 |" in report
+    # gain over #params: a perfect order minus params' tau-b with its ties, 48 / sqrt(48 * 66)
+    gain = 1 - 48 / np.sqrt(48 * 66)
+    assert f"| params+supernet | {gain:+.3f} (" in report
 
 
 def test_refuses_indicators_for_only_some_cells(tmp_path, monkeypatch, capsys):

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from robnas.ranking.metrics import agreement, kendall_within, pair_counts, top_precision
+from robnas.ranking.metrics import (
+    agreement,
+    kendall_within,
+    pair_counts,
+    tau_gain,
+    top_precision,
+)
 
 
 def test_pair_counts_tau_b_equals_scipy_with_ties() -> None:
@@ -50,3 +56,26 @@ def test_nan_rows_are_dropped_not_ranked() -> None:
     truth = np.array([1.0, 2.0, np.nan, 4.0])
     score = np.array([1.0, 2.0, 100.0, 4.0])
     assert agreement(score, truth, [0, 0, 0, 0])["kendall"] == pytest.approx(1.0)
+
+
+def test_tau_gain_is_the_tau_difference_with_a_paired_interval() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=300)
+    sharp = truth + 0.3 * rng.normal(size=300)
+    blunt = truth + 1.5 * rng.normal(size=300)
+    gain, low, high = tau_gain(sharp, blunt, truth, n_boot=500)
+    expected = kendalltau(sharp, truth).statistic - kendalltau(blunt, truth).statistic
+    assert gain == pytest.approx(expected)
+    assert 0 < low < gain < high
+    gain, low, high = tau_gain(blunt, sharp, truth, n_boot=500)
+    assert low < gain < high < 0
+    # a ranker against itself gains exactly nothing on every resample
+    assert tau_gain(blunt, blunt, truth, n_boot=200) == (0.0, 0.0, 0.0)
+
+
+def test_tau_gain_of_equally_good_rankers_is_not_called_a_win() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=400)
+    one, other = (truth + rng.normal(size=400) for _ in range(2))
+    gain, low, high = tau_gain(one, other, truth, n_boot=500)
+    assert low < 0 < high and abs(gain) < 0.05

@@ -115,3 +115,20 @@ def agreement(score: Values, truth: Values, groups: Sequence[Hashable]) -> dict[
         "top5": top_precision(score, truth, 0.05),
         "top10": top_precision(score, truth, 0.10),
     }
+
+
+def tau_gain(
+    score: Values, baseline: Values, truth: Values, *, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Kendall tau of `score` minus that of `baseline` against `truth`, with a 95% paired
+    bootstrap interval: both taus on the same resampled cells, so the noise they share (which
+    cells were drawn) cancels. "Beats the baseline" means the interval lies above 0."""
+    from robnas.analysis.stats import bootstrap_coefs, bootstrap_indices, interval
+
+    a, b, t = (np.asarray(v, dtype=float) for v in (score, baseline, truth))
+    keep = ~(np.isnan(a) | np.isnan(b) | np.isnan(t))
+    a, b, t = a[keep], b[keep], t[keep]
+    idx = bootstrap_indices(len(t), n_boot, np.random.default_rng(seed))
+    diffs = bootstrap_coefs("kendall", a, t, idx) - bootstrap_coefs("kendall", b, t, idx)
+    low, high = interval(diffs)
+    return kendall(a, t) - kendall(b, t), low, high
