@@ -73,6 +73,14 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
     assert table["clean"].iloc[2] == pytest.approx(bench.value(g, "clean"))
     lines = (tmp_path / "ranking.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in lines) == 1 + 6 * 3  # header + scores x truths
+    gain = summary["score_gain_over_params"]["clean"]
+    expected = (
+        stats.kendalltau(table["score"], table["clean"])[0]
+        - stats.kendalltau(table["params"], table["clean"])[0]
+    )
+    assert gain["gain"] == pytest.approx(expected)
+    assert gain["low"] <= gain["gain"] <= gain["high"]
+    assert f"`clean` {gain['gain']:+.3f} (" in "\n".join(lines)
 
     # interrupted after 3 cells: the rerun scores only the missing 3 and gives the same table
     partial = table.iloc[:3][

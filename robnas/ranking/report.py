@@ -95,9 +95,21 @@ def agreement_markdown(agree: pd.DataFrame) -> list[str]:
 
 
 def markdown(
-    agree: pd.DataFrame, retest: dict[str, float], retest_logp: dict[str, float] | None = None
+    agree: pd.DataFrame,
+    retest: dict[str, float],
+    retest_logp: dict[str, float] | None = None,
+    gain: dict[str, tuple[float, float, float]] | None = None,
 ) -> str:
     lines = agreement_markdown(agree)
+    if gain:
+        parts = [f"`{t}` {g:+.3f} ({lo:+.3f}, {hi:+.3f})" for t, (g, lo, hi) in gain.items()]
+        lines += [
+            "",
+            "`score`'s Kendall tau minus #params' (95% paired bootstrap interval over the cells; "
+            "it beats counting parameters only where the interval lies above 0): "
+            + "; ".join(parts)
+            + ".",
+        ]
     lines += [
         "",
         f"Test-retest (supernet clean accuracy on two disjoint halves of the split): tau "

@@ -22,6 +22,7 @@ from robnas.data.tabular import TabularBenchmark
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
 from robnas.models.supernet import Supernet
+from robnas.ranking.metrics import tau_gain
 from robnas.ranking.oneshot import CellScore, score_cells
 from robnas.ranking.report import (
     TRUTHS,
@@ -170,11 +171,16 @@ def summarize(
             table["logp_half_b"].to_numpy(),
             table["params"].to_numpy(),
         )
+    # does the supernet add anything to counting parameters? The tau difference, paired
+    gain = {t: tau_gain(table["score"], table["params"], table[t]) for t in truths}
     atomic_write_text(out / "cells.csv", table.to_csv(index=False))
-    atomic_write_text(out / "ranking.md", markdown(agree, retest, retest_logp))
+    atomic_write_text(out / "ranking.md", markdown(agree, retest, retest_logp, gain))
     summary = {
         "cells": len(table),
         "agreement": agree.to_dict("records"),
+        "score_gain_over_params": {
+            t: dict(zip(("gain", "low", "high"), g)) for t, g in gain.items()
+        },
         "test_retest": retest,
         "test_retest_logp": retest_logp,
         "settings": settings.__dict__,
