@@ -3,11 +3,12 @@
 For uniformly drawn isomorph classes of NB201, computes the input-Jacobian norm (`jac_norm`) and the
 largest eigenvalue of the input Hessian of the loss (`hessian_eig`) on seeded initialisations
 (training-free, as in the dataset paper) over one fixed batch of CIFAR-10 training images, then the
-Kendall tau of each indicator (sign flipped: lower predicts more robust) against the dataset's
-accuracies: clean, and FGSM and PGD at every eps. Resumable: rows already in the CSV are kept.
+Kendall tau of each indicator (signed by its registered direction: these two lower-is-better)
+against the dataset's accuracies: clean, and FGSM and PGD at every eps. `--indicators` also takes
+the zero-cost accuracy proxies `naswot` and `zico` (higher is better). Resumable: rows already in the CSV are kept.
 
     python experiments/indicators_nb201.py [--archs 200] [--images 64] [--C 16 --N 1] [--seed 0]
-        [--indicators jac_norm,hessian_eig] [--archs-from CSV --out PATH]
+        [--indicators jac_norm,hessian_eig,naswot,zico] [--archs-from CSV --out PATH]
 
 `--archs-from` scores the `arch` column of another result (e.g. the one-shot ranking's 500 cells)
 instead of a fresh draw, so the indicators can be set beside (and combined with) its scores.
@@ -40,7 +41,8 @@ from robnas.ranking.report import draw_classes
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("jac_norm", "hessian_eig")
+NAMES = ("jac_norm", "hessian_eig", "naswot", "zico")
+DEFAULT = ("jac_norm", "hessian_eig")
 
 
 def read_rows(path: Path) -> dict[str, dict[str, str]]:
@@ -61,7 +63,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--indicators", default=",".join(NAMES), help="comma list of " + ", ".join(NAMES)
+        "--indicators", default=",".join(DEFAULT), help="comma list of " + ", ".join(NAMES)
     )
     parser.add_argument("--archs-from", type=Path, help="score this CSV's arch column, not a draw")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "indicators_nb201")
@@ -124,7 +126,10 @@ def write_summary(args, bench, archs, done, seconds: float) -> None:
         else f"{len(rows)} NB201 isomorph classes drawn uniformly (seed {args.seed})"
     )
     given = " ".join(sys.argv[1:])
-    header = [f"-{n}" for n in names] + ["params"] + [f"-{n} within equal params" for n in names]
+    sign = {n: INDICATORS.get(n).direction for n in names}
+    label = {n: f"-{n}" if sign[n] < 0 else n for n in names}
+    header = [label[n] for n in names] + ["params"]
+    header += [f"{label[n]} within equal params" for n in names]
     lines = [
         "# Training-free indicators on NB201 (" + ", ".join(names) + ")",
         "",
@@ -136,7 +141,8 @@ def write_summary(args, bench, archs, done, seconds: float) -> None:
         f"{origin}; each network built at "
         f"C={args.C}, N={args.N} from one seeded initialisation (training-free, as in the dataset "
         f"paper), scored on one fixed class-balanced batch of {args.images} CIFAR-10 training images. "
-        "Kendall tau of the NEGATED indicator (lower value predicts more robust) against the "
+        "Kendall tau of each indicator signed by its registered direction (`-x`: lower predicts "
+        "more robust, so negated) against the "
         "dataset's accuracy; the parameter count beside them as the baseline to beat. 'Within "
         "equal params' pools the pairs of cells with the same parameter count (what a budgeted "
         "search compares; the count itself scores 0 there).",
@@ -148,11 +154,11 @@ def write_summary(args, bench, archs, done, seconds: float) -> None:
     for t in targets:
         acc = np.array([bench.value(g, t) for g in gs])
         taus = []
-        for key, sign in [(n, -1) for n in names] + [("params", 1)]:
-            values = sign * np.array([float(r[key]) for r in rows])
+        for key, direction in [*sign.items(), ("params", 1)]:
+            values = direction * np.array([float(r[key]) for r in rows])
             taus.append(kendalltau(values, acc, nan_policy="omit").statistic)
         for key in names:
-            values = -np.array([float(r[key]) for r in rows])
+            values = sign[key] * np.array([float(r[key]) for r in rows])
             taus.append(kendall_within(values, acc, params)[0])
         lines.append(f"| {t} | " + " | ".join(f"{v:.3f}" for v in taus) + " |")
     atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")

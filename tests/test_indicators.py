@@ -291,7 +291,7 @@ def test_every_indicator_is_pure(name: str) -> None:
     state = {k: v.clone() for k, v in net.state_dict().items()}
     modes = [m.training for m in net.modules()]
     flags = [p.requires_grad for p in net.parameters()]
-    x, y = _batch(3)
+    x, y = _batch(4)  # zico splits the batch in two
     x_before = x.clone()
     cfg = IndicatorConfig(attack_steps=1, eval_attack="fgsm")
     first = INDICATORS.get(name)(net, x, y, cfg=cfg)

@@ -2,7 +2,8 @@
 
 An indicator is `fn(model, images, labels, *, cfg) -> float | dict[str, float]`. It keeps no
 state: the model's train/eval modes, parameters, `requires_grad` flags and buffers are as before,
-and gradients are only ever taken w.r.t. the input. Randomness comes from `cfg.seed`.
+and gradients are taken w.r.t. the input, or w.r.t. parameters with `torch.autograd.grad`
+(never accumulated into `.grad`). Randomness comes from `cfg.seed`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class IndicatorConfig:
     matrices, "mean" divides it by the matrix size. jac_method: "exact" (one backward pass per
     class), "random" (`jac_projections` Gaussian projections), "auto" (exact when that is no
     more passes than the projections). hessian_iterations: power-iteration steps of
-    `hessian_eig` (it stops earlier once converged). eval_attack: the registered attack of `robust_acc`.
+    `hessian_eig` (it stops earlier once converged). zico_batches: the minibatches (>= 2) the
+    images are split into for `zico`'s gradient statistics. eval_attack: the registered attack of `robust_acc`.
     """
 
     eps: float = 8 / 255
@@ -47,6 +49,7 @@ class IndicatorConfig:
     jac_method: str = "auto"
     jac_projections: int = 10
     hessian_iterations: int = 20
+    zico_batches: int = 2
     eval_attack: str = "pgd20"
     batch_size: int = 128
     seed: int = 0
@@ -60,6 +63,10 @@ class IndicatorConfig:
         ):
             raise ConfigError(
                 "attack_steps, batch_size, jac_projections and hessian_iterations must be >= 1"
+            )
+        if self.zico_batches < 2:
+            raise ConfigError(
+                f"zico_batches must be >= 2 (a spread needs two), got {self.zico_batches}"
             )
         if not 0 < self.fsp_deep_fraction <= 1:
             raise ConfigError(f"fsp_deep_fraction must lie in (0, 1], got {self.fsp_deep_fraction}")
