@@ -52,7 +52,7 @@ def test_zico_matches_gradients_taken_by_backward_on_a_copy() -> None:
     net = _mlp(1)
     x, y = _batch(8, seed=2)
     grads: list[list[np.ndarray]] = []
-    for xb, yb in zip(x.chunk(2), y.chunk(2)):
+    for xb, yb in ((x[0::2], y[0::2]), (x[1::2], y[1::2])):  # every other image
         twin = copy.deepcopy(net)
         F.cross_entropy(twin(xb), yb).backward()
         grads.append([m.weight.grad.numpy().ravel() for m in twin if isinstance(m, nn.Linear)])

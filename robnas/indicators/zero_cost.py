@@ -6,8 +6,9 @@
   images into distinct linear regions score higher and train to higher accuracy.
 - `zico` (Li et al., ICLR 2023, "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on
   Gradients"): for each conv/linear weight tensor, sum over its entries of mean |gradient| /
-  standard deviation of the gradient across `zico_batches` minibatches; the score is the sum of
-  the logs over the layers. Large, consistent gradients go with fast convergence and accuracy.
+  standard deviation of the gradient across `zico_batches` minibatches (the k-th holds every
+  k-th image, so a class-ordered batch still mixes classes); the score is the sum of the logs
+  over the layers. Large, consistent gradients go with fast convergence and accuracy.
 
 Both run the network in train mode (batch statistics in BatchNorm, as the papers do at
 initialisation); modes, parameters and running statistics are restored, and parameter gradients
@@ -74,7 +75,8 @@ def zico(model: nn.Module, images: Tensor, labels: Tensor, *, cfg: IndicatorConf
     with train_mode_untouched(model), torch.enable_grad():
         for p in weights:
             p.requires_grad_(True)
-        for x, y in zip(images.chunk(cfg.zico_batches), labels.chunk(cfg.zico_batches)):
+        k = cfg.zico_batches  # strided, not contiguous: a class-ordered batch still mixes
+        for x, y in ((images[b::k], labels[b::k]) for b in range(k)):
             loss = F.cross_entropy(model(x.to(device)), y.to(device))
             grads = torch.autograd.grad(loss, weights, allow_unused=True)
             per_batch.append(
