@@ -4,13 +4,16 @@ supernet's accuracy, a training-free indicator, or both (issue 15.4).
 Reads the per-cell table of a one-shot ranking (`cells.csv` of `robnas rank` or of
 experiments/oneshot_rank_nb201.py: `params`, `supernet_clean`, the dataset's `clean`, `fgsm@1`,
 `pgd@1`) and the indicators of the same cells (experiments/indicators_nb201.py --archs-from), and
-reports every ranker against every truth, overall and within equal parameter counts. The rankers
-were fixed before any of these numbers were seen (choosing among many after seeing them would
-fit the 500 cells): each indicator is signed by its registered direction (both here: lower
-predicts more robust), each within-group signal is a rank over the cells, and a pair of signals is the mean of their two ranks.
+reports every ranker against every truth, overall and within equal parameter counts (several
+indicator tables may be given: jac_norm/hessian_eig and naswot/zico come from separate runs). The
+rankers were fixed before any of these numbers were seen (choosing among many after seeing them
+would fit the 500 cells): each indicator is signed by its registered direction (jac_norm and
+hessian_eig lower-is-better, naswot and zico higher), each within-group signal is a rank over the
+cells, and a pair of signals is the mean of their two ranks.
 
     python experiments/combine_nb201.py --cells experiments/runs/oneshot_rank_nb201_long/base/cells.csv \\
-        --indicators experiments/results/indicators_nb201_oneshot500.csv --out experiments/results/combine_nb201
+        --indicators experiments/results/indicators_nb201_oneshot500.csv \\
+        experiments/results/indicators_nb201_oneshot500_zc.csv --out experiments/results/combine_nb201
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from robnas.ranking.report import (
     within_ranks,
 )
 
-INDICATORS = ("jac_norm", "hessian_eig")
+INDICATORS = ("jac_norm", "hessian_eig", "naswot", "zico")
 
 
 def rankers(table: pd.DataFrame) -> pd.DataFrame:
@@ -68,19 +71,23 @@ def gain_markdown(scored: pd.DataFrame, names: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=Path, required=True, help="per-cell table of a ranking")
-    parser.add_argument("--indicators", type=Path, required=True, help="indicators of its cells")
+    parser.add_argument(
+        "--indicators", type=Path, nargs="+", required=True, help="indicator tables of its cells"
+    )
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.csv")
     args = parser.parse_args(argv)
     cells = pd.read_csv(args.cells)
-    found = pd.read_csv(args.indicators).drop(columns=["params"])
-    table = cells.merge(found, on="arch", how="inner")
-    if len(table) < len(cells):
-        print(
-            f"error: {args.indicators} has indicators for {len(table)} of the {len(cells)} cells "
-            f"of {args.cells}; finish that run first",
-            file=sys.stderr,
-        )
-        return 2
+    table = cells
+    for path in args.indicators:
+        found = pd.read_csv(path).drop(columns=["params"])
+        table = table.merge(found, on="arch", how="inner")
+        if len(table) < len(cells):
+            print(
+                f"error: {path} has indicators for {len(table)} of the {len(cells)} cells "
+                f"of {args.cells}; finish that run first",
+                file=sys.stderr,
+            )
+            return 2
     scored = rankers(table)
     names = [c for c in scored.columns if c not in TRUTHS]
     agree = agreement_table(scored, names, TRUTHS)
@@ -91,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python experiments/combine_nb201.py {given}`",
         "",
         f"{len(table)} cells. `supernet`: the supernet's clean accuracy with inherited weights; "
-        "`-jac_norm`, `-hessian_eig`: the training-free indicators at initialisation, negated; "
+        "`-jac_norm`, `-hessian_eig` (negated: lower predicts more robust), `naswot`, `zico`: "
+        "training-free indicators at initialisation; "
         "`params+X`: the parameter count first, X's rank within equal counts (robnas' `score` is "
-        "`params+supernet`); `params+(supernet,-X)`: within equal counts the mean of the two ranks. "
-        "All fixed before the numbers were seen.",
+        "`params+supernet`); `params+(supernet,X)`: within equal counts the mean of the two ranks. "
+        "All fixed before the numbers were seen (naswot and zico added in a later session, "
+        "declared before they were computed).",
         "",
         *agreement_markdown(agree),
         "",

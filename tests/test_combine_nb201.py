@@ -114,3 +114,24 @@ def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
     assert again.columns.tolist() == ["arch", "jac_norm", "hessian_eig", "params"]
     assert again["jac_norm"].tolist() == table["jac_norm"].tolist()
     assert again["hessian_eig"].notna().all()
+
+
+def test_indicator_tables_merge_and_higher_is_better_ones_keep_their_sign(tmp_path, monkeypatch):
+    script = _script("combine_nb201", monkeypatch)
+    _tables(tmp_path)
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    inside = np.tile(np.arange(4), 3)
+    # naswot and zico are registered higher-is-better: rising with the truth inside a group
+    pd.DataFrame(
+        {"arch": cells["arch"], "naswot": inside * 2.0, "zico": -inside * 1.0, "params": 0}
+    ).to_csv(tmp_path / "zc.csv", index=False)
+    argv = ["--cells", str(tmp_path / "cells.csv"), "--out", str(tmp_path / "res")]
+    argv += ["--indicators", str(tmp_path / "ind.csv"), str(tmp_path / "zc.csv")]
+    assert script.main(argv) == 0
+    scored = pd.read_csv(tmp_path / "res.csv")
+    from robnas.ranking.metrics import kendall_within
+
+    truth, groups = scored["clean"], scored["params"].tolist()
+    assert kendall_within(scored["params+naswot"], truth, groups)[0] == pytest.approx(1.0)
+    assert kendall_within(scored["params+zico"], truth, groups)[0] == pytest.approx(-1.0)
+    assert "params+-jac_norm" in scored and "params+(supernet,naswot)" in scored
