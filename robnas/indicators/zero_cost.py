@@ -43,7 +43,8 @@ def train_mode_untouched(model: nn.Module) -> Iterator[None]:
 
 
 def naswot(model: nn.Module, images: Tensor, labels: Tensor, *, cfg: IndicatorConfig) -> float:
-    """log|det K| of the Hamming-agreement kernel of the ReLU codes of `images` (one batch)."""
+    """log|det K| of the Hamming-agreement kernel of the ReLU codes of `images` (one batch;
+    every `nn.ReLU` module that runs counts, a functional relu does not)."""
     check_batch(images, labels)
     x = images.to(model_device(model))
     n = x.shape[0]
