@@ -156,3 +156,25 @@ def test_indicators_are_ranked_alone_and_within_equal_params(setup, tmp_path):
         assert group["-jac_norm"].is_monotonic_increasing
     text = (tmp_path / "ranking.md").read_text()
     assert "| params+-jac_norm | clean |" in text and "| -jac_norm | fgsm@1 |" in text
+
+
+def test_indicators_see_every_class_of_a_class_ordered_split(monkeypatch):
+    from robnas.data.datasets import ImageData
+    from robnas.indicators import INDICATORS
+
+    labels = torch.arange(10).repeat_interleave(32)  # sorted, as image folders load
+    data = ImageData(torch.zeros(320, 3, 8, 8, dtype=torch.uint8), labels, tuple("0123456789"))
+    seen: list[torch.Tensor] = []
+
+    def spy(model, x, y, cfg=None):
+        seen.append(y)
+        return {"jac_norm": 1.0}
+
+    monkeypatch.setattr(INDICATORS, "get", lambda name: spy)
+    g = Genotype.from_str(
+        "nb201:|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|"
+    )
+    settings = RankSettings(archs=1, indicators=("jac_norm",))
+    rank_run._indicator(Supernet("nb201", {"C": 4, "N": 1}), g, "jac_norm", data, settings)
+    # all ten classes, not the first 64 images (two classes)
+    assert len(seen[0]) == 64 and seen[0].unique().numel() == 10

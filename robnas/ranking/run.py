@@ -127,9 +127,12 @@ def _indicator(
     from robnas.indicators import INDICATORS
 
     model = supernet.extract(g).eval()
-    n = min(len(data), 64)
-    x, y = data.images[:n].float().div(255), data.labels[:n]
-    return INDICATORS.get(name)(model, x, y, cfg={"seed": settings.seed})[name]
+    # 64 images balanced over the classes: held-out splits are class-ordered, so the first 64
+    # would be one class
+    batch = data if len(data) <= 64 else data.subset(64, settings.seed)
+    return INDICATORS.get(name)(model, batch.floats(), batch.labels, cfg={"seed": settings.seed})[
+        name
+    ]
 
 
 def summarize(
