@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     cells = pd.read_csv(args.cells)
     table = cells
     for path in args.indicators:
-        found = pd.read_csv(path).drop(columns=["params"])
+        found = pd.read_csv(path)  # only its indicator columns (it may be a `robnas rank` table)
+        found = found[["arch", *[c for c in INDICATORS if c in found]]]
         table = table.merge(found, on="arch", how="inner")
         if len(table) < len(cells):
             print(
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{len(table)} cells. `supernet`: the supernet's clean accuracy with inherited weights; "
         "`-jac_norm`, `-hessian_eig` (negated: lower predicts more robust), `naswot`, `zico`: "
-        "training-free indicators at initialisation; "
+        "the indicators of the given tables (at initialisation unless a table says otherwise); "
         "`params+X`: the parameter count first, X's rank within equal counts (robnas' `score` is "
         "`params+supernet`); `params+(supernet,X)`: within equal counts the mean of the two ranks. "
         "All fixed before the numbers were seen (naswot and zico added in a later session, "

@@ -121,9 +121,11 @@ def test_indicator_tables_merge_and_higher_is_better_ones_keep_their_sign(tmp_pa
     _tables(tmp_path)
     cells = pd.read_csv(tmp_path / "cells.csv")
     inside = np.tile(np.arange(4), 3)
-    # naswot and zico are registered higher-is-better: rising with the truth inside a group
+    # naswot and zico are registered higher-is-better: rising with the truth inside a group;
+    # the table may be a `robnas rank` one, whose other columns are not taken
     pd.DataFrame(
         {"arch": cells["arch"], "naswot": inside * 2.0, "zico": -inside * 1.0, "params": 0}
+        | {"supernet_clean": 0.0, "clean": 0.0}
     ).to_csv(tmp_path / "zc.csv", index=False)
     argv = ["--cells", str(tmp_path / "cells.csv"), "--out", str(tmp_path / "res")]
     argv += ["--indicators", str(tmp_path / "ind.csv"), str(tmp_path / "zc.csv")]
@@ -134,4 +136,5 @@ def test_indicator_tables_merge_and_higher_is_better_ones_keep_their_sign(tmp_pa
     truth, groups = scored["clean"], scored["params"].tolist()
     assert kendall_within(scored["params+naswot"], truth, groups)[0] == pytest.approx(1.0)
     assert kendall_within(scored["params+zico"], truth, groups)[0] == pytest.approx(-1.0)
+    assert kendall_within(scored["params+supernet"], truth, groups)[0] == pytest.approx(1.0)
     assert "params+-jac_norm" in scored and "params+(supernet,naswot)" in scored
