@@ -210,3 +210,28 @@ def test_pgd_loss_increases_over_steps(norm: str, eps: float) -> None:
     final = PGD(eps=eps, norm=norm, steps=10, random_start=False, fp32=False)(model, x, y)
     if norm == "l2":  # ascent runs to the edge of the ball
         assert ((final - x).flatten(1).norm(dim=1) >= 0.9 * eps).all()
+
+
+@pytest.mark.parametrize("mode", ["eval", "train", "keep"])
+def test_frozen_model_runs_in_its_mode_and_restores_everything(mode: str) -> None:
+    from robnas.attacks.base import frozen_model
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.BatchNorm2d(4))
+    model.train()
+    model[3].eval()  # mixed modes: "keep" must keep them
+    before_modes = [m.training for m in model.modules()]
+    before_state = copy.deepcopy(model.state_dict())
+    with frozen_model(model, mode=mode):
+        seen = [m.training for m in model.modules()]
+        assert not any(p.requires_grad for p in model.parameters())
+        model(torch.rand(8, 3, 6, 6))  # in train mode this moves the running statistics
+    expected = {"eval": [False] * 5, "train": [True] * 5, "keep": before_modes}[mode]
+    assert seen == expected
+    assert [m.training for m in model.modules()] == before_modes
+    assert all(p.requires_grad for p in model.parameters())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before_state[key]), key
+    with pytest.raises(ValueError, match="mode must be one of"):
+        with frozen_model(model, mode="train_mode"):
+            pass

@@ -28,28 +28,34 @@ def check_eps(eps: float | None, norm: str) -> None:
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
 
-@contextlib.contextmanager
-def frozen_model(model: nn.Module, *, eval_mode: bool = True) -> Iterator[None]:
-    """Run `model` with frozen parameters (and in eval mode); restore everything afterwards.
+MODES = ("eval", "train", "keep")
 
-    Per-module `training` flags are saved (a model may mix modes); with `eval_mode=False` the model
-    keeps its modes, and buffers (BatchNorm running statistics) are restored after the attack.
+
+@contextlib.contextmanager
+def frozen_model(model: nn.Module, *, mode: str = "eval") -> Iterator[None]:
+    """Run `model` with frozen parameters in `mode`; restore everything afterwards.
+
+    `mode` is "eval", "train" (BatchNorm normalises with batch statistics) or "keep" (each
+    module keeps its own flag: a model may mix modes). Per-module `training` flags are saved and
+    restored; when any module runs in train mode its buffers (BatchNorm running statistics) are
+    restored too, so nothing the caller can see has changed.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     modes = [(module, module.training) for module in model.modules()]
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
-    saved_buffers: list[tuple[Tensor, Tensor]] = []
-    if not eval_mode and model.training:
-        saved_buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    runs_training = mode == "train" or (mode == "keep" and any(m for _, m in modes))
+    saved_buffers = [(b, b.detach().clone()) for b in model.buffers()] if runs_training else []
     try:
         for p in params:
             p.requires_grad_(False)
-        if eval_mode:
-            model.eval()
+        if mode != "keep":
+            model.train(mode == "train")
         yield
     finally:
-        for module, mode in modes:
-            module.training = mode
+        for module, training in modes:
+            module.training = training
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)
         with torch.no_grad():
@@ -185,7 +191,11 @@ class Attack(abc.ABC):
             if self.fp32 and device_type in ("cpu", "cuda")
             else contextlib.nullcontext()
         )
-        with frozen_model(model, eval_mode=self.eval_mode), autocast, torch.enable_grad():
+        with (
+            frozen_model(model, mode="eval" if self.eval_mode else "keep"),
+            autocast,
+            torch.enable_grad(),
+        ):
             adv = self.perturb(model, images, labels, generator)
         return project(adv.detach(), images, self.eps, self.norm)
 

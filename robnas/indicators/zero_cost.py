@@ -18,8 +18,6 @@ are taken with `torch.autograd.grad`, never accumulated into `.grad`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -27,19 +25,6 @@ from torch import Tensor, nn
 
 from robnas.attacks.base import frozen_model
 from robnas.indicators.base import IndicatorConfig, check_batch, model_device
-
-
-@contextmanager
-def train_mode_untouched(model: nn.Module) -> Iterator[None]:
-    """Run `model` in train mode; afterwards its modes and BatchNorm statistics are as before."""
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        model.train()
-        with frozen_model(model, eval_mode=False):  # restores the buffers
-            yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
 
 
 def naswot(model: nn.Module, images: Tensor, labels: Tensor, *, cfg: IndicatorConfig) -> float:
@@ -57,7 +42,7 @@ def naswot(model: nn.Module, images: Tensor, labels: Tensor, *, cfg: IndicatorCo
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     hooks = [m.register_forward_hook(count) for m in relus]
     try:
-        with train_mode_untouched(model), torch.no_grad():
+        with frozen_model(model, mode="train"), torch.no_grad():
             model(x)
     finally:
         for hook in hooks:
@@ -73,7 +58,7 @@ def zico(model: nn.Module, images: Tensor, labels: Tensor, *, cfg: IndicatorConf
     device = model_device(model)
     weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     per_batch: list[list[Tensor]] = []
-    with train_mode_untouched(model), torch.enable_grad():
+    with frozen_model(model, mode="train"), torch.enable_grad():
         for p in weights:
             p.requires_grad_(True)
         k = cfg.zico_batches  # strided, not contiguous: a class-ordered batch still mixes

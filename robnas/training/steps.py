@@ -104,7 +104,7 @@ def trades_adversary(
     model: nn.Module, images: Tensor, cfg: TrainConfig, generator: torch.Generator
 ) -> Tensor:
     """TRADES inner max: K signed steps maximising KL(f(x') || f(x)) from x + 0.001 N(0, 1)."""
-    with frozen_model(model, eval_mode=not cfg.attack_train_mode), torch.enable_grad():
+    with frozen_model(model, mode="keep" if cfg.attack_train_mode else "eval"), torch.enable_grad():
         with torch.no_grad():
             p_clean = F.softmax(model(images), dim=1)
         noise = torch.randn(images.shape, generator=generator, device=images.device)
