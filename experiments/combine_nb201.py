@@ -3,7 +3,8 @@ supernet's accuracy, a training-free indicator, or both (issue 15.4).
 
 Reads the per-cell table of a one-shot ranking (`cells.csv` of `robnas rank` or of
 experiments/oneshot_rank_nb201.py: `params`, `supernet_clean`, the dataset's `clean`, `fgsm@1`,
-`pgd@1`) and the indicators of the same cells (experiments/indicators_nb201.py --archs-from), and
+`pgd@1`; or the committed experiments/results/oneshot_rank_*.csv, which names them `clean` and
+`true_*`) and the indicators of the same cells (experiments/indicators_nb201.py --archs-from), and
 reports every ranker against every truth, overall and within equal parameter counts (several
 indicator tables may be given: jac_norm/hessian_eig and naswot/zico come from separate runs). The
 rankers were fixed before any of these numbers were seen (choosing among many after seeing them
@@ -11,7 +12,7 @@ would fit the 500 cells): each indicator is signed by its registered direction (
 hessian_eig lower-is-better, naswot and zico higher), each within-group signal is a rank over the
 cells, and a pair of signals is the mean of their two ranks.
 
-    python experiments/combine_nb201.py --cells experiments/runs/oneshot_rank_nb201_long/base/cells.csv \\
+    python experiments/combine_nb201.py --cells experiments/results/oneshot_rank_nb201_long.csv \\
         --indicators experiments/results/indicators_nb201_oneshot500.csv \\
         experiments/results/indicators_nb201_oneshot500_zc.csv --out experiments/results/combine_nb201
 """
@@ -36,6 +37,15 @@ from robnas.ranking.report import (
 )
 
 INDICATORS = ("jac_norm", "hessian_eig", "naswot", "zico")
+# experiments/results/oneshot_rank_*.csv name the supernet's accuracies `clean`/`fgsm@1` and the
+# dataset's `true_*`; cells.csv names them `supernet_*` and the dataset's plainly
+COMMITTED = {
+    "clean": "supernet_clean",
+    "fgsm@1": "supernet_fgsm@1",
+    "true_clean": "clean",
+    "true_fgsm@1": "fgsm@1",
+    "true_pgd@1": "pgd@1",
+}
 
 
 def rankers(table: pd.DataFrame) -> pd.DataFrame:
@@ -77,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.csv")
     args = parser.parse_args(argv)
     cells = pd.read_csv(args.cells)
+    if "true_clean" in cells:  # a committed results table (experiments/results/oneshot_rank_*.csv)
+        cells = cells.rename(columns=COMMITTED)
     table = cells
     for path in args.indicators:
         found = pd.read_csv(path)  # only its indicator columns (it may be a `robnas rank` table)

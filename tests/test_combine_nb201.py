@@ -138,3 +138,22 @@ def test_indicator_tables_merge_and_higher_is_better_ones_keep_their_sign(tmp_pa
     assert kendall_within(scored["params+zico"], truth, groups)[0] == pytest.approx(-1.0)
     assert kendall_within(scored["params+supernet"], truth, groups)[0] == pytest.approx(1.0)
     assert "params+-jac_norm" in scored and "params+(supernet,naswot)" in scored
+
+
+def test_a_committed_results_table_gives_what_its_cells_csv_gives(tmp_path, monkeypatch):
+    """experiments/results/oneshot_rank_*.csv names the supernet's accuracy `clean` and the
+    dataset's `true_clean`: read as such, it scores exactly as the run's cells.csv does."""
+    script = _script("combine_nb201", monkeypatch)
+    _tables(tmp_path)
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    committed = cells.rename(
+        columns={"clean": "true_clean", "fgsm@1": "true_fgsm@1", "pgd@1": "true_pgd@1"}
+    ).rename(columns={"supernet_clean": "clean"})
+    committed.to_csv(tmp_path / "committed.csv", index=False)
+    for name in ("cells", "committed"):
+        argv = ["--cells", str(tmp_path / f"{name}.csv"), "--indicators", str(tmp_path / "ind.csv")]
+        assert script.main([*argv, "--out", str(tmp_path / f"res_{name}")]) == 0
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "res_cells.csv"), pd.read_csv(tmp_path / "res_committed.csv")
+    )
+    assert pd.read_csv(tmp_path / "res_committed.csv")["clean"].tolist() == cells["clean"].tolist()
