@@ -5,12 +5,15 @@ in a CPU test. Defaults:
 
 - `resolve_device("auto")` picks CUDA when present, else the CPU; `"cuda"` without a GPU is a
   `DeviceError` (one line; the CLI exits 2).
-- bf16 autocast (training steps only; robustness evaluation stays fp32): on for CUDA; on a CPU
-  only when it computes bf16 natively and fast (AMX-BF16). AVX512-BF16 alone does not pay:
-  on this 2-core Xeon (avx512_bf16, no AMX) a tiny darts net's training step (batch 64, one
-  thread) took 1.01x the fp32 time under bf16 autocast (benchmarks/bench_train.py --only bf16
-  --step clean, `bf16_over_fp32`, machine heavily loaded); the issue measured PGD steps 2.6-10x
-  slower. So autocast stays off there: no speed, less precision.
+- bf16 autocast (training steps only; robustness evaluation stays fp32): on for CUDA, off on a
+  CPU unless asked (`robnas train --bf16`). AMX-BF16 tiles make it pay only for some networks:
+  on a 2-core Xeon with AMX, an FGSM-RS step (batch 128, channels_last, one thread;
+  benchmarks/bench_train.py --only bf16 --step fgsm-rs --batch 128, `bf16_over_fp32`) took
+  1.15x the fp32 time on the tiny darts net (the main job's: bf16 slower), 0.92x on darts at
+  C=16/8 layers and 0.78x on NB201 at C=16/N=5. Off by default, since the net that every user
+  runs first gets slower and the precision is lost everywhere; `--bf16` takes the gain where it
+  is. On an AVX512-BF16 Xeon without AMX a clean step took 1.01x; the issue measured PGD steps
+  2.6-10x slower on an AVX2-only CPU.
 - channels_last: on for CUDA (tensor cores want NHWC) and the CPU (oneDNN's NHWC convolutions:
   a supernet step 1.14-1.18x faster on the tiny darts net, 1.74x on an NB201 C=8 net, this
   2-core AMD EPYC; 1.22x on an AVX2-only EPYC; benchmarks/bench_train.py --only channels_last,
@@ -92,14 +95,6 @@ def cpu_bf16_flags() -> frozenset[str]:
     return frozenset()
 
 
-def cpu_bf16_fast() -> bool:
-    """True where bf16 autocast is expected to beat fp32 on this CPU: AMX tiles (oneDNN runs bf16
-    convolutions on them). AVX512-BF16 alone: see the module docstring."""
-    if "amx_bf16" in cpu_bf16_flags():
-        return True
-    return torch.backends.cpu.get_cpu_capability() == "AVX512_AMX"  # type: ignore[no-any-return]
-
-
 @dataclass(frozen=True)
 class DevicePolicy:
     """Where and how the training steps run. `autocast()` wraps a training step's forward;
@@ -174,10 +169,9 @@ def device_policy(
     """The policy for `device`; None = this module's default, True/False forces a switch."""
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
-    default_bf16 = cuda or (dev.type == "cpu" and cpu_bf16_fast())
     return DevicePolicy(
         device=dev,
-        bf16=default_bf16 if bf16 is None else bf16,
+        bf16=cuda if bf16 is None else bf16,
         channels_last=dev.type in ("cuda", "cpu") if channels_last is None else channels_last,
         compile=False if compile is None else compile,
     )

@@ -46,7 +46,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bf16",
         action=argparse.BooleanOptionalAction,
-        help="bf16 autocast in training steps (default: on for CUDA and CPUs with AMX-BF16)",
+        help="bf16 autocast in training steps (default: on for CUDA, off on CPUs; robnas/device.py has the measurements)",
     )
     parser.add_argument(
         "--channels-last",
