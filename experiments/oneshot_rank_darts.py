@@ -21,6 +21,10 @@ rewritten after every finished cell. One thread (set OMP_NUM_THREADS=1; run unde
 
     OMP_NUM_THREADS=1 nice -n 10 python experiments/oneshot_rank_darts.py
 
+On two cores: `--shard 0/2` and `--shard 1/2 --standalone-only` side by side (the first trains the
+supernet, then its half of the cells; the second trains and attacks the other half alone), then
+the same command without either switch scores what is left and writes the table.
+
 Writes experiments/results/oneshot_rank_darts.csv and .md (taus, within-pair agreement).
 """
 
@@ -359,21 +363,26 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> list[di
         s.run / "cells.json",
         {"seed": args.seed, "cells": [[c.name, c.pair, c.genotype.to_str()] for c in cells]},
     )
-    supernet = train_supernet(s, args.supernet_images, log)
-    evaluator = make_evaluator(s, supernet, args)
+    evaluator = None
+    if not args.standalone_only:
+        supernet = train_supernet(s, args.supernet_images, log)
+        evaluator = make_evaluator(s, supernet, args)
+    mine = [c for i, c in enumerate(cells) if i % args.shard[1] == args.shard[0]]
     rows: list[dict[str, Any]] = []
     chunks = -(-len(s.test) // args.test_chunk)
     # every cell gets its first chunk of test images and its supernet score before any cell
     # gets more test images, so a run cut short still ranks every finished cell
     for chunk in range(chunks):
-        for i, cell in enumerate(cells):
+        for i, cell in enumerate(mine):
             a = standalone(s, cell, args.cell_images, args.pgd_steps, chunk, args.test_chunk)
-            b = supernet_score(s, cell, evaluator, args.score_images)
+            b = {} if evaluator is None else supernet_score(s, cell, evaluator, args.score_images)
             a = {k: v for k, v in a.items() if k != "chunks"}
-            log(f"[chunk {chunk} {i + 1}/{len(cells)}] {cell.name} {cell.pair} {a} {b}")
-            rows = [r for r in (row(s, c) for c in cells) if r is not None]
-            write_csv(args.results.with_suffix(".csv"), rows)
-    log(f"supernet validation: {supernet_validation(s, supernet, args.supernet_images, 4)}")
+            log(f"[chunk {chunk} {i + 1}/{len(mine)}] {cell.name} {cell.pair} {a} {b}")
+            if args.shard == (0, 1):  # a shard leaves the table to the unsharded run
+                rows = [r for r in (row(s, c) for c in cells) if r is not None]
+                write_csv(args.results.with_suffix(".csv"), rows)
+    if evaluator is not None:
+        log(f"supernet validation: {supernet_validation(s, supernet, args.supernet_images, 4)}")
     return rows
 
 
@@ -548,8 +557,8 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         "# Ground truth 2 (darts space): one-shot scores vs standalone FGSM-RS-trained cells",
         "",
         f"Command: `OMP_NUM_THREADS=1 nice -n 10 python experiments/oneshot_rank_darts.py {' '.join(args.argv)}`",
-        f"Machine: {machine()}; 1 thread (torch.set_num_threads(1)); the 2 cores were shared with "
-        f"two other long jobs. Wall time {wall / 60:.1f} min from the first start to the last "
+        f"Machine: {machine()}; 1 thread per process (torch.set_num_threads(1)){args.note}. "
+        f"Wall time {wall / 60:.1f} min from the first start to the last "
         f"finished cell; compute: supernet {sn.get('seconds', float('nan')) / 60:.1f} min, cells "
         f"(train + test attack + supernet scoring) {compute / 60:.1f} min (per-cell seconds in the CSV).",
         "",
@@ -641,8 +650,38 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--summary-only", action="store_true", help="rewrite the .md from the CSV rows so far"
     )
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: work only on cells i with i %% N == K, and write no table (two cores: run "
+        "0/2 and 1/2 --standalone-only side by side, then the command without either)",
+    )
+    parser.add_argument(
+        "--note", default="", help="how the machine was shared, for the summary's Machine line"
+    )
+    parser.add_argument(
+        "--standalone-only",
+        action="store_true",
+        help="train and attack the cells alone; no supernet (another process trains it)",
+    )
     args = parser.parse_args(argv)
-    args.argv = [a for a in argv if a != "--summary-only"]
+    args.note = f"; {args.note}" if args.note else ""
+    try:
+        k, n = (int(v) for v in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard takes K/N, e.g. 0/2; got {args.shard!r}")
+    if not 0 <= k < n:
+        parser.error(f"--shard K/N needs 0 <= K < N; got {args.shard!r}")
+    args.shard = (k, n)
+    # the run's settings, without the switches that only split or summarise the work
+    args.argv, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--shard", "--note"):
+            skip = True
+        elif a not in ("--summary-only", "--standalone-only") and not a.startswith(("--shard=", "--note=")):
+            args.argv.append(a)
     return args
 
 

@@ -115,3 +115,25 @@ def test_toy_run_writes_columns_and_resumes(
     monkeypatch.setattr(script, "robust_counts", refuse)
     assert script.main(argv) == 0
     assert untimed(tmp_path / "res.csv") == untimed_first
+
+
+def test_two_shards_then_the_plain_command_give_the_unsharded_table(
+    script: ModuleType, tmp_path: Path, data_root: Path
+) -> None:
+    plain = [*TOY, "--run", str(tmp_path / "one"), "--results", str(tmp_path / "one")]
+    assert script.main(plain) == 0
+    split = [*TOY, "--run", str(tmp_path / "two"), "--results", str(tmp_path / "two")]
+    assert script.main([*split, "--shard", "1/2", "--standalone-only"]) == 0
+    assert not (tmp_path / "two" / "supernet").exists()  # left to the other shard
+    assert not (tmp_path / "two.csv").exists()  # a shard writes no table
+    assert script.main([*split, "--shard=0/2", "--note", "two shards"]) == 0
+    assert not (tmp_path / "two.csv").exists()
+    assert script.main(split) == 0  # scores the cell the standalone-only shard trained
+    assert untimed(tmp_path / "two.csv") == untimed(tmp_path / "one.csv")
+    assert "--shard" not in (tmp_path / "two.md").read_text()
+
+
+@pytest.mark.parametrize("shard", ["2/2", "x", "1/0"])
+def test_a_bad_shard_is_refused(script: ModuleType, shard: str) -> None:
+    with pytest.raises(SystemExit):
+        script.parse(["--shard", shard])
