@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -71,3 +72,25 @@ def test_rank_cli_writes_the_table_and_refuses_a_checkpoint_without_split(
     assert len(table) == 4 and table["supernet_clean"].between(0, 1).all()
     assert "Test-retest" in capsys.readouterr().out
     assert main(["rank", str(ckpt), *common, "--indicators", "nope", "--out", str(out)]) == 2
+
+
+def test_rank_cli_indicators_at_initialisation_at_the_deployed_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = str(DATA / "nb201-robustness")
+    common = ["--benchmark", bench, "--archs", "3", "--images", "40", "--recal-batches", "1"]
+    common += ["--batch-size", "40", "--data-dir", str(DATA), "--no-progress"]
+    ckpt = _checkpoint(tmp_path / "sn.pt")
+    # a size for inherited weights makes no sense: refused in one line, nothing written
+    bad = ["--indicators", "naswot", "--indicator-size", "paper", "--out", str(tmp_path / "x")]
+    assert main(["rank", str(ckpt), *common, *bad]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+    out = tmp_path / "init"
+    at = ["--indicators", "naswot", "--indicators-at", "init", "--indicator-size", "C=4,N=2"]
+    assert (
+        main(["rank", str(ckpt), *common, *at, "--indicator-images", "8", "--out", str(out)]) == 0
+    )
+    saved = json.loads((out / "indicators.json").read_text())
+    assert saved["at"] == "init" and (saved["macro"]["C"], saved["macro"]["N"]) == (4, 2)
+    assert "params+(supernet,naswot)" in pd.read_csv(out / "cells.csv")

@@ -178,3 +178,58 @@ def test_indicators_see_every_class_of_a_class_ordered_split(monkeypatch):
     rank_run._indicator(Supernet("nb201", {"C": 4, "N": 1}), g, "jac_norm", data, settings)
     # all ten classes, not the first 64 images (two classes)
     assert len(seen[0]) == 64 and seen[0].unique().numel() == 10
+
+
+def test_indicators_at_initialisation_at_another_size(setup, tmp_path):
+    """--indicators-at init: each cell built from one seeded initialisation at the given size
+    (not the supernet's), scored on class-balanced held-out images; beside the supernet, the
+    mean of the two within-group ranks."""
+    from scipy.stats import rankdata
+
+    from robnas.evaluators.base import seeded_build
+    from robnas.indicators import INDICATORS
+
+    supernet, bench, recal, heldout = setup
+    macro = {**supernet.macro, "C": 4, "N": 2}
+    settings = RankSettings(
+        archs=8,
+        recal_batches=1,
+        batch_size=32,
+        fgsm_eps=0.0,
+        indicators=("naswot",),
+        indicators_at="init",
+        indicator_macro=macro,
+        indicator_images=16,
+        seed=3,
+    )
+    rank_supernet(
+        supernet, bench, recal=recal, heldout=heldout, out_dir=tmp_path, settings=settings
+    )
+    table = pd.read_csv(tmp_path / "cells.csv")
+    batch = heldout.subset(16, 3)
+    for _, row in table.head(3).iterrows():
+        g = Genotype.from_str(f"nb201:{row['arch']}")
+        model = seeded_build(supernet.space, g, macro, "cifar10", 3)
+        expected = INDICATORS.get("naswot")(model, batch.floats(), batch.labels)["naswot"]
+        assert row["naswot"] == pytest.approx(expected, rel=1e-9)
+        inherited = INDICATORS.get("naswot")(supernet.extract(g), batch.floats(), batch.labels)[
+            "naswot"
+        ]
+        assert row["naswot"] != pytest.approx(inherited, rel=1e-6)
+    mean_rank = (rankdata(table["supernet_clean"]) + rankdata(table["naswot"])) / 2
+    combined = table.assign(mean=mean_rank).sort_values("params+(supernet,naswot)")
+    assert combined["params"].is_monotonic_increasing
+    for _, group in combined.groupby("params"):
+        assert group["mean"].is_monotonic_increasing
+    assert "| params+(supernet,naswot) | clean |" in (tmp_path / "ranking.md").read_text()
+
+    # resuming with other indicator settings is refused: the rows written were computed otherwise
+    from robnas.errors import ConfigError
+
+    before = (tmp_path / "cells.csv").read_text()
+    other = RankSettings(**{**settings.__dict__, "indicators_at": "inherited"})
+    with pytest.raises(ConfigError, match="indicator settings"):
+        rank_supernet(
+            supernet, bench, recal=recal, heldout=heldout, out_dir=tmp_path, settings=other
+        )
+    assert (tmp_path / "cells.csv").read_text() == before

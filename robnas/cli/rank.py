@@ -31,6 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also rank by these indicators (on the inherited weights), alone and as params+X: "
         "the parameter count first, the indicator within equal counts; e.g. jac_norm,hessian_eig",
     )
+    parser.add_argument(
+        "--indicators-at",
+        choices=("inherited", "init"),
+        default="inherited",
+        help="compute the indicators on the supernet's inherited weights, or on each cell built "
+        "from one seeded initialisation (training-free, as NASWOT and ZiCo are meant)",
+    )
+    parser.add_argument(
+        "--indicator-size",
+        help="with --indicators-at init: the size to build each cell at, a space preset (paper: "
+        "the deployed NB201 network, C=16 N=5) or C=16,N=5; default the supernet's",
+    )
+    parser.add_argument(
+        "--indicator-images", type=int, default=64, help="held-out images for the indicators"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="output folder (cells.csv, ranking.md/json)")
@@ -49,12 +64,19 @@ def run(args: argparse.Namespace) -> int:
     from robnas.errors import ConfigError
     from robnas.indicators import INDICATORS
     from robnas.ranking.run import RankSettings, load_supernet, rank_supernet, ranking_images
+    from robnas.search.settings import parse_size
 
     if args.archs < 2 or args.images < 2 or args.recal_batches < 1:
         raise ConfigError("need --archs >= 2, --images >= 2 and --recal-batches >= 1")
     indicators = tuple(n for n in args.indicators.split(",") if n)
     for name in indicators:
         INDICATORS.get(name)  # unknown names refused before any work
+    if args.indicator_size and args.indicators_at != "init":
+        raise ConfigError(
+            "--indicator-size needs --indicators-at init (inherited weights are the supernet's size)"
+        )
+    if args.indicator_images < 2:
+        raise ConfigError("need --indicator-images >= 2")
     device = resolve_device(args.device)
     bench = load_benchmark(args.benchmark)
     supernet, ckpt = load_supernet(args.supernet)
@@ -75,6 +97,15 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         fgsm_eps=parse_eps(args.fgsm_eps),
         indicators=indicators,
+        indicators_at=args.indicators_at,
+        indicator_macro=(
+            supernet.space.resolve_macro(
+                **{**supernet.macro, **parse_size(args.indicator_size, supernet.space.presets)}
+            )
+            if args.indicator_size
+            else None
+        ),
+        indicator_images=args.indicator_images,
         seed=args.seed,
     )
     bar = None if args.no_progress else tqdm(total=args.archs, desc="cells", unit="cell")

@@ -45,6 +45,12 @@ class RankSettings:
     batch_size: int = 256
     fgsm_eps: float = 1 / 255
     indicators: tuple[str, ...] = ()
+    # where the indicators are computed: "inherited" (the supernet's weights, the cell extracted)
+    # or "init" (each cell built from one seeded initialisation at `indicator_macro`, None = the
+    # supernet's size), on `indicator_images` held-out images balanced over the classes
+    indicators_at: str = "inherited"
+    indicator_macro: dict[str, Any] | None = None
+    indicator_images: int = 64
     seed: int = 0
 
 
@@ -94,6 +100,7 @@ def rank_supernet(
     done: dict[str, dict[str, Any]] = {}
     if cells_path.exists():
         done = {r["arch"]: r for r in pd.read_csv(cells_path).to_dict("records")}
+    _same_indicators(out / "indicators.json", settings, resuming=bool(done))
     todo = [Genotype.from_str(f"{supernet.space.name}:{a}") for a in archs if a not in done]
 
     def write(score: CellScore) -> None:
@@ -121,15 +128,43 @@ def rank_supernet(
     return summarize(table, bench, supernet.space.name, out, settings)
 
 
+def _same_indicators(path: Path, settings: RankSettings, *, resuming: bool) -> None:
+    """A resumed ranking keeps its indicator settings: rows already written were computed with
+    them, and a new indicator would be missing from those rows."""
+    from robnas.errors import ConfigError
+
+    these = {
+        "indicators": list(settings.indicators),
+        "at": settings.indicators_at,
+        "macro": settings.indicator_macro,
+        "images": settings.indicator_images,
+        "seed": settings.seed,
+    }
+    if resuming and path.exists():
+        before = json.loads(path.read_text())
+        if before != these:
+            raise ConfigError(
+                f"{path.parent} was ranked with indicator settings {before}; these are {these}: "
+                "rerun with the same ones, or use a new --out"
+            )
+    atomic_write_text(path, json.dumps(these))
+
+
 def _indicator(
     supernet: Supernet, g: Genotype, name: str, data: ImageData, settings: RankSettings
 ) -> float:
+    from robnas.evaluators.base import seeded_build
     from robnas.indicators import INDICATORS
 
-    model = supernet.extract(g).eval()
-    # 64 images balanced over the classes: held-out splits are class-ordered, so the first 64
-    # would be one class
-    batch = data if len(data) <= 64 else data.subset(64, settings.seed)
+    if settings.indicators_at == "init":
+        macro = settings.indicator_macro or supernet.macro
+        model = seeded_build(supernet.space, g, macro, supernet.dataset, settings.seed).eval()
+    else:
+        model = supernet.extract(g).eval()
+    # balanced over the classes: held-out splits are class-ordered, so the first k images would
+    # be one or two classes
+    k = settings.indicator_images
+    batch = data if len(data) <= k else data.subset(k, settings.seed)
     return INDICATORS.get(name)(model, batch.floats(), batch.labels, cfg={"seed": settings.seed})[
         name
     ]
@@ -159,8 +194,12 @@ def summarize(
         # signed so higher predicts more robust; then the combined ranker: params across
         # sizes, the indicator's rank within equal params (as `score` does with the supernet)
         signed, table[signed] = signed_indicator(table, name)
-        table[f"params+{signed}"] = combined_score(params, within_ranks(table[signed].to_numpy()))
-        scores += [signed, f"params+{signed}"]
+        within = within_ranks(table[signed].to_numpy())
+        table[f"params+{signed}"] = combined_score(params, within)
+        # and beside the supernet: within equal params the mean of the two ranks
+        both = (within_ranks(table["supernet_clean"].to_numpy()) + within) / 2
+        table[f"params+(supernet,{signed})"] = combined_score(params, both)
+        scores += [signed, f"params+{signed}", f"params+(supernet,{signed})"]
     agree = agreement_table(table, scores, truths)
     retest = split_agreement(
         table["clean_half_a"].to_numpy(),
