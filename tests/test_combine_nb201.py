@@ -105,7 +105,8 @@ def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
     table = pd.read_csv(tmp_path / "ind.csv")
     assert table.columns.tolist() == ["arch", "jac_norm", "params"]
     assert table["arch"].tolist() == archs and (table["jac_norm"] > 0).all()
-    assert "The 3 cells of from.csv" in (tmp_path / "ind.md").read_text()
+    report = (tmp_path / "ind.md").read_text()
+    assert "The 3 cells of from.csv" in report and "| params+-jac_norm | " in report
     # a rerun adding an indicator computes only it and keeps the values already there
     argv[argv.index("jac_norm")] = "jac_norm,hessian_eig"
     monkeypatch.setattr(sys, "argv", [*argv, "--iterations", "2"])
@@ -157,3 +158,25 @@ def test_a_committed_results_table_gives_what_its_cells_csv_gives(tmp_path, monk
         pd.read_csv(tmp_path / "res_cells.csv"), pd.read_csv(tmp_path / "res_committed.csv")
     )
     assert pd.read_csv(tmp_path / "res_committed.csv")["clean"].tolist() == cells["clean"].tolist()
+
+
+def test_a_fresh_draw_excludes_the_classes_of_another_result(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from robnas.data.tabular import load_benchmark
+    from robnas.space.search_space import get_space
+
+    script = _script("indicators_nb201", monkeypatch)
+    bench = load_benchmark(DATA / "nb201-robustness")
+    first = script.draw_fresh(bench, SimpleNamespace(archs=300, seed=0, exclude=None))
+    pd.DataFrame({"arch": first}).to_csv(tmp_path / "first.csv", index=False)
+    fresh = script.draw_fresh(
+        bench, SimpleNamespace(archs=300, seed=0, exclude=tmp_path / "first.csv")
+    )
+    space = get_space("nb201")
+
+    def classes(archs):
+        return {space.canonical(script.Genotype.from_str(f"nb201:{a}")) for a in archs}
+
+    assert len(fresh) == 300 and len(classes(fresh)) == 300
+    assert not classes(fresh) & classes(first)
