@@ -41,6 +41,13 @@ def _checkpoint(path: Path, *, with_split: bool = True) -> Path:
     return path
 
 
+def _args(archs: int) -> list[str]:
+    """`robnas rank` arguments for a quick run on the real benchmark and CIFAR-10 folder."""
+    bench = str(DATA / "nb201-robustness")
+    common = ["--benchmark", bench, "--archs", str(archs), "--images", "40", "--recal-batches"]
+    return [*common, "1", "--batch-size", "40", "--data-dir", str(DATA), "--no-progress"]
+
+
 def test_scoring_images_are_ones_the_supernet_never_trained_on(tmp_path: Path) -> None:
     ckpt_path = _checkpoint(tmp_path / "sn.pt")
     ckpt = read_checkpoint(ckpt_path, complete=True)
@@ -57,9 +64,7 @@ def test_scoring_images_are_ones_the_supernet_never_trained_on(tmp_path: Path) -
 def test_rank_cli_writes_the_table_and_refuses_a_checkpoint_without_split(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = str(DATA / "nb201-robustness")
-    common = ["--benchmark", bench, "--archs", "4", "--images", "40", "--recal-batches", "1"]
-    common += ["--batch-size", "40", "--data-dir", str(DATA), "--no-progress"]
+    common = _args(archs=4)
     no_split = _checkpoint(tmp_path / "old.pt", with_split=False)
     assert main(["rank", str(no_split), *common, "--out", str(tmp_path / "refused")]) == 2
     assert "does not record the images" in capsys.readouterr().err
@@ -77,9 +82,7 @@ def test_rank_cli_writes_the_table_and_refuses_a_checkpoint_without_split(
 def test_rank_cli_indicators_at_initialisation_at_the_deployed_size(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = str(DATA / "nb201-robustness")
-    common = ["--benchmark", bench, "--archs", "3", "--images", "40", "--recal-batches", "1"]
-    common += ["--batch-size", "40", "--data-dir", str(DATA), "--no-progress"]
+    common = _args(archs=3)
     ckpt = _checkpoint(tmp_path / "sn.pt")
     # a size for inherited weights makes no sense: refused in one line, nothing written
     bad = ["--indicators", "naswot", "--indicator-size", "paper", "--out", str(tmp_path / "x")]
