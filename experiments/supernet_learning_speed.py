@@ -14,6 +14,7 @@ Resumable (each run's checkpoint under --work); the results are rewritten after 
 
     ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
         [--images 12800] [--method clean] [--runs standalone,fixed_path,sampled]
+        [--batch-size 32 --peak-lr 0.05]
 """
 
 from __future__ import annotations
@@ -141,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="read only this many images (tests)")
     parser.add_argument("--val", type=int, default=0, help="held-out images (0: the preset's)")
     parser.add_argument("--runs", default=",".join(RUNS))
+    parser.add_argument("--batch-size", type=int, default=0, help="0: the preset's (128)")
+    parser.add_argument(
+        "--peak-lr", type=float, default=0.0, help="peak LR at that batch (0: the preset's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=HERE / "runs" / "supernet_learning_speed")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "supernet_learning_speed")
@@ -152,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = get_preset("tiny").train
     if args.method is not None:
         cfg = dataclasses.replace(cfg, method=args.method, clean_epochs=0.0)
+    if args.batch_size or args.peak_lr:  # the peak LR is given at the batch used (no scaling)
+        batch = args.batch_size or cfg.batch_size
+        lr = args.peak_lr or cfg.peak_lr
+        cfg = dataclasses.replace(cfg, batch_size=batch, lr=lr, lr_batch=batch)
     held = args.val or get_preset("tiny").val_images
     limit = args.limit or None
     full = load_dataset("cifar10", "train", data_dir=args.data, limit=limit, seed=args.seed)

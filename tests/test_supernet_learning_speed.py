@@ -49,3 +49,24 @@ def test_unknown_run_is_refused(tmp_path, monkeypatch):
     script = _script(monkeypatch)
     with pytest.raises(SystemExit):
         script.main(["--runs", "nope", "--work", str(tmp_path), "--out", str(tmp_path / "r")])
+
+
+def test_batch_and_peak_lr_reach_the_training_config(data_root, tmp_path, monkeypatch):
+    script = _script(monkeypatch)
+    seen = []
+
+    def spy(model, train_data, val_data, cfg, *args, **kwargs):
+        seen.append(cfg)
+        raise SystemExit(0)  # the config is all this test needs
+
+    monkeypatch.setattr(script, "train", spy)
+    argv = [
+        "--data", str(data_root), "--limit", "300", "--val", "40", "--images", "128",
+        "--runs", "sampled", "--batch-size", "32", "--peak-lr", "0.05",
+        "--work", str(tmp_path / "work"), "--out", str(tmp_path / "res"),
+    ]  # fmt: skip
+    with pytest.raises(SystemExit):
+        script.main(argv)
+    (cfg,) = seen
+    assert (cfg.batch_size, cfg.peak_lr) == (32, pytest.approx(0.05))
+    assert cfg.method == "fgsm-rs"  # the rest stays the preset's
