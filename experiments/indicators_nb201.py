@@ -173,6 +173,8 @@ def write_summary(args, bench, archs, done, seconds: float) -> None:
         if args.archs_from is not None
         else f"{len(rows)} NB201 isomorph classes drawn uniformly (seed {args.seed})"
     )
+    if args.exclude is not None:
+        origin += f", none of them a class of {args.exclude.name} (`--exclude`)"
     given = " ".join(sys.argv[1:])
     sign = {n: INDICATORS.get(n).direction for n in names}
     label = {n: f"-{n}" if sign[n] < 0 else n for n in names}
