@@ -94,7 +94,11 @@ class ImageData:
         return ImageData(self.images[indices], self.labels[indices], self.classes)
 
     def subset(self, n: int, seed: int) -> ImageData:
-        """n examples, as equal per class as the data allows, chosen by seed (order kept)."""
+        """n examples, as equal per class as the data allows, chosen by seed (order kept).
+
+        Order kept means class by class when the data came from an image folder: never take
+        the first k of a subset (that is one or two classes); take a strided slice
+        (`take(torch.arange(0, n, step))`) or another `subset`."""
         return self.take(balanced_indices(self.labels, n, seed))
 
 
