@@ -186,6 +186,7 @@ def make_setup(args: argparse.Namespace) -> Setup:
         lr_batch=args.batch_size,
         seed=args.seed,
         attack_train_mode=False,  # as the committed run trained (the preset later switched)
+        recal_batches=2,  # likewise (the preset later moved to 8 batches of 32)
     )
     # standalone cells: one pass over --cell-images, a cheap end-of-training check only
     train_cfg = dataclasses.replace(base, val_size=64, val_steps=1)
@@ -394,6 +395,13 @@ def tau(x: list[float], y: list[float]) -> float:
 
 
 SCORES = ("supernet_score", "supernet_clean", "supernet_score_2class", "params")
+TWO_CLASS_CAVEAT = [
+    "- supernet_score_2class: this run first scored every cell on the last 300 held-out "
+    "images, which the class-ordered split made 100 ships and 200 trucks; supernet_score is "
+    "the class-balanced rescoring (300 held-out images, 30 per class), '-' where it had not "
+    "finished by the deadline (rerun the same command to complete it). The sparsest cell "
+    "scores 0 there: uniform op sampling never trains paths that sparse.",
+]
 
 
 def null_sd(n: int) -> float:
@@ -500,6 +508,11 @@ def pair_table(rows: list[dict[str, Any]], score_images: int) -> list[str]:
     return lines
 
 
+def shown_scores(rows: list[dict[str, Any]]) -> list[str]:
+    """The scores some row has (supernet_score_2class exists only in the first darts run)."""
+    return [sc for sc in SCORES if any(r.get(sc, "") != "" for r in rows)]
+
+
 def caveats(
     rows: list[dict[str, Any]], res: dict[str, Any], sn: dict[str, Any], args: argparse.Namespace
 ) -> list[str]:
@@ -531,21 +544,17 @@ def caveats(
             "87244d3: an underestimate; the finetuned paths' clean accuracy in supernet_clean "
             "and supernet_clean_2class is the better guide.)"
         ),
-        "- supernet_score_2class: this run first scored every cell on the last 300 held-out "
-        "images, which the class-ordered split made 100 ships and 200 trucks; supernet_score is "
-        "the class-balanced rescoring (300 held-out images, 30 per class), '-' where it had not "
-        "finished by the deadline (rerun the same command to complete it). The sparsest cell "
-        "scores 0 there: uniform op sampling never trains paths that sparse.",
         "- FGSM-RS (fast adversarial training, one random-start step of 10/255) stands in for "
-        "PGD-7 training in both the cells and the supernet; batch 32 instead of the preset's "
-        "128 (4x the updates per image in this short budget).",
+        f"PGD-7 training in both the cells and the supernet, at batch {args.batch_size}.",
         "- Across all cells the parameter count is nearly the number of sep_conv edges (density); "
         "only the pairs hold it fixed.",
-    ]
+    ] + (TWO_CLASS_CAVEAT if "supernet_score_2class" in shown_scores(rows) else [])
 
 
 def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     res = summarise(rows, args.seed)
+    shown = shown_scores(rows)
+    two_class = "supernet_score_2class" in shown
     wall = wall_seconds(args.run)
     compute = sum(
         float(r[k] or 0) for r in rows for k in ("train_seconds", "eval_seconds", "score_seconds")
@@ -556,7 +565,7 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     lines = [
         "# Ground truth 2 (darts space): one-shot scores vs standalone FGSM-RS-trained cells",
         "",
-        f"Command: `OMP_NUM_THREADS=1 nice -n 10 python experiments/oneshot_rank_darts.py {' '.join(args.argv)}`",
+        f"Command: `OMP_NUM_THREADS=1 python experiments/oneshot_rank_darts.py {' '.join(args.argv)}`",
         f"Machine: {machine()}; 1 thread per process (torch.set_num_threads(1)){args.note}. "
         f"Wall time {wall / 60:.1f} min from the first start to the last "
         f"finished cell; compute: supernet {sn.get('seconds', float('nan')) / 60:.1f} min, cells "
@@ -578,7 +587,7 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         "| score | tau vs standalone_pgd20 (bootstrap SD) | tau vs standalone_clean (bootstrap SD) |",
         "|---|---|---|",
     ]
-    for sc in SCORES:
+    for sc in shown:
         cells = [res[f"{sc}~{t}"] for t in ("standalone_pgd20", "standalone_clean")]
         n_sc = cells[0][2]
         lines.append(
@@ -594,18 +603,19 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         "Within the <5%-parameter pairs (same op sets on other edges): does the score order the "
         "pair as the ground truth does? (1 per pair; a tie of either side counts 0.5.)",
         "",
-        "| target | " + " | ".join(f"{sc} agrees" for sc in SCORES) + " |",
-        "|---" * (len(SCORES) + 1) + "|",
+        "| target | " + " | ".join(f"{sc} agrees" for sc in shown) + " |",
+        "|---" * (len(shown) + 1) + "|",
     ]
     for t, by_score in res["pairs"].items():
-        cells = [by_score.get(sc, []) for sc in SCORES]
+        cells = [by_score.get(sc, []) for sc in shown]
         lines.append(f"| {t} | " + " | ".join(f"{sum(c):g}/{len(c)}" for c in cells) + " |")
     lines += ["", *pair_table(rows, args.score_images), "", *caveats(rows, res, sn, args)]
     lines += [
         "",
         "| name | pair | params | conv edges | supernet_score | supernet_clean | "
-        "supernet_score_2class | pgd20 | clean | test images |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        + ("supernet_score_2class | " if two_class else "")
+        + "pgd20 | clean | test images |",
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if two_class else ""),
     ]
 
     def f3(v: Any) -> str:
@@ -615,8 +625,8 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['name']} | {r['pair']} | {r['params']} | {r['conv_edges']} | "
             f"{f3(r['supernet_score'])} | {f3(r['supernet_clean'])} | "
-            f"{f3(r['supernet_score_2class'])} | "
-            f"{float(r['standalone_pgd20']):.3f} | {float(r['standalone_clean']):.3f} | "
+            + (f"{f3(r['supernet_score_2class'])} | " if two_class else "")
+            + f"{float(r['standalone_pgd20']):.3f} | {float(r['standalone_clean']):.3f} | "
             f"{r['test_images']} |"
         )
     text = "\n".join(lines) + "\n"
@@ -680,7 +690,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
             skip = False
         elif a in ("--shard", "--note"):
             skip = True
-        elif a not in ("--summary-only", "--standalone-only") and not a.startswith(("--shard=", "--note=")):
+        elif a not in ("--summary-only", "--standalone-only") and not a.startswith(
+            ("--shard=", "--note=")
+        ):
             args.argv.append(a)
     return args
 
