@@ -74,6 +74,7 @@ def test_tiny_search_end_to_end(tmp_path: Path, data_root: Path) -> None:  # ski
         attack_steps=1,
         finetune_epochs=1,
         epochs=2,
+        data_dir=str(data_root),  # the fixture's folder, found without ROBNAS_DATA too
     )
     out = tmp_path / "wrn"
     summary = run_search(s, out)
