@@ -186,7 +186,7 @@ def make_setup(args: argparse.Namespace) -> Setup:
         lr_batch=args.batch_size,
         seed=args.seed,
         attack_train_mode=False,  # as the committed run trained (the preset later switched)
-        recal_batches=2,  # likewise (the preset later moved to 8 batches of 32)
+        recal_batches=2,  # likewise, whatever the preset says later
     )
     # standalone cells: one pass over --cell-images, a cheap end-of-training check only
     train_cfg = dataclasses.replace(base, val_size=64, val_steps=1)
