@@ -31,9 +31,8 @@ from robnas.ranking.report import (
     TRUTHS,
     agreement_markdown,
     agreement_table,
-    combined_score,
+    params_then_mean_rank,
     signed_indicator,
-    within_ranks,
 )
 
 INDICATORS = ("jac_norm", "hessian_eig", "naswot", "zico")
@@ -50,18 +49,15 @@ COMMITTED = {
 
 def rankers(table: pd.DataFrame) -> pd.DataFrame:
     """The a-priori rankers as columns (higher predicts more robust)."""
-    ranks = {"supernet": within_ranks(table["supernet_clean"].to_numpy())}
     out = pd.DataFrame({"params": table["params"], "supernet": table["supernet_clean"]})
     signed = [signed_indicator(table, name) for name in INDICATORS if name in table]
     for label, values in signed:
         out[label] = values
-        ranks[label] = within_ranks(values.to_numpy())
     params = table["params"].to_numpy()
-    for name, within in ranks.items():
-        out[f"params+{name}"] = combined_score(params, within)
-    for label, _ in signed:
-        mean = (ranks["supernet"] + ranks[label]) / 2
-        out[f"params+(supernet,{label})"] = combined_score(params, mean)
+    for name in ["supernet", *(label for label, _ in signed)]:
+        out[f"params+{name}"] = params_then_mean_rank(params, out[name])
+    for label, values in signed:
+        out[f"params+(supernet,{label})"] = params_then_mean_rank(params, out["supernet"], values)
     for truth in TRUTHS:
         out[truth] = table[truth]
     return out

@@ -37,7 +37,7 @@ from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
 from robnas.io import atomic_write_text
 from robnas.ranking.metrics import kendall_within, tau_gain
-from robnas.ranking.report import combined_score, draw_classes, within_ranks
+from robnas.ranking.report import draw_classes, params_then_mean_rank
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
@@ -152,7 +152,7 @@ def gain_lines(bench, gs, rows, names, sign, label) -> list[str]:
     truths = {t: np.array([bench.value(g, t) for g in gs]) for t in GAIN_TRUTHS}
     for key in names:
         values = sign[key] * np.array([float(r[key]) for r in rows])
-        ranker = combined_score(params, within_ranks(values))
+        ranker = params_then_mean_rank(params, values)
         cells = [tau_gain(ranker, params, truths[t]) for t in GAIN_TRUTHS]
         lines.append(
             f"| params+{label[key]} | "

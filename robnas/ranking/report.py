@@ -53,6 +53,13 @@ def within_ranks(values: np.ndarray) -> np.ndarray:
     return rankdata(values) / (len(values) + 1)
 
 
+def params_then_mean_rank(params: np.ndarray, *signals: np.ndarray) -> np.ndarray:
+    """`combined_score` with, within equal parameter counts, the mean of the signals' ranks
+    (one signal: its rank): how robnas rank and experiments/combine_nb201.py pair signals."""
+    ranks = [within_ranks(np.asarray(signal)) for signal in signals]
+    return combined_score(np.asarray(params), np.mean(np.stack(ranks), axis=0))
+
+
 def signed_indicator(table: pd.DataFrame, name: str) -> tuple[str, pd.Series]:
     """An indicator column signed by its registered direction, so higher predicts more robust,
     and its label (`-name` where lower predicts more robust)."""

@@ -30,9 +30,9 @@ from robnas.ranking.report import (
     combined_score,
     draw_classes,
     markdown,
+    params_then_mean_rank,
     signed_indicator,
     split_agreement,
-    within_ranks,
 )
 
 log = logging.getLogger(__name__)
@@ -194,11 +194,11 @@ def summarize(
         # signed so higher predicts more robust; then the combined ranker: params across
         # sizes, the indicator's rank within equal params (as `score` does with the supernet)
         signed, table[signed] = signed_indicator(table, name)
-        within = within_ranks(table[signed].to_numpy())
-        table[f"params+{signed}"] = combined_score(params, within)
+        table[f"params+{signed}"] = params_then_mean_rank(params, table[signed])
         # and beside the supernet: within equal params the mean of the two ranks
-        both = (within_ranks(table["supernet_clean"].to_numpy()) + within) / 2
-        table[f"params+(supernet,{signed})"] = combined_score(params, both)
+        table[f"params+(supernet,{signed})"] = params_then_mean_rank(
+            params, table["supernet_clean"], table[signed]
+        )
         scores += [signed, f"params+{signed}", f"params+(supernet,{signed})"]
     agree = agreement_table(table, scores, truths)
     retest = split_agreement(
