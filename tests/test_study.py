@@ -148,6 +148,36 @@ def test_kill_9_then_resume(tmp_path: Path, space_dir: Path, space, reference: l
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in claims)  # killed one: failed
 
 
+def test_killed_right_after_claiming_then_resume(
+    tmp_path: Path, space, reference: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed at the first write after its claim is created, a worker leaves a trial that names
+    its owner and genotype, so a resumed run fails it at once and continues exactly. (Created
+    first and labelled after, the claim had no owner, counted as live for a minute, and the
+    resumed run's last trial yielded to it: CI once saw the kill -9 test diverge so.)"""
+    Study(tmp_path, CONFIG, ToyEvaluator(space), strategy(space)).run(5)
+    doomed = Study(tmp_path, CONFIG, ToyEvaluator(space), strategy(space))
+    real_info = doomed.worker.info
+    # the same pid with another start time: a worker that has exited (its pid reused by us)
+    monkeypatch.setattr(doomed.worker, "info", lambda: {**real_info(), "start": "exited"})
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr("robnas.search.study.record_heartbeat", killed)
+    with pytest.raises(KeyboardInterrupt):
+        doomed.run(10)
+    monkeypatch.undo()
+    evaluator = ToyEvaluator(space)
+    resumed = Study(tmp_path, CONFIG, evaluator, strategy(space))
+    resumed.run(10)
+    assert sequence(resumed) == reference
+    assert evaluator.calls == reference[5:]
+    left = [t for t in resumed.open().trials if t.user_attrs.get("stale")]
+    assert len(left) == 1 and left[0].user_attrs["genotype"] == reference[5]
+    assert left[0].state == optuna.trial.TrialState.FAIL
+
+
 def test_two_concurrent_workers_never_duplicate(tmp_path: Path, space_dir: Path, space) -> None:
     run = tmp_path / "run"
     Study(run, CONFIG, ToyEvaluator(space), strategy(space)).open()  # created once, then shared

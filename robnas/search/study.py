@@ -240,13 +240,9 @@ class Study:
         return self.records()
 
     def _claim(self, study: optuna.Study, genotype: Genotype, n_trials: int) -> optuna.Trial | None:
-        with warnings.catch_warnings():  # heartbeats outside study.optimize are ours to keep
-            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            trial = study.ask()
-        record_heartbeat(self.worker.storage, self.worker.trial_id(trial.number))  # claim
+        trial = self.worker.claim(study, genotype.to_str())  # owner and key in one write
+        record_heartbeat(self.worker.storage, self.worker.trial_id(trial.number))
         key = self._class_key(genotype)
-        trial.set_user_attr("worker", self.worker.info())  # first: rivals see an owner
-        trial.set_user_attr("genotype", genotype.to_str())
         # First visible claim wins: a claim yields to any other claim it can see once its own
         # key is written. Two claims racing may both yield (the genotype stays unclaimed and
         # can be proposed again), but two can never both proceed.
@@ -263,8 +259,8 @@ class Study:
             return None
         # Two workers may both have seen room for one more trial: claims are ordered by trial
         # number, and a claim with n_trials finished or earlier live claims ahead of it yields.
-        # An earlier trial still being created (no attrs yet) counts too: skipping it let both
-        # proceed (11 of 10 trials on PostgreSQL); if it never gets attrs, fail_stale ends it.
+        # Every earlier RUNNING trial counts, whatever its attrs (skipping unlabelled ones let
+        # two proceed: 11 of 10 trials on PostgreSQL, before claims were created labelled).
         ahead = sum(
             self._finished(t) or (t.state == TrialState.RUNNING and t.number < trial.number)
             for t in trials

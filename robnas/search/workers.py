@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from robnas.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
-#: A claim whose worker has not written its owner yet is being created for at most this long.
+#: A RUNNING trial without an owner (created outside robnas) counts as live this long.
 CREATING_SECONDS = 60.0
 
 
@@ -54,6 +55,25 @@ class Worker:
 
     def trial_id(self, number: int) -> int:
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+
+    def claim(self, study: optuna.Study, genotype: str) -> optuna.Trial:
+        """A RUNNING trial created with its owner and genotype in one write. Created first and
+        labelled after, a worker killed in between left a trial with no owner, which every
+        other worker had to count as a live claim for CREATING_SECONDS."""
+        template = FrozenTrial(
+            number=-1,
+            trial_id=-1,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.now(),
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={"worker": self.info(), "genotype": genotype},
+            system_attrs={},
+            intermediate_values={},
+        )
+        return optuna.Trial(study, self.storage.create_new_trial(self.study_id, template))
 
     def owns(self, t: FrozenTrial) -> bool:
         return (t.user_attrs.get("worker") or {}).get("token") == self.token
@@ -94,7 +114,7 @@ class Worker:
     def claim_alive(self, t: FrozenTrial) -> bool:
         """Is this RUNNING trial's worker alive?"""
         worker = t.user_attrs.get("worker")
-        if worker is None:  # being created right now by some worker (attrs not written yet)
+        if worker is None:  # created without an owner (not by robnas): maybe being labelled
             started = t.datetime_start.timestamp() if t.datetime_start else 0.0
             return time.time() - started < CREATING_SECONDS
         if worker.get("token") == self.token:
