@@ -3,7 +3,8 @@ dataset does (Jung, Lukasik and Keuper, ICLR 2023), beside counting parameters? 
 
 Base: a supernet (C=8, N=1 by default) trained normally (`method="clean"`, SGD peak 0.05 warmed up
 over 10% then cosine, batch 128, batch augmentation, uniform op sampling) on the CIFAR-10 training
-split minus `--held` held-out images; then `--archs` isomorph classes drawn uniformly are scored
+split minus `--held` held-out images; then `--archs` isomorph classes drawn uniformly (or, with
+`--cells CSV`, the cells another result drew) are scored
 with inherited weights (BatchNorm recalibrated per cell on 4 x 256 training images) on `--images`
 held-out images (robnas.ranking.run.rank_supernet). Each lever changes one thing and is scored on
 the first `--lever-archs` cells of the same draw (the base restricted to those cells is its row).
@@ -264,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--N", type=int, default=1)
     parser.add_argument("--archs", type=int, default=500)
     parser.add_argument("--lever-archs", type=int, default=150)
+    parser.add_argument(
+        "--cells",
+        type=Path,
+        help="score the first --archs cells of this CSV's arch column instead of a fresh draw "
+        "(to replicate a ranker on the cells another result drew)",
+    )
     parser.add_argument("--images", type=int, default=1000, help="held-out scoring images")
     parser.add_argument("--held", type=int, default=2000, help="held-out images (never trained)")
     parser.add_argument("--train-images", type=int, default=0, help="0: the whole split")
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         names = args.levers.split(",")
         chosen = [lv for lv in chosen if lv.name in names]
     bench = load_benchmark(args.data / "nb201-robustness")
-    archs = draw_classes(bench.rows, bench.strings, args.archs, args.seed)
+    archs = given_cells(args) or draw_classes(bench.rows, bench.strings, args.archs, args.seed)
     data, full = load_data(args)
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]
     command = "python experiments/oneshot_rank_nb201.py " + " ".join(given)
@@ -301,6 +308,16 @@ def main(argv: list[str] | None = None) -> int:
         # is reported)
         write_results(args, levers(args.epochs, args.images), command, bench)
     return 0
+
+
+def given_cells(args: argparse.Namespace) -> list[str]:
+    """--cells: the first --archs of that CSV's arch column (none: draw)."""
+    if args.cells is None:
+        return []
+    archs = pd.read_csv(args.cells)["arch"].tolist()
+    if len(archs) < args.archs:
+        raise SystemExit(f"--cells {args.cells} has {len(archs)} cells; --archs asks {args.archs}")
+    return archs[: args.archs]
 
 
 def _cells(args: argparse.Namespace, name: str) -> pd.DataFrame | None:
@@ -442,6 +459,7 @@ def write_results(
         "## Base, every score against every truth",
         "",
         f"{len(base)} of {args.archs} cells"
+        + (f" (the arch column of {args.cells.name})" if args.cells else "")
         + (
             " (partial: scoring was still running when this was written)"
             if base_dir.name == "base_partial"

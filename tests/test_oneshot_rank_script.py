@@ -106,3 +106,16 @@ def test_test_retest_halves_hold_every_class():
     space = get_space("nb201")
     row = _row(CellScore(g, labels < 5, None), space, space.resolve_macro("tiny"), "cifar10")
     assert row["clean_half_a"] == row["clean_half_b"] == 0.5
+
+
+def test_cells_from_another_result(tmp_path, monkeypatch):
+    """--cells scores the cells another result drew (in its order), to replicate a ranker there."""
+    script = _script(monkeypatch)
+    archs = ["|a~0|+|b~0|b~1|", "|c~0|+|a~0|a~1|", "|b~0|+|c~0|c~1|"]
+    path = tmp_path / "other.csv"
+    pd.DataFrame({"arch": archs, "naswot": [1.0, 2.0, 3.0]}).to_csv(path, index=False)
+    given = lambda cells, n: script.given_cells(script.argparse.Namespace(cells=cells, archs=n))  # noqa: E731
+    assert given(path, 2) == archs[:2]
+    assert given(None, 2) == []  # no --cells: the script draws
+    with pytest.raises(SystemExit, match="has 3 cells; --archs asks 5"):
+        given(path, 5)
