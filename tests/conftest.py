@@ -14,22 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _data_root() -> Path | None:
-    env = os.environ.get("ROBNAS_DATA")
-    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data"]
-    for path in candidates:
-        if path.is_dir():
-            return path.resolve()
-    return None
+from data_helpers import find_data_root
 
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    root = _data_root()
+    root = find_data_root()
     if root is None:
         pytest.skip("real data not found: set ROBNAS_DATA to the shared data folder")
     return root

@@ -4,16 +4,15 @@ experiments/indicators_nb201.py --archs-from on three real cells."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from data_helpers import DATA, needs
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("ROBNAS_DATA", REPO.parent / "shared" / "data"))
 
 
 def _script(name, monkeypatch):
@@ -83,10 +82,7 @@ def test_refuses_indicators_for_only_some_cells(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.glob("res*"))
 
 
-@pytest.mark.skipif(
-    not (DATA / "nb201-robustness").is_dir() or not (DATA / "cifar10").is_dir(),
-    reason="needs ROBNAS_DATA with nb201-robustness and cifar10",
-)
+@needs("nb201-robustness", "cifar10")
 def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
     script = _script("indicators_nb201", monkeypatch)
     archs = [
@@ -160,6 +156,7 @@ def test_a_committed_results_table_gives_what_its_cells_csv_gives(tmp_path, monk
     assert pd.read_csv(tmp_path / "res_committed.csv")["clean"].tolist() == cells["clean"].tolist()
 
 
+@needs("nb201-robustness")
 def test_a_fresh_draw_excludes_the_classes_of_another_result(tmp_path, monkeypatch):
     from types import SimpleNamespace
 

@@ -4,19 +4,16 @@ neither retrains nor rescores what is done; an interrupted table scores only wha
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from data_helpers import DATA, needs
 from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("ROBNAS_DATA", REPO.parent / "shared" / "data"))
-pytestmark = pytest.mark.skipif(
-    not (DATA / "nb201-robustness").is_dir(), reason="needs ROBNAS_DATA with nb201-robustness"
-)
+pytestmark = needs("nb201-robustness")
 
 
 def _script(monkeypatch):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from data_helpers import DATA, needs
 
 from robnas.checkpoint import image_fingerprints, read_checkpoint, save_checkpoint, split_record
 from robnas.cli import main
@@ -16,10 +16,7 @@ from robnas.data.datasets import load_dataset
 from robnas.models.supernet import Supernet
 from robnas.ranking.run import ranking_images
 
-DATA = Path(os.environ.get("ROBNAS_DATA", "../shared/data"))
-pytestmark = pytest.mark.skipif(
-    not (DATA / "nb201-robustness").is_dir(), reason="needs ROBNAS_DATA with nb201-robustness"
-)
+pytestmark = needs("nb201-robustness")
 
 
 def _checkpoint(path: Path, *, with_split: bool = True) -> Path:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import torch
+from data_helpers import DATA, needs
 from scipy import stats
 
 from robnas.data.datasets import load_dataset
@@ -17,10 +15,7 @@ from robnas.models.supernet import Supernet, recalibrate_bn
 from robnas.ranking import run as rank_run
 from robnas.ranking.run import RankSettings, rank_supernet
 
-DATA = Path(os.environ.get("ROBNAS_DATA", "../shared/data"))
-pytestmark = pytest.mark.skipif(
-    not (DATA / "nb201-robustness").is_dir(), reason="needs ROBNAS_DATA with nb201-robustness"
-)
+pytestmark = needs("nb201-robustness")
 
 
 @pytest.fixture(scope="module")
