@@ -49,6 +49,9 @@ HERE = Path(__file__).resolve().parent
 MARKER = "<!-- conclusions: text below this line is kept when the script rewrites the file -->"
 SCORERS = ("supernet_clean", "supernet_fgsm", "supernet_logp", "params", "score")
 RAW = ("arch", "params", "flops", "supernet_clean", "supernet_fgsm", "clean_half_a", "clean_half_b")
+# the levers measure the supernet: `score` here is params then the supernet, as when these
+# results were first committed (robnas rank's default adds NASWOT; combine_nb201.py pairs them)
+SUPERNET_ONLY: dict[str, Any] = {"indicators": (), "score": "params+supernet"}
 SPLIT_EDGE = 3  # few-shot: the edge input -> output node (|x~0| of the last node)
 
 
@@ -184,6 +187,7 @@ def score(
     settings = RankSettings(
         archs=len(archs), recal_batches=lever.recal_batches, batch_size=args.score_batch,
         fgsm_eps=1 / 255 if lever.fgsm and not args.no_fgsm else 0.0, seed=args.seed,
+        **SUPERNET_ONLY,
     )  # fmt: skip
     return rank_supernet(
         supernet, bench, recal=recal, heldout=heldout, out_dir=out, settings=settings, archs=archs
@@ -212,7 +216,7 @@ def fewshot(args, lever, base_ckpt, folder, data, full, bench, archs) -> dict[st
         score(args, lever, ckpt, folder / f"op{k}", full, bench, group)
         parts.append(pd.read_csv(folder / f"op{k}" / "cells.csv")[list(RAW)])
     table = pd.concat(parts).set_index("arch").loc[archs].reset_index()
-    settings = RankSettings(archs=len(archs), seed=args.seed)
+    settings = RankSettings(archs=len(archs), seed=args.seed, **SUPERNET_ONLY)
     return summarize(table, bench, "nb201", folder, settings)
 
 
@@ -372,7 +376,7 @@ def _partial_base(args: argparse.Namespace, bench: TabularBenchmark) -> pd.DataF
     if not args.report_only or not path.exists():
         return None
     raw = pd.read_csv(path)[list(RAW)]
-    settings = RankSettings(archs=len(raw), seed=args.seed)
+    settings = RankSettings(archs=len(raw), seed=args.seed, **SUPERNET_ONLY)
     summarize(raw, bench, "nb201", args.work / "base_partial", settings)
     return pd.read_csv(args.work / "base_partial" / "cells.csv")
 

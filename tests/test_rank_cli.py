@@ -73,6 +73,14 @@ def test_rank_cli_writes_the_table_and_refuses_a_checkpoint_without_split(
     table = pd.read_csv(out / "cells.csv")
     assert len(table) == 4 and table["supernet_clean"].between(0, 1).all()
     assert "Test-retest" in capsys.readouterr().out
+    # by default `score` is params+(supernet,naswot), NASWOT built at the deployed size (C=16,
+    # N=5) at initialisation on at most 128 held-out images
+    assert (table["score"] == table["params+(supernet,naswot)"]).all()
+    saved = json.loads((out / "indicators.json").read_text())
+    assert saved["indicators"] == ["naswot"] and saved["at"] == "init"
+    assert (saved["macro"]["C"], saved["macro"]["N"], saved["images"]) == (16, 5, 128)
+    summary = json.loads((out / "ranking.json").read_text())
+    assert summary["score"]["name"] == "params+(supernet,naswot)"
     assert main(["rank", str(ckpt), *common, "--indicators", "nope", "--out", str(out)]) == 2
 
 
@@ -81,16 +89,21 @@ def test_rank_cli_indicators_at_initialisation_at_the_deployed_size(
 ) -> None:
     common = _args(archs=3)
     ckpt = _checkpoint(tmp_path / "sn.pt")
-    # a size for inherited weights makes no sense: refused in one line, nothing written
-    bad = ["--indicators", "naswot", "--indicator-size", "paper", "--out", str(tmp_path / "x")]
-    assert main(["rank", str(ckpt), *common, *bad]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    assert not (tmp_path / "x").exists()
+    # refused in one line, nothing written: a size for inherited weights makes no sense, and the
+    # default score needs NASWOT at initialisation
+    inherited = ["--indicators-at", "inherited", "--out", str(tmp_path / "x")]
+    for bad in (["--indicator-size", "paper", "--score", "params+supernet"], []):
+        assert main(["rank", str(ckpt), *common, *inherited, *bad]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert not (tmp_path / "x").exists()
     out = tmp_path / "init"
-    at = ["--indicators", "naswot", "--indicators-at", "init", "--indicator-size", "C=4,N=2"]
+    at = ["--indicators", "jac_norm", "--indicator-size", "C=4,N=2"]
     assert (
         main(["rank", str(ckpt), *common, *at, "--indicator-images", "8", "--out", str(out)]) == 0
     )
     saved = json.loads((out / "indicators.json").read_text())
     assert saved["at"] == "init" and (saved["macro"]["C"], saved["macro"]["N"]) == (4, 2)
-    assert "params+(supernet,naswot)" in pd.read_csv(out / "cells.csv")
+    # the score's naswot is added to the asked indicators
+    assert saved["indicators"] == ["naswot", "jac_norm"] and saved["images"] == 8
+    table = pd.read_csv(out / "cells.csv")
+    assert {"params+(supernet,naswot)", "params+-jac_norm"} <= set(table.columns)

@@ -28,6 +28,11 @@ def setup():
 
 
 def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, monkeypatch):
+    from scipy.stats import rankdata
+
+    from robnas.evaluators.base import seeded_build
+    from robnas.indicators import INDICATORS
+
     supernet, bench, recal, heldout = setup
     settings = RankSettings(archs=6, recal_batches=2, batch_size=32, seed=3)
     summary = rank_supernet(
@@ -66,8 +71,26 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
         stats.kendalltau(table["logp_half_a"], table["logp_half_b"])[0]
     )
     assert table["clean"].iloc[2] == pytest.approx(bench.value(g, "clean"))
+    # the default score: NASWOT at initialisation at the deployed size (C=16, N=5) on the
+    # class-balanced held-out images ...
+    macro = {**supernet.macro, "C": 16, "N": 5}
+    deployed = seeded_build(supernet.space, g, macro, "cifar10", 3)
+    batch = heldout.subset(len(heldout), 3)
+    naswot = INDICATORS.get("naswot")(deployed, batch.floats(), batch.labels)["naswot"]
+    assert row["naswot"] == pytest.approx(naswot, rel=1e-9)
+    # ... and `score` orders by parameter count, then by the mean of the supernet's and NASWOT's
+    # ranks within equal counts
+    assert summary["score"]["name"] == "params+(supernet,naswot)"
+    mean_rank = (rankdata(table["supernet_clean"]) + rankdata(table["naswot"])) / 2
+    ordered = table.assign(mean=mean_rank).sort_values("score")
+    assert ordered["params"].is_monotonic_increasing
+    for _, group in ordered.groupby("params"):
+        assert group["mean"].is_monotonic_increasing
     lines = (tmp_path / "ranking.md").read_text().splitlines()
-    assert sum(line.startswith("| ") for line in lines) == 1 + 6 * 3  # header + scores x truths
+    assert lines[0].startswith("`score` = params+(supernet,naswot): the parameter count first")
+    # header + 9 scores (score, supernet x3, params, flops, naswot, params+naswot,
+    # params+(supernet,naswot)) x 3 truths
+    assert sum(line.startswith("| ") for line in lines) == 1 + 9 * 3
     gain = summary["score_gain_over_params"]["clean"]
     expected = (
         stats.kendalltau(table["score"], table["clean"])[0]
@@ -90,6 +113,7 @@ def test_table_agrees_with_an_independent_forward_and_resumes(setup, tmp_path, m
             "clean_half_b",
             "logp_half_a",
             "logp_half_b",
+            "naswot",
         ]
     ]
     partial.to_csv(tmp_path / "cells.csv", index=False)
@@ -137,7 +161,14 @@ def test_recalibration_batches_mix_classes_of_a_class_ordered_split(monkeypatch)
 def test_indicators_are_ranked_alone_and_within_equal_params(setup, tmp_path):
     supernet, bench, recal, heldout = setup
     settings = RankSettings(
-        archs=8, recal_batches=1, batch_size=32, fgsm_eps=0.0, indicators=("jac_norm",), seed=5
+        archs=8,
+        recal_batches=1,
+        batch_size=32,
+        fgsm_eps=0.0,
+        indicators=("jac_norm",),
+        indicators_at="inherited",
+        score="params+supernet",
+        seed=5,
     )
     rank_supernet(
         supernet, bench, recal=recal, heldout=heldout, out_dir=tmp_path, settings=settings
@@ -151,6 +182,24 @@ def test_indicators_are_ranked_alone_and_within_equal_params(setup, tmp_path):
         assert group["-jac_norm"].is_monotonic_increasing
     text = (tmp_path / "ranking.md").read_text()
     assert "| params+-jac_norm | clean |" in text and "| -jac_norm | fgsm@1 |" in text
+    # score params+supernet: the count first, the supernet's clean accuracy within equal counts
+    assert text.startswith("`score` = params+supernet:")
+    by_score = table.sort_values("score")
+    assert by_score["params"].is_monotonic_increasing
+    for _, group in by_score.groupby("params"):
+        assert group["supernet_clean"].is_monotonic_increasing
+
+
+def test_settings_refuse_a_score_they_cannot_compute():
+    from robnas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="params\\+supernet"):
+        RankSettings(indicators=("jac_norm",))  # the default score needs naswot
+    with pytest.raises(ConfigError, match="initialisation"):
+        RankSettings(indicators_at="inherited")
+    with pytest.raises(ConfigError, match="unknown score"):
+        RankSettings(score="params")
+    RankSettings(indicators=(), score="params+supernet")  # the supernet alone needs nothing
 
 
 def test_indicators_see_every_class_of_a_class_ordered_split(monkeypatch):
@@ -169,7 +218,9 @@ def test_indicators_see_every_class_of_a_class_ordered_split(monkeypatch):
     g = Genotype.from_str(
         "nb201:|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|"
     )
-    settings = RankSettings(archs=1, indicators=("jac_norm",))
+    settings = RankSettings(
+        archs=1, indicators=("jac_norm",), indicator_images=64, score="params+supernet"
+    )
     rank_run._indicator(Supernet("nb201", {"C": 4, "N": 1}), g, "jac_norm", data, settings)
     # all ten classes, not the first 64 images (two classes)
     assert len(seen[0]) == 64 and seen[0].unique().numel() == 10
@@ -222,7 +273,9 @@ def test_indicators_at_initialisation_at_another_size(setup, tmp_path):
     from robnas.errors import ConfigError
 
     before = (tmp_path / "cells.csv").read_text()
-    other = RankSettings(**{**settings.__dict__, "indicators_at": "inherited"})
+    other = RankSettings(
+        **{**settings.__dict__, "indicators_at": "inherited", "score": "params+supernet"}
+    )
     with pytest.raises(ConfigError, match="indicator settings"):
         rank_supernet(
             supernet, bench, recal=recal, heldout=heldout, out_dir=tmp_path, settings=other

@@ -26,25 +26,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fgsm-eps", default="1/255", help="FGSM eps of the robust score (0: none)"
     )
     parser.add_argument(
+        "--score",
+        choices=("params+(supernet,naswot)", "params+supernet"),
+        default="params+(supernet,naswot)",
+        help="the ranker reported as `score` (what a budgeted search picks cells by): the "
+        "parameter count across sizes and, within equal counts, the mean rank of the supernet "
+        "and NASWOT at initialisation (default; it adds naswot to --indicators), or the supernet "
+        "alone",
+    )
+    parser.add_argument(
         "--indicators",
         default="",
-        help="also rank by these indicators (on the inherited weights), alone and as params+X: "
-        "the parameter count first, the indicator within equal counts; e.g. jac_norm,hessian_eig",
+        help="also rank by these indicators, alone and as params+X: the parameter count first, "
+        "the indicator within equal counts; e.g. jac_norm,hessian_eig",
     )
     parser.add_argument(
         "--indicators-at",
-        choices=("inherited", "init"),
-        default="inherited",
-        help="compute the indicators on the supernet's inherited weights, or on each cell built "
-        "from one seeded initialisation (training-free, as NASWOT and ZiCo are meant)",
+        choices=("init", "inherited"),
+        default="init",
+        help="compute the indicators on each cell built from one seeded initialisation "
+        "(default; training-free, as NASWOT and ZiCo are meant) or on the supernet's inherited "
+        "weights (then --score params+supernet)",
     )
     parser.add_argument(
         "--indicator-size",
-        help="with --indicators-at init: the size to build each cell at, a space preset (paper: "
-        "the deployed NB201 network, C=16 N=5) or C=16,N=5; default the supernet's",
+        help="at initialisation, the size to build each cell at: a space preset or C=16,N=5; "
+        "default paper (the deployed NB201 network, C=16 N=5)",
     )
     parser.add_argument(
-        "--indicator-images", type=int, default=64, help="held-out images for the indicators"
+        "--indicator-images",
+        type=int,
+        default=128,
+        help="held-out images (class-balanced) the indicators see",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -75,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--indicator-size needs --indicators-at init (inherited weights are the supernet's size)"
         )
+    if args.score == "params+(supernet,naswot)":
+        if args.indicators_at != "init":
+            raise ConfigError(
+                "the default --score params+(supernet,naswot) computes NASWOT at initialisation: "
+                "drop --indicators-at inherited, or add --score params+supernet"
+            )
+        indicators = indicators if "naswot" in indicators else ("naswot", *indicators)
     if args.indicator_images < 2:
         raise ConfigError("need --indicator-images >= 2")
     device = resolve_device(args.device)
@@ -106,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             else None
         ),
         indicator_images=args.indicator_images,
+        score=args.score,
         seed=args.seed,
     )
     bar = None if args.no_progress else tqdm(total=args.archs, desc="cells", unit="cell")
