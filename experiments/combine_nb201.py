@@ -10,7 +10,8 @@ indicator tables may be given: jac_norm/hessian_eig and naswot/zico come from se
 rankers were fixed before any of these numbers were seen (choosing among many after seeing them
 would fit the 500 cells): each indicator is signed by its registered direction (jac_norm and
 hessian_eig lower-is-better, naswot and zico higher), each within-group signal is a rank over the
-cells, and a pair of signals is the mean of their two ranks.
+cells, and a pair of signals is the mean of their two ranks; given naswot and jac_norm, one triple
+too: the supernet, naswot and -jac_norm (declared in session 9 before it was computed).
 
     python experiments/combine_nb201.py --cells experiments/results/oneshot_rank_nb201_long.csv \\
         --indicators experiments/results/indicators_nb201_oneshot500.csv \\
@@ -58,6 +59,12 @@ def rankers(table: pd.DataFrame) -> pd.DataFrame:
         out[f"params+{name}"] = params_then_mean_rank(params, out[name])
     for label, values in signed:
         out[f"params+(supernet,{label})"] = params_then_mean_rank(params, out["supernet"], values)
+    if "naswot" in out and "-jac_norm" in out:
+        # declared in session 9 before it was computed on any cells: the supernet and NASWOT
+        # know clean accuracy within a size, -jac_norm robustness; the mean of the three ranks
+        out["params+(supernet,naswot,-jac_norm)"] = params_then_mean_rank(
+            params, out["supernet"], out["naswot"], out["-jac_norm"]
+        )
     for truth in TRUTHS:
         out[truth] = table[truth]
     return out
@@ -109,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(table)} cells. `supernet`: the supernet's clean accuracy with inherited weights; "
         "`-jac_norm`, `-hessian_eig` (negated: lower predicts more robust), `naswot`, `zico`: "
         "the indicators of the given tables (at initialisation unless a table says otherwise); "
-        "`params+X`: the parameter count first, X's rank within equal counts (robnas' `score` is "
-        "`params+supernet`); `params+(supernet,X)`: within equal counts the mean of the two ranks. "
-        "All fixed before the numbers were seen (naswot and zico added in a later session, "
-        "declared before they were computed).",
+        "`params+X`: the parameter count first, X's rank within equal counts; "
+        "`params+(supernet,X)`: within equal counts the mean of the two ranks (robnas rank's "
+        "`score`: `params+(supernet,naswot)`; until session 9, `params+supernet`); "
+        "`params+(supernet,naswot,-jac_norm)`: the mean of the three. All fixed before the "
+        "numbers were seen (naswot and zico added in a later session, the triple in session 9, "
+        "each declared before it was computed).",
         "",
         *agreement_markdown(agree),
         "",

@@ -135,6 +135,10 @@ def test_indicator_tables_merge_and_higher_is_better_ones_keep_their_sign(tmp_pa
     assert kendall_within(scored["params+zico"], truth, groups)[0] == pytest.approx(-1.0)
     assert kendall_within(scored["params+supernet"], truth, groups)[0] == pytest.approx(1.0)
     assert "params+-jac_norm" in scored and "params+(supernet,naswot)" in scored
+    # the triple: -jac_norm (backwards here) cancels naswot's ranks, the supernet's order stays
+    triple = scored["params+(supernet,naswot,-jac_norm)"]
+    assert kendall_within(triple, truth, groups)[0] == pytest.approx(1.0)
+    assert "params+(supernet,naswot,-hessian_eig)" not in scored  # only the declared triple
 
 
 def test_a_committed_results_table_gives_what_its_cells_csv_gives(tmp_path, monkeypatch):
