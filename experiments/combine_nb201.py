@@ -85,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=Path, required=True, help="per-cell table of a ranking")
     parser.add_argument(
-        "--indicators", type=Path, nargs="+", required=True, help="indicator tables of its cells"
+        "--indicators",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="indicator tables of its cells (their columns replace the cells table's own: a "
+        "`robnas rank` table already holds naswot)",
     )
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.csv")
     args = parser.parse_args(argv)
@@ -96,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.indicators:
         found = pd.read_csv(path)  # only its indicator columns (it may be a `robnas rank` table)
         found = found[["arch", *[c for c in INDICATORS if c in found]]]
+        table = table.drop(columns=[c for c in found if c != "arch" and c in table])
         table = table.merge(found, on="arch", how="inner")
         if len(table) < len(cells):
             print(

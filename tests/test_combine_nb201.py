@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,10 @@ def _script(name, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
+    if hasattr(module, "tau_gain"):
+        # the bootstrap's 2,000 resamples only set the printed intervals, which no test reads;
+        # 50 keep these tests seconds long
+        monkeypatch.setattr(module, "tau_gain", partial(module.tau_gain, n_boot=50))
     return module
 
 
@@ -158,6 +163,28 @@ def test_a_committed_results_table_gives_what_its_cells_csv_gives(tmp_path, monk
         pd.read_csv(tmp_path / "res_cells.csv"), pd.read_csv(tmp_path / "res_committed.csv")
     )
     assert pd.read_csv(tmp_path / "res_committed.csv")["clean"].tolist() == cells["clean"].tolist()
+
+
+def test_a_robnas_rank_table_brings_its_own_naswot(tmp_path, monkeypatch):
+    """`robnas rank` tables hold naswot already: used as it is without --indicators, replaced by
+    an indicator table's column when one is given (a merge keeping both lost it silently)."""
+    script = _script("combine_nb201", monkeypatch)
+    _tables(tmp_path)
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    inside = np.tile(np.arange(4), 3)
+    cells.assign(naswot=inside * 1.0).to_csv(tmp_path / "rank.csv", index=False)
+    pd.DataFrame({"arch": cells["arch"], "naswot": -inside * 1.0}).to_csv(
+        tmp_path / "nw.csv", index=False
+    )
+    from robnas.ranking.metrics import kendall_within
+
+    groups = cells["params"].tolist()
+    for given, expected in (([], 1.0), (["--indicators", str(tmp_path / "nw.csv")], -1.0)):
+        argv = ["--cells", str(tmp_path / "rank.csv"), *given, "--out", str(tmp_path / "res")]
+        assert script.main(argv) == 0
+        scored = pd.read_csv(tmp_path / "res.csv")
+        tau = kendall_within(scored["params+naswot"], scored["clean"], groups)[0]
+        assert tau == pytest.approx(expected)
 
 
 @needs("nb201-robustness")
