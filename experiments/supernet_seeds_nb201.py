@@ -14,7 +14,10 @@ and what the mean of their ranks gives (an ensemble costs one training per membe
 The rule, declared in session 10 before seeds 1 and 2 finished training: `robnas rank`'s default
 `score` stays params+(supernet,naswot) if, averaged over the recipe's supernets, its Kendall tau
 against `clean` exceeds params+naswot's; otherwise the default becomes params+naswot, and the
-supernet's columns stay in the report beside it.
+supernet's columns stay in the report beside it. The supernets it averages over: every one of the
+recipe trained on the first draw's 500 cells by the end of session 10 (planned: seeds 0-3 of
+oneshot_rank_nb201.py, seeds 0 and 1 of `robnas supernet train`; any that does not finish is
+named as missing, not dropped silently).
 
     python experiments/supernet_seeds_nb201.py \\
         --supernet seed0=experiments/results/oneshot_rank_nb201_long.csv \\
