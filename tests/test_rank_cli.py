@@ -92,7 +92,8 @@ def test_rank_cli_indicators_at_initialisation_at_the_deployed_size(
     # refused in one line, nothing written: a size for inherited weights makes no sense, and the
     # default score needs NASWOT at initialisation
     inherited = ["--indicators-at", "inherited", "--out", str(tmp_path / "x")]
-    for bad in (["--indicator-size", "paper", "--score", "params+supernet"], []):
+    bad_args = (["--indicator-size", "paper", "--score", "params+supernet"], [])
+    for bad in (*bad_args, ["--score", "params+naswot"]):
         assert main(["rank", str(ckpt), *common, *inherited, *bad]) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
         assert not (tmp_path / "x").exists()

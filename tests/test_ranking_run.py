@@ -201,6 +201,8 @@ def test_settings_refuse_a_score_they_cannot_compute():
         RankSettings(indicators_at="inherited")
     with pytest.raises(ConfigError, match="unknown score"):
         RankSettings(score="params")
+    with pytest.raises(ConfigError, match="score params\\+naswot needs NASWOT"):
+        RankSettings(indicators=("jac_norm",), score="params+naswot")
     RankSettings(indicators=(), score="params+supernet")  # the supernet alone needs nothing
 
 
@@ -285,10 +287,18 @@ def test_indicators_at_initialisation_at_another_size(setup, tmp_path):
     assert (tmp_path / "cells.csv").read_text() == before
 
 
-def test_default_score_reproduces_the_committed_replication(tmp_path):
-    """`summarize` with the default score, fed the committed fresh-500 tables (the supernet's
-    accuracies and NASWOT at C=16 N=5), gives the replication's numbers that the README quotes:
-    +0.015 (+0.010, +0.020) over #params and 0.499 within equal params against `clean`."""
+@pytest.mark.parametrize(
+    "score, clean_gain, within, fgsm_gain",
+    [
+        ("params+(supernet,naswot)", (0.015, 0.010, 0.020), 0.499, (-0.013, -0.018, -0.007)),
+        ("params+naswot", (0.005, -0.001, 0.011), 0.374, (0.003, -0.003, 0.009)),
+    ],
+)
+def test_scores_reproduce_the_committed_replication(tmp_path, score, clean_gain, within, fgsm_gain):
+    """`summarize`, fed the committed fresh-500 tables (the supernet's accuracies and NASWOT at
+    C=16 N=5), gives the replication's numbers that the README quotes for each NASWOT score:
+    its gain over #params against `clean` and `fgsm@1` (95% interval) and its tau within equal
+    params against `clean`."""
     from robnas.ranking.run import scores_by, summarize
 
     results = Path(__file__).resolve().parents[1] / "experiments" / "results"
@@ -308,12 +318,10 @@ def test_default_score_reproduces_the_committed_replication(tmp_path):
         }
     )
     bench = load_benchmark(DATA / "nb201-robustness")
-    summary = summarize(table, bench, "nb201", tmp_path, RankSettings(archs=len(table)))
-    gain = summary["score_gain_over_params"]["clean"]
-    assert (round(gain["gain"], 3), round(gain["low"], 3), round(gain["high"], 3)) == (
-        0.015,
-        0.010,
-        0.020,
-    )
-    assert round(scores_by(summary, "score", "clean")["kendall_within"], 3) == 0.499
-    assert summary["score_gain_over_params"]["fgsm@1"]["high"] < 0  # and it pays on fgsm@1
+    settings = RankSettings(archs=len(table), score=score)
+    summary = summarize(table, bench, "nb201", tmp_path, settings)
+    for truth, expected in (("clean", clean_gain), ("fgsm@1", fgsm_gain)):
+        gain = summary["score_gain_over_params"][truth]
+        assert tuple(round(gain[k], 3) for k in ("gain", "low", "high")) == expected
+    assert round(scores_by(summary, "score", "clean")["kendall_within"], 3) == within
+    assert (tmp_path / "ranking.md").read_text().startswith(f"`score` = {score}:")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from robnas.cli._common import add_data_arguments
+from robnas.ranking.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,12 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--score",
-        choices=("params+(supernet,naswot)", "params+supernet"),
-        default="params+(supernet,naswot)",
+        choices=tuple(SCORES),
+        default=DEFAULT_SCORE,
         help="the ranker reported as `score` (what a budgeted search picks cells by): the "
         "parameter count across sizes and, within equal counts, the mean rank of the supernet "
-        "and NASWOT at initialisation (default; it adds naswot to --indicators), or the supernet "
-        "alone",
+        "and NASWOT at initialisation, the supernet alone, or NASWOT alone (the two NASWOT "
+        f"scores add naswot to --indicators; default {DEFAULT_SCORE})",
     )
     parser.add_argument(
         "--indicators",
@@ -88,10 +89,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--indicator-size needs --indicators-at init (inherited weights are the supernet's size)"
         )
-    if args.score == "params+(supernet,naswot)":
+    if args.score in NASWOT_SCORES:
         if args.indicators_at != "init":
             raise ConfigError(
-                "the default --score params+(supernet,naswot) computes NASWOT at initialisation: "
+                f"--score {args.score} computes NASWOT at initialisation: "
                 "drop --indicators-at inherited, or add --score params+supernet"
             )
         indicators = indicators if "naswot" in indicators else ("naswot", *indicators)

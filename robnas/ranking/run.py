@@ -34,19 +34,9 @@ from robnas.ranking.report import (
     signed_indicator,
     split_agreement,
 )
+from robnas.ranking.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 
 log = logging.getLogger(__name__)
-
-
-# What `score` (the ranker a budgeted search would pick cells by) can be. The default was
-# declared before its replication (commit 2b0a768) and replicated on 500 fresh classes with a
-# retrained supernet: +0.015 Kendall tau over #params against `clean`, 0.499 within equal params.
-SCORES = {
-    "params+(supernet,naswot)": "the parameter count first; within equal counts, the mean of the "
-    "ranks of the supernet's clean accuracy and NASWOT at initialisation",
-    "params+supernet": "the parameter count first; within equal counts, the supernet's clean "
-    "accuracy",
-}
 
 
 @dataclass(frozen=True)
@@ -63,7 +53,7 @@ class RankSettings:
     indicators_at: str = "init"
     indicator_macro: dict[str, Any] | None = None
     indicator_images: int = 128
-    score: str = "params+(supernet,naswot)"
+    score: str = DEFAULT_SCORE
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -73,12 +63,12 @@ class RankSettings:
             raise ConfigError(f"unknown score {self.score!r}; choose one of {', '.join(SCORES)}")
         if self.indicators_at not in ("init", "inherited"):
             raise ConfigError(f"indicators_at is {self.indicators_at!r}; use init or inherited")
-        if self.score == "params+(supernet,naswot)" and (
+        if self.score in NASWOT_SCORES and (
             "naswot" not in self.indicators or self.indicators_at != "init"
         ):
             # NASWOT on inherited weights ranks worse (0.274 within against clean, README)
             raise ConfigError(
-                "score params+(supernet,naswot) needs NASWOT computed at initialisation "
+                f"score {self.score} needs NASWOT computed at initialisation "
                 "(indicators including naswot, at init); or choose score params+supernet"
             )
 
@@ -244,8 +234,8 @@ def summarize(
         scores += [signed, f"params+{signed}", f"params+(supernet,{signed})"]
     if settings.score == "params+supernet":
         table["score"] = combined_score(params, table["supernet_clean"].to_numpy())
-    else:
-        table["score"] = table["params+(supernet,naswot)"]
+    else:  # a NASWOT score: its column was made with the indicators above
+        table["score"] = table[settings.score]
     agree = agreement_table(table, scores, truths)
     retest = split_agreement(
         table["clean_half_a"].to_numpy(),
