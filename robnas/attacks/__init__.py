@@ -81,8 +81,9 @@ def make_attack(
 _EPS_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:/\s*([0-9]*\.?[0-9]+))?\s*$")
 
 
-def parse_eps(text: str | float) -> float:
-    """Read a budget like "8/255", "0.03" or 0.03; must lie in (0, 1]."""
+def parse_eps(text: str | float, *, allow_zero: bool = False) -> float:
+    """Read a budget like "8/255", "0.03" or 0.03; must lie in (0, 1] (or [0, 1] with
+    `allow_zero`, where 0 means no attack)."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
@@ -93,8 +94,10 @@ def parse_eps(text: str | float) -> float:
         if den is not None and float(den) == 0:
             raise ConfigError(f"eps {text!r} divides by zero; write it like 8/255")
         value = float(num) / float(den) if den is not None else float(num)
-    if not math.isfinite(value) or not 0 < value <= 1:
-        raise ConfigError(f"eps must lie in (0, 1] (images are in [0, 1]), got {text!r}")
+    low = "[0" if allow_zero else "(0"
+    above_low = value >= 0 if allow_zero else value > 0
+    if not math.isfinite(value) or not above_low or value > 1:
+        raise ConfigError(f"eps must lie in {low}, 1] (images are in [0, 1]), got {text!r}")
     return value
 
 

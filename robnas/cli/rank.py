@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         archs=args.archs,
         recal_batches=args.recal_batches,
         batch_size=args.batch_size,
-        fgsm_eps=parse_eps(args.fgsm_eps),
+        fgsm_eps=parse_eps(args.fgsm_eps, allow_zero=True),
         indicators=indicators,
         indicators_at=args.indicators_at,
         indicator_macro=(
