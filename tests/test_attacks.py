@@ -161,6 +161,15 @@ def test_parse_eps_rejects(text: str) -> None:
         parse_eps(text)
 
 
+def test_parse_eps_takes_zero_only_when_allowed() -> None:
+    # 0 means "no attack" where a caller allows it (robnas rank --fgsm-eps 0)
+    assert parse_eps("0", allow_zero=True) == 0.0 and parse_eps("0/255", allow_zero=True) == 0.0
+    assert parse_eps("8/255", allow_zero=True) == pytest.approx(8 / 255)
+    for bad in ("2", "-0.1", "nan"):
+        with pytest.raises(ConfigError):
+            parse_eps(bad, allow_zero=True)
+
+
 @pytest.mark.parametrize("name", ["fgsm", "pgd20", "mifgsm", "deepfool", "deepfool_linf"])
 def test_a_path_that_ignores_its_input_gets_zero_gradient(name: str) -> None:
     # An NB201 cell whose output node has no active edge: the logits do not depend on the input.

@@ -98,7 +98,7 @@ def test_rank_cli_indicators_at_initialisation_at_the_deployed_size(
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
         assert not (tmp_path / "x").exists()
     out = tmp_path / "init"
-    at = ["--indicators", "jac_norm", "--indicator-size", "C=4,N=2"]
+    at = ["--indicators", "jac_norm", "--indicator-size", "C=4,N=2", "--fgsm-eps", "0"]
     assert (
         main(["rank", str(ckpt), *common, *at, "--indicator-images", "8", "--out", str(out)]) == 0
     )
@@ -108,3 +108,4 @@ def test_rank_cli_indicators_at_initialisation_at_the_deployed_size(
     assert saved["indicators"] == ["naswot", "jac_norm"] and saved["images"] == 8
     table = pd.read_csv(out / "cells.csv")
     assert {"params+(supernet,naswot)", "params+-jac_norm"} <= set(table.columns)
+    assert table["supernet_fgsm"].isna().all()  # --fgsm-eps 0: no FGSM score
