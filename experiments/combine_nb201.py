@@ -34,18 +34,10 @@ from robnas.ranking.report import (
     agreement_table,
     params_then_mean_rank,
     signed_indicator,
+    with_rank_columns,
 )
 
 INDICATORS = ("jac_norm", "hessian_eig", "naswot", "zico")
-# experiments/results/oneshot_rank_*.csv name the supernet's accuracies `clean`/`fgsm@1` and the
-# dataset's `true_*`; cells.csv names them `supernet_*` and the dataset's plainly
-COMMITTED = {
-    "clean": "supernet_clean",
-    "fgsm@1": "supernet_fgsm@1",
-    "true_clean": "clean",
-    "true_fgsm@1": "fgsm@1",
-    "true_pgd@1": "pgd@1",
-}
 
 
 def rankers(table: pd.DataFrame) -> pd.DataFrame:
@@ -94,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.csv")
     args = parser.parse_args(argv)
-    cells = pd.read_csv(args.cells)
-    if "true_clean" in cells:  # a committed results table (experiments/results/oneshot_rank_*.csv)
-        cells = cells.rename(columns=COMMITTED)
+    cells = with_rank_columns(pd.read_csv(args.cells))
     table = cells
     for path in args.indicators:
         found = pd.read_csv(path)  # only its indicator columns (it may be a `robnas rank` table)

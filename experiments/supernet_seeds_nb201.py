@@ -38,21 +38,11 @@ import pandas as pd
 
 from robnas.io import atomic_write_text
 from robnas.ranking.metrics import kendall, kendall_within, tau_gain
-from robnas.ranking.report import TRUTHS, params_then_mean_rank, within_ranks
-
-# experiments/results/oneshot_rank_*.csv name the supernet's accuracies `clean`/`fgsm@1` and the
-# dataset's `true_*`; a robnas rank table names them `supernet_*` and the dataset's plainly
-COMMITTED = {
-    "clean": "supernet_clean",
-    "fgsm@1": "supernet_fgsm",
-    **{f"true_{t}": t for t in TRUTHS},
-}
+from robnas.ranking.report import TRUTHS, params_then_mean_rank, with_rank_columns, within_ranks
 
 
 def read_supernet(path: Path) -> pd.DataFrame:
-    table = pd.read_csv(path)
-    if "true_clean" in table:
-        table = table.rename(columns=COMMITTED)
+    table = with_rank_columns(pd.read_csv(path))
     return table[["arch", "params", "supernet_clean", *TRUTHS]]
 
 
@@ -90,10 +80,12 @@ def interval(gain: tuple[float, float, float]) -> str:
     return f"{gain[0]:+.3f} ({gain[1]:+.3f}, {gain[2]:+.3f})"
 
 
-def per_supernet(table: pd.DataFrame, labels: list[str], n_boot: int) -> tuple[list[str], dict]:
-    """Markdown rows, and each supernet's `score` tau against clean minus params+naswot's."""
+def per_supernet(
+    table: pd.DataFrame, labels: list[str], naswot_only: np.ndarray, n_boot: int
+) -> tuple[list[str], dict[str, float]]:
+    """Markdown rows, and each supernet's `score` tau against clean minus params+naswot's
+    (`naswot_only`)."""
     params, truth = table["params"].to_numpy(), table["clean"]
-    naswot_only = params_then_mean_rank(params, table["naswot"])
     rows, margins = [], {}
     columns = {label: table[f"sn:{label}"] for label in labels}
     columns["mean of all"] = pd.Series(ensemble(table, labels))
@@ -128,9 +120,9 @@ def agreement_rows(table: pd.DataFrame, labels: list[str]) -> list[str]:
 
 def report(table: pd.DataFrame, labels: list[str], command: str, n_boot: int) -> tuple[str, bool]:
     """The markdown, and whether the rule keeps params+(supernet,naswot) as the default."""
-    rows, margins = per_supernet(table, labels, n_boot)
     params = table["params"].to_numpy()
     naswot_only = params_then_mean_rank(params, table["naswot"])
+    rows, margins = per_supernet(table, labels, naswot_only, n_boot)
     mean_margin = float(np.mean(list(margins.values())))
     keep = mean_margin > 0
     verdict = (

@@ -19,6 +19,16 @@ TRUTHS = ("clean", "fgsm@1", "pgd@1")
 COLUMNS = ("kendall", "spearman", "kendall_within", "top5", "top10")
 
 
+def with_rank_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A per-cell table with `robnas rank`'s column names. experiments/results/oneshot_rank_*.csv
+    name the supernet's accuracies `clean`/`fgsm@1` and the dataset's `true_*`; a `robnas rank`
+    table names them `supernet_clean`/`supernet_fgsm` and the dataset's plainly."""
+    if "true_clean" not in table:
+        return table
+    names = {"clean": "supernet_clean", "fgsm@1": "supernet_fgsm"}
+    return table.rename(columns=names | {f"true_{t}": t for t in TRUTHS})
+
+
 def draw_classes(rows: np.ndarray, strings: Sequence[str], count: int, seed: int) -> list[str]:
     """One representative string for each of `count` isomorph classes drawn uniformly.
 
