@@ -3,24 +3,18 @@ experiments/indicators_nb201.py --archs-from on three real cells."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from data_helpers import DATA, needs
-
-REPO = Path(__file__).resolve().parents[1]
+from experiment_helpers import load_experiment
 
 
 def _script(name, monkeypatch):
-    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = load_experiment(name, monkeypatch)
     if hasattr(module, "tau_gain"):
         # the bootstrap's 2,000 resamples only set the printed intervals, which no test reads;
         # 50 keep these tests seconds long

@@ -3,27 +3,17 @@ neither retrains nor rescores what is done; an interrupted table scores only wha
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from data_helpers import DATA, needs
+from experiment_helpers import load_experiment
 from scipy import stats
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = needs("nb201-robustness")
 
 
 def _script(monkeypatch):
-    spec = importlib.util.spec_from_file_location(
-        "oneshot_rank_nb201", REPO / "experiments" / "oneshot_rank_nb201.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("oneshot_rank_nb201", monkeypatch)
 
 
 def test_toy_run_writes_the_columns_and_resumes(tmp_path, monkeypatch):

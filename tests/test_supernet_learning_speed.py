@@ -3,23 +3,13 @@ fixed path validated on its own cell, and a rerun that trains nothing again."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from experiment_helpers import load_experiment
 
 
 def _script(monkeypatch):
-    path = REPO / "experiments" / "supernet_learning_speed.py"
-    spec = importlib.util.spec_from_file_location("supernet_learning_speed", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("supernet_learning_speed", monkeypatch)
 
 
 def test_toy_runs_write_three_rows_and_resume(data_root, tmp_path, monkeypatch):

@@ -3,25 +3,15 @@ it prints, the declared rule both ways, and the refusals."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from experiment_helpers import load_experiment
 
 
 @pytest.fixture
 def script(monkeypatch):
-    path = REPO / "experiments" / "supernet_seeds_nb201.py"
-    spec = importlib.util.spec_from_file_location("supernet_seeds_nb201", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("supernet_seeds_nb201", monkeypatch)
 
 
 def _cells(tmp_path, supernets: dict[str, np.ndarray], naswot: np.ndarray) -> list[str]:
