@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         "the indicators of the given tables (at initialisation unless a table says otherwise); "
         "`params+X`: the parameter count first, X's rank within equal counts; "
         "`params+(supernet,X)`: within equal counts the mean of the two ranks (robnas rank's "
-        "`score`: `params+(supernet,naswot)`; until session 9, `params+supernet`); "
+        "`score` from session 9 until the seed study of session 10, `params+(supernet,naswot)`; "
+        "before it `params+supernet`; now `params+naswot`); "
         "`params+(supernet,naswot,-jac_norm)`: the mean of the three. All fixed before the "
         "numbers were seen (naswot and zico added in a later session, the triple in session 9, "
         "each declared before it was computed).",
