@@ -14,7 +14,12 @@ Resumable (each run's checkpoint under --work); the results are rewritten after 
 
     ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
         [--images 12800] [--method clean] [--runs standalone,fixed_path,sampled]
-        [--batch-size 32 --peak-lr 0.05]
+        [--batch-size 32 --peak-lr 0.05] [--sampler fair_op | --dense-start 0.5]
+
+`--dense-start F` trains the first F of the steps on denser paths: each (edge, op) bit is on with
+probability falling linearly from 1 (the whole supernet) to 1/2 (uniform sampling), then 1/2, so
+every weight learns from the start and the sub-paths are trained after (progressive shrinking,
+after Once-for-All). BatchNorm is recalibrated on `--recal-images` (default 256) per path.
 """
 
 from __future__ import annotations
@@ -36,7 +41,12 @@ from robnas.config import TrainConfig, get_preset
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
-from robnas.models.samplers import UniformOpSampler
+from robnas.models.samplers import (
+    DenseStartSampler,
+    PathSampler,
+    UniformOpSampler,
+    make_sampler,
+)
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import get_space
 from robnas.training.loop import train
@@ -55,6 +65,18 @@ class FixedPath(UniformOpSampler):
 
     def sample(self) -> Genotype:
         return self.genotype
+
+
+def path_sampler(args: argparse.Namespace, space: Any) -> PathSampler:
+    if args.dense_start > 0:  # train() tells it the run's length
+        return DenseStartSampler(space, args.seed, dense=args.dense_start)
+    return make_sampler(args.sampler, space, args.seed)
+
+
+def sampling(args: argparse.Namespace) -> str:
+    if args.dense_start > 0:
+        return f"dense_start over the first {args.dense_start:g} of the steps"
+    return args.sampler
 
 
 def run_one(
@@ -76,7 +98,9 @@ def run_one(
         result = train(model, train_data, val_data, cfg, args.work / name, resume=True)
     else:
         model = Supernet(space, macro, "cifar10")
-        sampler = FixedPath(genotype, args.seed) if name == "fixed_path" else None
+        sampler = (
+            FixedPath(genotype, args.seed) if name == "fixed_path" else path_sampler(args, space)
+        )
         result = train(
             model, train_data, val_data, cfg, args.work / name, sampler=sampler, resume=True
         )
@@ -108,9 +132,11 @@ def write_results(
         "machine (minutes are wall time).",
         "",
         f"Recipe: the tiny preset's training ({cfg.method}, first {cfg.clean_epochs:g} of the pass "
-        f"clean, batch {cfg.batch_size}, peak LR {cfg.peak_lr:g}), darts at C=8, 5 layers, one pass "
-        f"over the same {rows[0]['images'] if rows else '?'} training images; clean and {steps} "
-        f"(8/255) accuracy on {cfg.val_size} held-out images. The cell: `{genotype.to_str()}`.",
+        f"clean, batch {cfg.batch_size}, peak LR {cfg.peak_lr:g}), darts at C=8, 5 layers, "
+        f"{cfg.epochs} pass(es) over the same {rows[0]['images'] if rows else '?'} training images; clean and {steps} "
+        f"(8/255) accuracy on {cfg.val_size} held-out images, BatchNorm recalibrated on "
+        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {sampling(args)}. "
+        f"The cell: `{genotype.to_str()}`.",
         "",
         "| run | clean | " + steps + " | train min |",
         "|---|---|---|---|",
@@ -146,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--peak-lr", type=float, default=0.0, help="peak LR at that batch (0: the preset's)"
     )
+    parser.add_argument("--epochs", type=int, default=0, help="passes (0: the preset's, 1)")
+    parser.add_argument("--sampler", default="uniform_op", help="sampled run's path sampler")
+    parser.add_argument(
+        "--dense-start", type=float, default=0.0, help="fraction of steps on denser paths"
+    )
+    parser.add_argument(
+        "--recal-images", type=int, default=256, help="BatchNorm recalibration images per path"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=HERE / "runs" / "supernet_learning_speed")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "supernet_learning_speed")
@@ -161,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         batch = args.batch_size or cfg.batch_size
         lr = args.peak_lr or cfg.peak_lr
         cfg = dataclasses.replace(cfg, batch_size=batch, lr=lr, lr_batch=batch)
+    cfg = dataclasses.replace(cfg, recal_batches=max(1, args.recal_images // cfg.batch_size))
+    if args.epochs:
+        cfg = dataclasses.replace(cfg, epochs=args.epochs)
     held = args.val or get_preset("tiny").val_images
     limit = args.limit or None
     full = load_dataset("cifar10", "train", data_dir=args.data, limit=limit, seed=args.seed)

@@ -48,6 +48,7 @@ class TrainConfig:
     val_steps: int = 20  # PGD-k for robust validation
     val_paths: int = 2  # supernet: sampled paths validated (BN recalibrated per path)
     recal_batches: int = 4
+    sampler: str = "uniform_op"  # a supernet's path sampler (robnas.models.samplers)
     augment: bool = True
     device: str = "auto"
     seed: int = 0

@@ -78,7 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st.add_argument("--space", default="darts", help="space name or TOML file")
     add_size_arguments(st)
     st.add_argument(
-        "--sampler", default="uniform_op", help="path sampler: uniform_op or uniform_density"
+        "--sampler",
+        help="path sampler: uniform_op, dense_start, fair_op, uniform_density or uniform_class "
+        "(default: the preset's; without one uniform_op)",
     )
     st.add_argument("--free", action="store_true", help="sample one cell per layer (cell-free)")
     _add_training_arguments(st)
@@ -104,6 +106,7 @@ def _config(args: argparse.Namespace) -> Any:
         steps=args.steps,
         beta=args.beta,
         val_steps=args.val_steps,
+        sampler=getattr(args, "sampler", None),
         device=args.device,
         seed=args.seed,
     )
@@ -220,7 +223,7 @@ def run_supernet_train(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset).space_size("size", space.presets) if args.preset else None
     macro = space.resolve_macro(preset, **overrides)
     model = Supernet(space, macro, args.dataset)
-    seed = args.seed if args.seed is not None else 0
-    sampler = make_sampler(args.sampler, space, seed, free=args.free, macro=macro)
+    cfg = _config(args)
+    sampler = make_sampler(cfg.sampler, space, cfg.seed, free=args.free, macro=macro)
     label = f"supernet:{space.name} ({sampler.name}{', free' if args.free else ''})"
     return _run(args, model, args.dataset, label, sampler=sampler)

@@ -35,6 +35,21 @@ class PathSampler:
     def sample(self) -> Genotype:
         raise NotImplementedError
 
+    def start(self, total_steps: int) -> None:
+        """Told by the training loop how many paths the run will draw (a schedule may use it)."""
+
+    def _from_bits(self, bits: np.ndarray) -> Genotype:
+        """A genotype from a (edges x cells, ops) boolean array of subset-space bits."""
+        ops = self.space.ops
+        return self._from_edges([frozenset(o for o, on in zip(ops, row) if on) for row in bits])
+
+    def _from_edges(self, edges: list[Edge]) -> Genotype:
+        n = self.space.num_edges
+        cells = tuple(
+            self.space.cell_from_edges(edges[c * n : (c + 1) * n]) for c in range(self.cells)
+        )
+        return Genotype(self.space.name, cells)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -96,10 +111,7 @@ class UniformDensitySampler(PathSampler):
                 frozenset([space.ops[int(ops[i])]]) if i in picked else frozenset()
                 for i in range(slots)
             ]
-        cells = tuple(
-            space.cell_from_edges(edges[c * n_edges : (c + 1) * n_edges]) for c in range(self.cells)
-        )
-        return Genotype(space.name, cells)
+        return self._from_edges(edges)
 
 
 class FairOpSampler(PathSampler):
@@ -128,17 +140,6 @@ class FairOpSampler(PathSampler):
             for step in range(len(choices))
         ]
 
-    def _from_bits(self, bits: np.ndarray) -> Genotype:
-        ops = self.space.ops
-        return self._from_edges([frozenset(o for o, on in zip(ops, row) if on) for row in bits])
-
-    def _from_edges(self, edges: list[Edge]) -> Genotype:
-        n = self.space.num_edges
-        cells = tuple(
-            self.space.cell_from_edges(edges[c * n : (c + 1) * n]) for c in range(self.cells)
-        )
-        return Genotype(self.space.name, cells)
-
     def sample(self) -> Genotype:
         if not self.queue:
             self.queue = self._window()
@@ -150,6 +151,54 @@ class FairOpSampler(PathSampler):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.queue = [Genotype.from_str(s) for s in state.get("queue", [])]
+
+
+class DenseStartSampler(PathSampler):
+    """Progressive shrinking for subset spaces (after Once-for-All, Cai et al. 2020): each
+    (edge, op) bit is on with probability falling linearly from 1 (the whole supernet) to 1/2
+    over the first `dense` of the run's draws (default half), then 1/2, i.e. uniform op
+    sampling. Every weight trains from the first step; the sub-paths the search scores train
+    after. On the tiny darts supernet it bought more clean and PGD accuracy per minute than
+    uniform sampling (README)."""
+
+    name = "dense_start"
+
+    def __init__(self, space: SearchSpace, seed: int, *, dense: float = 0.5, **kw: Any) -> None:
+        super().__init__(space, seed, **kw)
+        from robnas.errors import ConfigError
+
+        if not 0 <= dense <= 1:
+            raise ConfigError(f"dense must lie in [0, 1] (a fraction of the run), got {dense}")
+        self.dense = float(dense)
+        if space.edge_kind != "subset":
+            raise ConfigError(
+                f"dense_start sampling needs a subset space (darts); {space.name} has one op "
+                "per edge: use uniform_op or fair_op"
+            )
+        self.dense_steps = 0  # until start() is told the run's length: uniform
+        self.drawn = 0
+
+    def start(self, total_steps: int) -> None:
+        self.dense_steps = round(self.dense * total_steps)
+
+    def on_probability(self) -> float:
+        """The chance that each (edge, op) bit is on in the next path."""
+        if self.dense_steps <= 0:
+            return 0.5
+        return 1.0 - 0.5 * min(1.0, self.drawn / self.dense_steps)
+
+    def sample(self) -> Genotype:
+        p = self.on_probability()
+        self.drawn += 1
+        slots = self.space.num_edges * self.cells
+        return self._from_bits(self.rng.random((slots, len(self.space.ops))) < p)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "dense_steps": self.dense_steps, "drawn": self.drawn}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.dense_steps, self.drawn = int(state["dense_steps"]), int(state["drawn"])
 
 
 class UniformClassSampler(PathSampler):
@@ -185,6 +234,7 @@ SAMPLERS: dict[str, type[PathSampler]] = {
     UniformOpSampler.name: UniformOpSampler,
     UniformDensitySampler.name: UniformDensitySampler,
     FairOpSampler.name: FairOpSampler,
+    DenseStartSampler.name: DenseStartSampler,
     UniformClassSampler.name: UniformClassSampler,
 }
 

@@ -38,7 +38,7 @@ def run_supernet(
     from robnas.data.datasets import load_dataset, split_train_val
     from robnas.evaluators.indicator import IndicatorEvaluator
     from robnas.evaluators.supernet import SupernetEvaluator
-    from robnas.models.samplers import UniformOpSampler
+    from robnas.models.samplers import make_sampler
     from robnas.models.supernet import Supernet
     from robnas.training.loop import train
 
@@ -66,7 +66,7 @@ def run_supernet(
         load_state(model, ckpt["model"], str(source))
     else:
         phase("training supernet")
-        sampler = UniformOpSampler(space, seed, macro=macro)
+        sampler = make_sampler(train_cfg.sampler, space, seed, macro=macro)
         train(
             model,
             train_data,

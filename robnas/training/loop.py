@@ -28,7 +28,7 @@ from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData, batches
 from robnas.device import DevicePolicy, device_policy, resolve_device
 from robnas.errors import CheckpointError, ConfigError
-from robnas.models.samplers import PathSampler, UniformOpSampler
+from robnas.models.samplers import PathSampler, make_sampler
 from robnas.models.supernet import Supernet
 from robnas.training.distributed import Ranks, join, shard_generators, wrap
 from robnas.training.finetune import finetune
@@ -284,10 +284,12 @@ def train(
             f"{out} already holds a run; pass --resume to continue it or choose a new --out"
         )
     if isinstance(model, Supernet) and sampler is None:
-        sampler = UniformOpSampler(model.space, cfg.seed, macro=model.macro)
+        sampler = make_sampler(cfg.sampler, model.space, cfg.seed, macro=model.macro)
     policy.prepare(model)
     drop_last = len(train_data) >= cfg.batch_size
     steps = max(1, len(train_data) // cfg.batch_size if drop_last else 1)
+    if sampler is not None:
+        sampler.start(cfg.epochs * steps)
     optimizer = make_optimizer(model, cfg)
     state = _State(
         optimizer,

@@ -1,0 +1,80 @@
+"""The dense-start sampler (progressive shrinking from the whole supernet to uniform paths)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from robnas.config import TrainConfig
+from robnas.data.datasets import ImageData
+from robnas.errors import ConfigError
+from robnas.models.samplers import DenseStartSampler, make_sampler
+from robnas.models.supernet import Supernet
+from robnas.space.search_space import get_space
+from robnas.training.loop import load_checkpoint, train
+
+
+def density(space, genotype) -> float:
+    """Fraction of (edge, op) bits on in the genotype's cell."""
+    edges = [edge for node in genotype.cells[0] for edge in node]
+    return sum(len(edge) for edge in edges) / (len(edges) * len(space.ops))
+
+
+def test_shrinks_from_the_whole_supernet_to_uniform_paths() -> None:
+    space = get_space("darts")
+    sampler = DenseStartSampler(space, seed=0)
+    sampler.start(400)  # dense over the first 200 draws
+    draws = [sampler.sample() for _ in range(2000)]
+    for g in draws[:5]:
+        space.validate(g)
+    assert density(space, draws[0]) == 1.0  # the first path is the whole supernet
+    early = np.mean([density(space, g) for g in draws[:20]])
+    middle = np.mean([density(space, g) for g in draws[90:110]])  # p = 0.75 around draw 100
+    late = np.mean([density(space, g) for g in draws[200:]])
+    assert early > 0.9
+    assert 0.68 < middle < 0.82
+    assert abs(late - 0.5) < 0.01  # 1,800 draws x 28 bits: sd 0.003
+
+
+def test_is_uniform_until_told_the_runs_length() -> None:
+    space = get_space("darts")
+    sampler = DenseStartSampler(space, seed=0)
+    assert abs(np.mean([density(space, sampler.sample()) for _ in range(500)]) - 0.5) < 0.02
+
+
+def test_resumes_mid_schedule() -> None:
+    space = get_space("darts")
+    a = make_sampler("dense_start", space, seed=4)
+    a.start(60)
+    for _ in range(11):
+        a.sample()
+    b = make_sampler("dense_start", space, seed=9)
+    b.load_state_dict(a.state_dict())
+    assert [a.sample() for _ in range(40)] == [b.sample() for _ in range(40)]
+
+
+def test_refuses_a_space_with_one_op_per_edge() -> None:
+    with pytest.raises(ConfigError, match="subset space"):
+        DenseStartSampler(get_space("nb201"), seed=0)
+
+
+def test_training_loop_schedules_it_over_the_whole_run(tmp_path) -> None:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    data = ImageData(images, torch.randint(0, 10, (40,), generator=gen), tuple(map(str, range(10))))
+    cfg = TrainConfig(
+        epochs=2,
+        batch_size=8,
+        lr=0.01,
+        method="clean",
+        sampler="dense_start",
+        val_size=8,
+        recal_batches=1,
+        augment=False,
+    )
+    torch.manual_seed(0)
+    train(Supernet("darts", {"C": 4, "layers": 3}), data, data, cfg, tmp_path)
+    state = load_checkpoint(tmp_path / "last.pt", "supernet:darts")["sampler"]
+    assert state["name"] == "dense_start"
+    assert state["dense_steps"] == 5 and state["drawn"] == 10  # 2 epochs x 5 steps, half dense
