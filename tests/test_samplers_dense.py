@@ -54,9 +54,16 @@ def test_resumes_mid_schedule() -> None:
     assert [a.sample() for _ in range(40)] == [b.sample() for _ in range(40)]
 
 
-def test_refuses_a_space_with_one_op_per_edge() -> None:
-    with pytest.raises(ConfigError, match="subset space"):
-        DenseStartSampler(get_space("nb201"), seed=0)
+def test_samples_uniformly_on_a_space_with_one_op_per_edge() -> None:
+    space = get_space("nb201")  # the tiny preset names dense_start whatever the space
+    dense, uniform = DenseStartSampler(space, seed=5), make_sampler("uniform_op", space, seed=5)
+    dense.start(100)
+    assert [dense.sample() for _ in range(20)] == [uniform.sample() for _ in range(20)]
+
+
+def test_refuses_a_fraction_outside_the_run() -> None:
+    with pytest.raises(ConfigError, match="fraction"):
+        DenseStartSampler(get_space("darts"), seed=0, dense=1.5)
 
 
 def test_training_loop_schedules_it_over_the_whole_run(tmp_path) -> None:

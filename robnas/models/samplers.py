@@ -158,8 +158,9 @@ class DenseStartSampler(PathSampler):
     (edge, op) bit is on with probability falling linearly from 1 (the whole supernet) to 1/2
     over the first `dense` of the run's draws (default half), then 1/2, i.e. uniform op
     sampling. Every weight trains from the first step; the sub-paths the search scores train
-    after. On the tiny darts supernet it bought more clean and PGD accuracy per minute than
-    uniform sampling (README)."""
+    after. A space with one op per edge (nb201) has no whole supernet to start from: there it
+    samples as uniform_op. On the tiny darts supernet it bought 3 points of clean accuracy for
+    an eighth more time (README)."""
 
     name = "dense_start"
 
@@ -170,11 +171,6 @@ class DenseStartSampler(PathSampler):
         if not 0 <= dense <= 1:
             raise ConfigError(f"dense must lie in [0, 1] (a fraction of the run), got {dense}")
         self.dense = float(dense)
-        if space.edge_kind != "subset":
-            raise ConfigError(
-                f"dense_start sampling needs a subset space (darts); {space.name} has one op "
-                "per edge: use uniform_op or fair_op"
-            )
         self.dense_steps = 0  # until start() is told the run's length: uniform
         self.drawn = 0
 
@@ -188,6 +184,8 @@ class DenseStartSampler(PathSampler):
         return 1.0 - 0.5 * min(1.0, self.drawn / self.dense_steps)
 
     def sample(self) -> Genotype:
+        if self.space.edge_kind != "subset":  # one op per edge: no whole supernet to start from
+            return UniformOpSampler.sample(self)  # type: ignore[arg-type]
         p = self.on_probability()
         self.drawn += 1
         slots = self.space.num_edges * self.cells
