@@ -5,8 +5,9 @@ the same training images, validated on the same held-out images (clean and PGD-`
 
 - `standalone`: one random cell (`--seed`) built and trained alone;
 - `fixed_path`: the supernet trained on that cell's path at every step, validated on that path;
-- `sampled`: the supernet on uniformly sampled paths (what the main job trains), validated on
-  `val_paths` random paths, BatchNorm recalibrated per path (robnas.training.validate).
+- `sampled`: the supernet on sampled paths (the preset's sampler, as the main job trains),
+  validated on `val_paths` random paths, BatchNorm recalibrated per path
+  (robnas.training.validate).
 
 `standalone` is the bar for the main job's goal: a supernet averaged over random paths is not
 expected to beat one network trained alone on one path by the same recipe on the same images.
@@ -14,7 +15,7 @@ Resumable (each run's checkpoint under --work); the results are rewritten after 
 
     ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
         [--images 12800] [--method clean] [--runs standalone,fixed_path,sampled]
-        [--batch-size 32 --peak-lr 0.05] [--sampler fair_op | --dense-start 0.5]
+        [--batch-size 128 --peak-lr 0.05] [--sampler uniform_op | --dense-start 0.3] [--epochs 2]
 
 `--dense-start F` trains the first F of the steps on denser paths: each (edge, op) bit is on with
 probability falling linearly from 1 (the whole supernet) to 1/2 (uniform sampling), then 1/2, so
@@ -67,16 +68,16 @@ class FixedPath(UniformOpSampler):
         return self.genotype
 
 
-def path_sampler(args: argparse.Namespace, space: Any) -> PathSampler:
+def path_sampler(args: argparse.Namespace, cfg: TrainConfig, space: Any) -> PathSampler:
     if args.dense_start > 0:  # train() tells it the run's length
         return DenseStartSampler(space, args.seed, dense=args.dense_start)
-    return make_sampler(args.sampler, space, args.seed)
+    return make_sampler(args.sampler or cfg.sampler, space, args.seed)
 
 
-def sampling(args: argparse.Namespace) -> str:
+def sampling(args: argparse.Namespace, cfg: TrainConfig) -> str:
     if args.dense_start > 0:
         return f"dense_start over the first {args.dense_start:g} of the steps"
-    return args.sampler
+    return args.sampler or cfg.sampler
 
 
 def run_one(
@@ -99,7 +100,9 @@ def run_one(
     else:
         model = Supernet(space, macro, "cifar10")
         sampler = (
-            FixedPath(genotype, args.seed) if name == "fixed_path" else path_sampler(args, space)
+            FixedPath(genotype, args.seed)
+            if name == "fixed_path"
+            else path_sampler(args, cfg, space)
         )
         result = train(
             model, train_data, val_data, cfg, args.work / name, sampler=sampler, resume=True
@@ -131,11 +134,11 @@ def write_results(
         f"{torch.__version__}, {torch.get_num_threads()} thread(s); other jobs may have shared the "
         "machine (minutes are wall time).",
         "",
-        f"Recipe: the tiny preset's training ({cfg.method}, first {cfg.clean_epochs:g} of the pass "
+        f"Recipe: the tiny preset's training ({cfg.method}, the first {cfg.clean_epochs:g} pass(es) "
         f"clean, batch {cfg.batch_size}, peak LR {cfg.peak_lr:g}), darts at C=8, 5 layers, "
         f"{cfg.epochs} pass(es) over the same {rows[0]['images'] if rows else '?'} training images; clean and {steps} "
         f"(8/255) accuracy on {cfg.val_size} held-out images, BatchNorm recalibrated on "
-        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {sampling(args)}. "
+        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {sampling(args, cfg)}. "
         f"The cell: `{genotype.to_str()}`.",
         "",
         "| run | clean | " + steps + " | train min |",
@@ -173,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         "--peak-lr", type=float, default=0.0, help="peak LR at that batch (0: the preset's)"
     )
     parser.add_argument("--epochs", type=int, default=0, help="passes (0: the preset's, 1)")
-    parser.add_argument("--sampler", default="uniform_op", help="sampled run's path sampler")
+    parser.add_argument(
+        "--clean-epochs", type=float, default=None, help="clean start in passes (the preset's 0.3)"
+    )
+    parser.add_argument("--sampler", help="sampled run's path sampler (default: the preset's)")
     parser.add_argument(
         "--dense-start", type=float, default=0.0, help="fraction of steps on denser paths"
     )
@@ -198,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dataclasses.replace(cfg, recal_batches=max(1, args.recal_images // cfg.batch_size))
     if args.epochs:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    if args.clean_epochs is not None:
+        cfg = dataclasses.replace(cfg, clean_epochs=args.clean_epochs)
     held = args.val or get_preset("tiny").val_images
     limit = args.limit or None
     full = load_dataset("cifar10", "train", data_dir=args.data, limit=limit, seed=args.seed)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from robnas.cli import main
 from robnas.data.tabular import REPORT_KEYS
@@ -184,6 +185,25 @@ def test_supernet_search_end_to_end(
     # resume: finished trials are kept, one more is scored
     assert main(["search", "--resume", str(run), "--trials", "3", "--no-progress"]) == 0
     assert json.loads((run / "summary.json").read_text())["trials"] == 3
+
+
+@pytest.mark.slow
+def test_a_search_trains_its_supernet_with_the_presets_sampler(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The tiny preset's supernet shrinks from dense paths (dense_start) over the first half of
+    its run when the search trains it, as `robnas supernet train --preset tiny` does."""
+    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+    run = tmp_path / "run"
+    argv = [
+        "search", "--space", "darts", "--preset", "tiny", "--strategy", "random", "--trials", "1",
+        "--train-size", "128", "--val-size", "16", "--finetune-epochs", "0", "--attack-steps", "1",
+        "--out", str(run), "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    state = torch.load(run / "supernet" / "last.pt", weights_only=False)["sampler"]
+    assert state["name"] == "dense_start"
+    assert state["drawn"] == 4 and state["dense_steps"] == 2  # 128 images at batch 32, half dense
 
 
 @pytest.mark.slow  # ~half of it builds the paper-size FLOP table once per process
