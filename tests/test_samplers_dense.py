@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData
-from robnas.errors import ConfigError
+from robnas.errors import CheckpointError, ConfigError
 from robnas.models.samplers import DenseStartSampler, make_sampler
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import get_space
@@ -85,3 +87,26 @@ def test_training_loop_schedules_it_over_the_whole_run(tmp_path) -> None:
     state = load_checkpoint(tmp_path / "last.pt", "supernet:darts")["sampler"]
     assert state["name"] == "dense_start"
     assert state["dense_steps"] == 5 and state["drawn"] == 10  # 2 epochs x 5 steps, half dense
+
+
+def test_a_run_written_before_the_config_named_its_sampler_resumes(tmp_path) -> None:
+    """Checkpoints from before TrainConfig.sampler hold the sampler only in their trainer state:
+    resuming with that sampler is the same run, with another one it is refused."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    data = ImageData(images, torch.randint(0, 10, (16,), generator=gen), tuple("abcdefghij"))
+    cfg = TrainConfig(
+        epochs=1, batch_size=8, method="clean", sampler="uniform_density", val_size=4,
+        val_steps=1, val_paths=1, recal_batches=1, augment=False,
+    )  # fmt: skip
+    train(Supernet("nb201", {"C": 4, "N": 1}), data, data, cfg, tmp_path)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
+    del ckpt["config"]["sampler"]
+    torch.save(ckpt, tmp_path / "last.pt")
+    longer = dataclasses.replace(cfg, epochs=2)
+    with pytest.raises(CheckpointError, match=r"settings \(epochs\)"):  # only what changed
+        train(Supernet("nb201", {"C": 4, "N": 1}), data, data, longer, tmp_path, resume=True)
+    train(Supernet("nb201", {"C": 4, "N": 1}), data, data, cfg, tmp_path, resume=True)
+    other = dataclasses.replace(cfg, sampler="uniform_op")
+    with pytest.raises(CheckpointError, match="sampler"):
+        train(Supernet("nb201", {"C": 4, "N": 1}), data, data, other, tmp_path, resume=True)

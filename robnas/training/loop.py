@@ -155,7 +155,10 @@ def _changed_settings(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
 def _resume(model: nn.Module, state: _State, last: Path, arch: str, cfg: TrainConfig) -> None:
     """Load weights and trainer state from `last`; refuse a run written with other settings."""
     ckpt = load_checkpoint(last, arch)
-    diff = _changed_settings(ckpt.get("config", {}), cfg)
+    saved = dict(ckpt.get("config", {}))
+    if "sampler" not in saved and ckpt.get("sampler"):  # written before the config named it
+        saved["sampler"] = ckpt["sampler"]["name"]
+    diff = _changed_settings(saved, cfg)
     if diff:
         raise CheckpointError(
             f"{last} was written with other settings ({', '.join(diff)}); "
