@@ -17,6 +17,13 @@ from robnas.space.search_space import get_space
 from robnas.training.loop import load_checkpoint, train
 
 
+def noise_images(n: int) -> ImageData:
+    """`n` random 32x32 images with random labels: enough to drive a few training steps."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    return ImageData(images, torch.randint(0, 10, (n,), generator=gen), tuple("abcdefghij"))
+
+
 def density(space, genotype) -> float:
     """Fraction of (edge, op) bits on in the genotype's cell."""
     edges = [edge for node in genotype.cells[0] for edge in node]
@@ -69,9 +76,7 @@ def test_refuses_a_fraction_outside_the_run() -> None:
 
 
 def test_training_loop_schedules_it_over_the_whole_run(tmp_path) -> None:
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=gen)
-    data = ImageData(images, torch.randint(0, 10, (40,), generator=gen), tuple(map(str, range(10))))
+    data = noise_images(40)
     cfg = TrainConfig(
         epochs=2,
         batch_size=8,
@@ -92,9 +97,7 @@ def test_training_loop_schedules_it_over_the_whole_run(tmp_path) -> None:
 def test_a_run_written_before_the_config_named_its_sampler_resumes(tmp_path) -> None:
     """Checkpoints from before TrainConfig.sampler hold the sampler only in their trainer state:
     resuming with that sampler is the same run, with another one it is refused."""
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=gen)
-    data = ImageData(images, torch.randint(0, 10, (16,), generator=gen), tuple("abcdefghij"))
+    data = noise_images(16)
     cfg = TrainConfig(
         epochs=1, batch_size=8, method="clean", sampler="uniform_density", val_size=4,
         val_steps=1, val_paths=1, recal_batches=1, augment=False,
