@@ -188,6 +188,7 @@ def make_setup(args: argparse.Namespace) -> Setup:
         attack_train_mode=False,  # as the committed run trained (the preset later switched)
         recal_batches=2,  # likewise, whatever the preset says later
         sampler="uniform_op",  # likewise (the preset moved to dense_start)
+        augment=True,  # likewise (the preset dropped augmentation)
     )
     # standalone cells: one pass over --cell-images, a cheap end-of-training check only
     train_cfg = dataclasses.replace(base, val_size=64, val_steps=1)

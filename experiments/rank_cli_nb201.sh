@@ -11,7 +11,9 @@ W=${W:-experiments/runs/cli_rank}
 mkdir -p "$W"
 [ -f "$W/start" ] || date +%s > "$W/start"
 if [ -f "$W/sn/last.pt" ]; then R=--resume; else R=; fi
+# batch, augmentation and sampler pinned to the tiny preset the committed runs used
 robnas supernet train --space nb201 --C 8 --N 1 --preset tiny --method clean --epochs 32 \
+        --batch-size 128 --augment --sampler uniform_op \
     --warmup-epochs 3.2 --lr 0.05 --weight-decay 5e-4 --train-size 44000 --val-size 6000 \
     --seed 0 --no-progress --out "$W/sn" $R
 [ -f "$W/trained" ] || date +%s > "$W/trained"

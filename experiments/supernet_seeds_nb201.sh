@@ -22,7 +22,9 @@ experiment() {  # one supernet of the experiment's recipe, training seed $1
 
 cli() {  # the same recipe through the user's commands, training seed $1
     if [ -f "$W/cli$1/sn/last.pt" ]; then resume=--resume; else resume=; fi
+    # batch, augmentation and sampler pinned to the tiny preset the committed runs used
     robnas supernet train --space nb201 --C 8 --N 1 --preset tiny --method clean --epochs 32 \
+        --batch-size 128 --augment --sampler uniform_op \
         --warmup-epochs 3.2 --lr 0.05 --weight-decay 5e-4 --train-size 44000 --val-size 6000 \
         --seed "$1" --no-progress --out "$W/cli$1/sn" $resume > "$W/cli$1.log" 2>&1
     robnas rank "$W/cli$1/sn/last.pt" --benchmark "$ROBNAS_DATA/nb201-robustness" --archs 500 \

@@ -377,3 +377,31 @@ def test_validation_recalibrates_on_batches_that_mix_classes(monkeypatch):
     validate_module.validate(Supernet("nb201", {"C": 4, "N": 1}), data, synthetic(16, 1), cfg)
     assert len(first) == 2 and all(len(b.unique()) >= 5 for b in first)
     assert torch.equal(first[0], first[1])  # every path recalibrates on the same batches
+
+
+def test_eps_ramp_rises_after_the_clean_start_in_training_and_finetune(monkeypatch):
+    # 64 images / batch 16 = 4 steps an epoch; clean_epochs=0.5 trains steps 0-1 clean, then
+    # eps_ramp_epochs=1.0 raises eps over steps 2-5 (1/4, 2/4, 3/4, 1), then the full eps
+    cfg = tiny_cfg(method="fgsm-rs", clean_epochs=0.5, eps_ramp_epochs=1.0, val_every=2)
+    expected = [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert [cfg.eps_scale(i, 4) for i in range(8)] == expected
+    assert tiny_cfg(clean_epochs=0.5).eps_scale(2, 4) == 1.0  # no ramp: the full eps at once
+    with pytest.raises(ConfigError, match="eps_ramp_epochs"):
+        tiny_cfg(clean_epochs=0.5, eps_ramp_epochs=1.75)  # past the end of the 2 epochs
+    sizes: list[float] = []
+    original = AdversarialStep.craft
+
+    def measuring(self, model, images, labels, generator, eps_scale=1.0):
+        adv = original(self, model, images, labels, generator, eps_scale)
+        sizes.append(round(float((adv - images).abs().max()) / cfg.eps, 3))
+        return adv
+
+    monkeypatch.setattr(AdversarialStep, "craft", measuring)
+    data = synthetic(64, 0)
+    torch.manual_seed(0)
+    train(build(NB201_ARCH, C=4, N=1), data, data, cfg)
+    # the largest perturbation of each crafted batch is that step's fraction of eps
+    assert sizes == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    sizes.clear()
+    finetune(build(NB201_ARCH, C=4, N=1), data, cfg)
+    assert sizes == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]

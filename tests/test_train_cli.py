@@ -89,3 +89,28 @@ def test_cli_clean_method_for_train_and_supernet_train(tmp_path, data_root, caps
     ckpt = load_checkpoint(sn / "last.pt", "supernet:nb201")
     assert ckpt["config"]["method"] == "clean" and ckpt["epoch"] == 1
     assert "clean" in capsys.readouterr().err  # the banner names the method
+
+
+def test_cli_augment_and_eps_ramp_reach_the_training(tmp_path, data_root, capsys, monkeypatch):
+    """The tiny preset trains on the images as they are (one pass sees no image twice) with an
+    eps ramp; `--augment` crops and flips every training batch, `--eps-ramp-epochs 0` drops the
+    ramp; resuming with another setting refuses."""
+    from robnas.data import datasets
+
+    crops = []
+    real = datasets.augment_batch
+    monkeypatch.setattr(datasets, "augment_batch", lambda x, g: crops.append(len(x)) or real(x, g))
+    data = ["--data-dir", str(data_root), "--epochs", "1", *FAST]
+    plain, augmented = tmp_path / "plain", tmp_path / "augmented"
+    base = ["train", ARCH, "--preset", "tiny"]
+    assert main([*base, "--out", str(plain), *data]) == 0
+    assert crops == [] and load_checkpoint(plain / "last.pt")["config"]["augment"] is False
+    assert load_checkpoint(plain / "last.pt")["config"]["eps_ramp_epochs"] == 0.3
+    augment = ["--augment", "--eps-ramp-epochs", "0"]
+    assert main([*base, *augment, "--out", str(augmented), *data]) == 0
+    assert crops == [32, 32, 32]  # 96 training images, batch 32
+    config = load_checkpoint(augmented / "last.pt")["config"]
+    assert config["augment"] is True and config["eps_ramp_epochs"] == 0.0
+    capsys.readouterr()
+    assert main([*base, "--augment", "--out", str(plain), "--resume", *data]) == 2
+    assert "augment" in capsys.readouterr().err

@@ -28,12 +28,22 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clean-epochs", type=float, help="train clean for this many epochs first (e.g. 0.3)"
     )
+    parser.add_argument(
+        "--eps-ramp-epochs",
+        type=float,
+        help="after the clean start, raise the attack's eps from 0 over this many epochs",
+    )
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--eps", help="Linf budget, e.g. 8/255")
     parser.add_argument("--alpha", help="attack step size, e.g. 2/255")
     parser.add_argument("--steps", type=int, help="attack steps during training (PGD-K, TRADES)")
     parser.add_argument("--beta", type=float, help="TRADES trade-off")
     parser.add_argument("--val-steps", type=int, help="PGD steps of robust validation")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="random crop and flip of training batches (default: the preset's; tiny: off)",
+    )
     parser.add_argument("--train-size", type=int, help="training images (default: preset)")
     parser.add_argument("--val-size", type=int, help="held-out validation images")
     add_data_arguments(parser)
@@ -100,6 +110,7 @@ def _config(args: argparse.Namespace) -> Any:
         lr=args.lr,
         warmup_epochs=args.warmup_epochs,
         clean_epochs=args.clean_epochs,
+        eps_ramp_epochs=args.eps_ramp_epochs,
         weight_decay=args.weight_decay,
         eps=parse_eps(args.eps) if args.eps else None,
         alpha=parse_eps(args.alpha) if args.alpha else None,
@@ -107,6 +118,7 @@ def _config(args: argparse.Namespace) -> Any:
         beta=args.beta,
         val_steps=args.val_steps,
         sampler=getattr(args, "sampler", None),
+        augment=args.augment,
         device=args.device,
         seed=args.seed,
     )

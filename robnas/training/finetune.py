@@ -49,7 +49,14 @@ def finetune(
         ):
             if policy is not None:
                 images = policy.inputs(images)
-            loss, logits = step(model, images, labels, attack_gen, clean=done < clean_steps)
+            loss, logits = step(
+                model,
+                images,
+                labels,
+                attack_gen,
+                clean=done < clean_steps,
+                eps_scale=cfg.eps_scale(done, steps_per_epoch),
+            )
             done += 1
             stats.add(loss, logits, labels)
         summary = stats.summary()

@@ -245,9 +245,16 @@ def _epoch(
         if state.sampler is not None and isinstance(model, Supernet):
             model.set_path(state.sampler.sample())
         gens = shard_generators(cfg.seed, state.epoch * steps + i, shards, device)
-        clean = state.epoch * steps + i < clean_steps
+        at = state.epoch * steps + i
         loss, logits = step(
-            net, images, labels, gens, attack_model=model, chunks=chunks, clean=clean
+            net,
+            images,
+            labels,
+            gens,
+            attack_model=model,
+            chunks=chunks,
+            clean=at < clean_steps,
+            eps_scale=cfg.eps_scale(at, steps),
         )
         stats.add(loss, logits, labels)
         report(i, loss)

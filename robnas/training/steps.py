@@ -8,6 +8,7 @@ the device and are read once per epoch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,14 +173,24 @@ class AdversarialStep:
         return contextlib.nullcontext()
 
     def craft(
-        self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator
+        self,
+        model: nn.Module,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator,
+        eps_scale: float = 1.0,
     ) -> Tensor:
-        """The training input of a batch: adversarial, or the batch itself for `clean`."""
-        if self.cfg.method == "clean":
+        """The training input of a batch: adversarial (eps and step scaled by `eps_scale`), or the
+        batch itself for `clean`."""
+        if self.cfg.method == "clean" or eps_scale == 0:
             return images
-        if self.cfg.method == "trades":
-            return trades_adversary(model, images, self.cfg, generator)
-        return self.attack(model, images, labels, generator=generator)
+        cfg, attack = self.cfg, self.attack
+        if eps_scale != 1:  # the eps ramp: a weaker attack of the same kind
+            cfg = dataclasses.replace(cfg, eps=cfg.eps * eps_scale, alpha=cfg.alpha * eps_scale)
+            attack = training_attack(cfg, fp32=attack.fp32)
+        if cfg.method == "trades":
+            return trades_adversary(model, images, cfg, generator)
+        return attack(model, images, labels, generator=generator)
 
     def __call__(
         self,
@@ -191,10 +202,12 @@ class AdversarialStep:
         attack_model: nn.Module | None = None,
         chunks: int = 1,
         clean: bool = False,
+        eps_scale: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """`model`: a network, a TrainObjective, or DDP around one. `attack_model` (default: the
         unwrapped network) crafts the inputs. `generator`: one, or one per chunk. `clean`: train
-        this step on the clean batch (the clean start of `cfg.clean_epochs`)."""
+        this step on the clean batch (the clean start of `cfg.clean_epochs`); `eps_scale`: the
+        fraction of eps this step's attack uses (`cfg.eps_scale`, the eps ramp)."""
         objective = (
             model
             if isinstance(getattr(model, "module", model), TrainObjective)
@@ -210,7 +223,7 @@ class AdversarialStep:
             x, y = (images, labels) if chunks == 1 else (images[k::chunks], labels[k::chunks])
             target.train()
             with self._amp(x.device):
-                adv = x if clean else self.craft(target, x, y, gens[k])
+                adv = x if clean else self.craft(target, x, y, gens[k], eps_scale)
             last = k == chunks - 1
             no_sync = getattr(objective, "no_sync", None)
             sync = no_sync() if no_sync is not None and not last else contextlib.nullcontext()
