@@ -16,6 +16,12 @@ Resumable (each run's checkpoint under --work); the results are rewritten after 
     ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
         [--images 12800] [--method clean] [--runs standalone,fixed_path,sampled]
         [--batch-size 128 --peak-lr 0.05] [--sampler uniform_op | --dense-start 0.3] [--epochs 2]
+        [--augment none] [--eps-ramp 0.3] [--train-seed 1]
+
+`--augment crop_flip|flip|none` sets the training augmentation (the preset's is none since
+2026-12-05; results committed before then trained with crop_flip: add `--augment crop_flip` to
+rerun them). `--train-seed S` redraws the training (weights, paths, batches, validated paths) on
+the same split and cell, to measure the training noise.
 
 `--dense-start F` trains the first F of the steps on denser paths: each (edge, op) bit is on with
 probability falling linearly from 1 (the whole supernet) to 1/2 (uniform sampling), then 1/2, so
@@ -26,12 +32,14 @@ after Once-for-All). BatchNorm is recalibrated on `--recal-images` (default 256)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,7 @@ import numpy as np
 import torch
 
 from robnas.config import TrainConfig, get_preset
+from robnas.data import datasets
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
@@ -55,6 +64,7 @@ from robnas.training.validate import validate
 
 HERE = Path(__file__).resolve().parent
 RUNS = ("standalone", "fixed_path", "sampled")
+AUGMENTS = ("crop_flip", "flip", "none")
 
 
 class FixedPath(UniformOpSampler):
@@ -68,10 +78,35 @@ class FixedPath(UniformOpSampler):
         return self.genotype
 
 
+def flip_batch(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Random horizontal flips only (`--augment flip`): crop_flip without the padded crop."""
+    flip = torch.rand(images.shape[0], generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
+
+
+@contextlib.contextmanager
+def flips_only(on: bool) -> Iterator[None]:
+    """While on, training batches are flipped, never cropped (batches() looks augment_batch up
+    in its module); restored after."""
+    saved = datasets.augment_batch
+    if on:
+        datasets.augment_batch = flip_batch
+    try:
+        yield
+    finally:
+        datasets.augment_batch = saved
+
+
+def training_seed(args: argparse.Namespace) -> int:
+    """`--seed` unless `--train-seed` redraws only the training (weights, paths, batches)."""
+    return args.seed if args.train_seed is None else args.train_seed
+
+
 def path_sampler(args: argparse.Namespace, cfg: TrainConfig, space: Any) -> PathSampler:
+    seed = training_seed(args)
     if args.dense_start > 0:  # train() tells it the run's length
-        return DenseStartSampler(space, args.seed, dense=args.dense_start)
-    return make_sampler(args.sampler or cfg.sampler, space, args.seed)
+        return DenseStartSampler(space, seed, dense=args.dense_start)
+    return make_sampler(args.sampler or cfg.sampler, space, seed)
 
 
 def sampling(args: argparse.Namespace, cfg: TrainConfig) -> str:
@@ -92,7 +127,7 @@ def run_one(
         return json.loads(done.read_text())
     space = get_space("darts")
     macro = space.resolve_macro("tiny")
-    torch.manual_seed(args.seed)
+    torch.manual_seed(training_seed(args))
     train_data, val_data = data
     if name == "standalone":
         model = space.build(genotype, macro, "cifar10")
@@ -138,8 +173,10 @@ def write_results(
         f"clean, batch {cfg.batch_size}, peak LR {cfg.peak_lr:g}), darts at C=8, 5 layers, "
         f"{cfg.epochs} pass(es) over the same {rows[0]['images'] if rows else '?'} training images; clean and {steps} "
         f"(8/255) accuracy on {cfg.val_size} held-out images, BatchNorm recalibrated on "
-        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {sampling(args, cfg)}. "
-        f"The cell: `{genotype.to_str()}`.",
+        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {sampling(args, cfg)}; "
+        f"augmentation: {args.augment or ('crop_flip' if cfg.augment else 'none')}; eps ramp over "
+        f"{cfg.eps_ramp_epochs:g} pass(es) after the clean start; training seed "
+        f"{training_seed(args)}. The cell: `{genotype.to_str()}`.",
         "",
         "| run | clean | " + steps + " | train min |",
         "|---|---|---|---|",
@@ -150,13 +187,13 @@ def write_results(
         )
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    atomic_write_text(out.parent / f"{out.name}.md", "\n".join(lines) + "\n")
     header = "run,images,clean_acc,robust_acc,train_minutes\n"
     body = "".join(
         f"{r['run']},{r['images']},{r['clean_acc']:.4f},{r['robust_acc']:.4f},{r['train_minutes']:.2f}\n"
         for r in rows
     )
-    atomic_write_text(out.with_suffix(".csv"), header + body)
+    atomic_write_text(out.parent / f"{out.name}.csv", header + body)
     print("\n".join(lines))
 
 
@@ -179,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clean-epochs", type=float, default=None, help="clean start in passes (the preset's 0.3)"
     )
+    parser.add_argument(
+        "--eps-ramp",
+        type=float,
+        default=None,
+        help="passes over which eps rises after the clean start",
+    )
     parser.add_argument("--sampler", help="sampled run's path sampler (default: the preset's)")
     parser.add_argument(
         "--dense-start", type=float, default=0.0, help="fraction of steps on denser paths"
@@ -186,7 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recal-images", type=int, default=256, help="BatchNorm recalibration images per path"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="split, cell and training seed")
+    parser.add_argument(
+        "--train-seed", type=int, default=None, help="another training seed, same split and cell"
+    )
+    parser.add_argument(
+        "--augment",
+        choices=AUGMENTS,
+        default=None,
+        help="training augmentation (default: the preset's; crop_flip = pad-4 crop and h-flip)",
+    )
     parser.add_argument("--work", type=Path, default=HERE / "runs" / "supernet_learning_speed")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "supernet_learning_speed")
     args = parser.parse_args(argv)
@@ -206,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     if args.clean_epochs is not None:
         cfg = dataclasses.replace(cfg, clean_epochs=args.clean_epochs)
+    if args.eps_ramp is not None:
+        cfg = dataclasses.replace(cfg, eps_ramp_epochs=args.eps_ramp)
+    if args.augment is not None:
+        cfg = dataclasses.replace(cfg, augment=args.augment != "none")
+    if args.train_seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.train_seed)
     held = args.val or get_preset("tiny").val_images
     limit = args.limit or None
     full = load_dataset("cifar10", "train", data_dir=args.data, limit=limit, seed=args.seed)
@@ -216,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     genotype = get_space("darts").sample(np.random.default_rng(args.seed))
     began = time.perf_counter()
     rows = []
-    for name in runs:
-        rows.append(run_one(name, args, cfg, (train_data, val_data), genotype))
-        write_results(args, rows, genotype, cfg)
+    with flips_only(args.augment == "flip"):
+        for name in runs:
+            rows.append(run_one(name, args, cfg, (train_data, val_data), genotype))
+            write_results(args, rows, genotype, cfg)
     print(f"{(time.perf_counter() - began) / 60:.1f} min this call", file=sys.stderr)
     return 0
 
