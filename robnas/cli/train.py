@@ -170,14 +170,16 @@ def _policy(args: argparse.Namespace, device: str) -> Any:
     )
 
 
-def _run(args: argparse.Namespace, model: Any, dataset: str, label: str, **kw: Any) -> int:
+def _run(
+    args: argparse.Namespace, cfg: Any, model: Any, dataset: str, label: str, **kw: Any
+) -> int:
+    """Train `model` with `cfg` (the command's `_config`, built once by the caller)."""
     import dataclasses
     import os
 
     from robnas.errors import ConfigError
     from robnas.training.loop import train
 
-    cfg = _config(args)
     policy = _policy(args, cfg.device)  # a missing GPU fails here, before any data is read
     if args.chunks < 1:
         raise ConfigError(f"--chunks must be at least 1, got {args.chunks}")
@@ -221,7 +223,7 @@ def _run(args: argparse.Namespace, model: Any, dataset: str, label: str, **kw: A
 
 def run_train(args: argparse.Namespace) -> int:
     spec = resolve_from_args(args)
-    return _run(args, spec.build(), spec.dataset, spec.label, spec=spec)
+    return _run(args, _config(args), spec.build(), spec.dataset, spec.label, spec=spec)
 
 
 def run_supernet_train(args: argparse.Namespace) -> int:
@@ -238,4 +240,4 @@ def run_supernet_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     sampler = make_sampler(cfg.sampler, space, cfg.seed, free=args.free, macro=macro)
     label = f"supernet:{space.name} ({sampler.name}{', free' if args.free else ''})"
-    return _run(args, model, args.dataset, label, sampler=sampler)
+    return _run(args, cfg, model, args.dataset, label, sampler=sampler)
