@@ -109,10 +109,10 @@ def path_sampler(args: argparse.Namespace, cfg: TrainConfig, space: Any) -> Path
     return make_sampler(args.sampler or cfg.sampler, space, seed)
 
 
-def sampling(args: argparse.Namespace, cfg: TrainConfig) -> str:
-    if args.dense_start > 0:
-        return f"dense_start over the first {args.dense_start:g} of the steps"
-    return args.sampler or cfg.sampler
+def describe(sampler: PathSampler) -> str:
+    if isinstance(sampler, DenseStartSampler):
+        return f"{sampler.name} over the first {sampler.dense:g} of the steps"
+    return sampler.name
 
 
 def run_one(
@@ -161,6 +161,7 @@ def write_results(
 ) -> None:
     given = " ".join(sys.argv[1:])
     steps = f"PGD-{cfg.val_steps}"
+    paths = describe(path_sampler(args, cfg, get_space("darts")))
     lines = [
         "# How much weight sharing slows a darts supernet's learning",
         "",
@@ -173,7 +174,7 @@ def write_results(
         f"clean, batch {cfg.batch_size}, peak LR {cfg.peak_lr:g}), darts at C=8, 5 layers, "
         f"{cfg.epochs} pass(es) over the same {rows[0]['images'] if rows else '?'} training images; clean and {steps} "
         f"(8/255) accuracy on {cfg.val_size} held-out images, BatchNorm recalibrated on "
-        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {sampling(args, cfg)}; "
+        f"{cfg.recal_batches * cfg.batch_size} images per path; sampled paths: {paths}; "
         f"augmentation: {args.augment or ('crop_flip' if cfg.augment else 'none')}; eps ramp over "
         f"{cfg.eps_ramp_epochs:g} pass(es) after the clean start; training seed "
         f"{training_seed(args)}. The cell: `{genotype.to_str()}`.",
