@@ -35,7 +35,7 @@ def finetune(
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
     step = AdversarialStep(cfg, optimizer, scheduler, policy=policy)
     summary: dict[str, float] = {}
-    clean_steps, done = cfg.clean_steps(steps_per_epoch), 0
+    done = 0
     for _ in range(cfg.epochs):
         stats = StepStats.zeros(device)
         for images, labels in batches(
@@ -49,14 +49,8 @@ def finetune(
         ):
             if policy is not None:
                 images = policy.inputs(images)
-            loss, logits = step(
-                model,
-                images,
-                labels,
-                attack_gen,
-                clean=done < clean_steps,
-                eps_scale=cfg.eps_scale(done, steps_per_epoch),
-            )
+            eps_scale = cfg.eps_scale(done, steps_per_epoch)
+            loss, logits = step(model, images, labels, attack_gen, eps_scale=eps_scale)
             done += 1
             stats.add(loss, logits, labels)
         summary = stats.summary()

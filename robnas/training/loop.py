@@ -238,23 +238,16 @@ def _epoch(
     )
     # shard k of this rank's chunks is global shard rank + world * k (see distributed.py)
     shards = [ranks.rank + ranks.world * k for k in range(chunks)]
-    clean_steps = cfg.clean_steps(steps)
     for i, (images, labels) in enumerate(feed):
         images, labels = ranks.shard(images, labels)
         images = policy.inputs(images)
         if state.sampler is not None and isinstance(model, Supernet):
             model.set_path(state.sampler.sample())
-        gens = shard_generators(cfg.seed, state.epoch * steps + i, shards, device)
-        at = state.epoch * steps + i
+        at = state.epoch * steps + i  # optimiser steps so far, over epochs and resumes
+        gens = shard_generators(cfg.seed, at, shards, device)
+        scale = cfg.eps_scale(at, steps)
         loss, logits = step(
-            net,
-            images,
-            labels,
-            gens,
-            attack_model=model,
-            chunks=chunks,
-            clean=at < clean_steps,
-            eps_scale=cfg.eps_scale(at, steps),
+            net, images, labels, gens, attack_model=model, chunks=chunks, eps_scale=scale
         )
         stats.add(loss, logits, labels)
         report(i, loss)

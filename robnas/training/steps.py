@@ -182,7 +182,7 @@ class AdversarialStep:
     ) -> Tensor:
         """The training input of a batch: adversarial (eps and step scaled by `eps_scale`), or the
         batch itself for `clean`."""
-        if self.cfg.method == "clean" or eps_scale == 0:
+        if self.cfg.method == "clean":
             return images
         cfg, attack = self.cfg, self.attack
         if eps_scale != 1:  # the eps ramp: a weaker attack of the same kind
@@ -201,13 +201,12 @@ class AdversarialStep:
         *,
         attack_model: nn.Module | None = None,
         chunks: int = 1,
-        clean: bool = False,
         eps_scale: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """`model`: a network, a TrainObjective, or DDP around one. `attack_model` (default: the
-        unwrapped network) crafts the inputs. `generator`: one, or one per chunk. `clean`: train
-        this step on the clean batch (the clean start of `cfg.clean_epochs`); `eps_scale`: the
-        fraction of eps this step's attack uses (`cfg.eps_scale`, the eps ramp)."""
+        unwrapped network) crafts the inputs. `generator`: one, or one per chunk. `eps_scale`: the
+        fraction of eps this step's attack uses (`cfg.eps_scale`: 0 in the clean start of
+        `cfg.clean_epochs`, trained on the clean batch, then the eps ramp)."""
         objective = (
             model
             if isinstance(getattr(model, "module", model), TrainObjective)
@@ -223,7 +222,7 @@ class AdversarialStep:
             x, y = (images, labels) if chunks == 1 else (images[k::chunks], labels[k::chunks])
             target.train()
             with self._amp(x.device):
-                adv = x if clean else self.craft(target, x, y, gens[k], eps_scale)
+                adv = x if eps_scale == 0 else self.craft(target, x, y, gens[k], eps_scale)
             last = k == chunks - 1
             no_sync = getattr(objective, "no_sync", None)
             sync = no_sync() if no_sync is not None and not last else contextlib.nullcontext()
