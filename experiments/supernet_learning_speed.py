@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robnas.config import TrainConfig, get_preset
+from robnas.config import TrainConfig, get_preset, with_overrides
 from robnas.data import datasets
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.genotype import Genotype
@@ -255,16 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.peak_lr or cfg.peak_lr
         cfg = dataclasses.replace(cfg, batch_size=batch, lr=lr, lr_batch=batch)
     cfg = dataclasses.replace(cfg, recal_batches=max(1, args.recal_images // cfg.batch_size))
-    if args.epochs:
-        cfg = dataclasses.replace(cfg, epochs=args.epochs)
-    if args.clean_epochs is not None:
-        cfg = dataclasses.replace(cfg, clean_epochs=args.clean_epochs)
-    if args.eps_ramp is not None:
-        cfg = dataclasses.replace(cfg, eps_ramp_epochs=args.eps_ramp)
-    if args.augment is not None:
-        cfg = dataclasses.replace(cfg, augment=args.augment != "none")
-    if args.train_seed is not None:
-        cfg = dataclasses.replace(cfg, seed=args.train_seed)
+    cfg = with_overrides(  # None keeps the preset's
+        cfg,
+        epochs=args.epochs or None,
+        clean_epochs=args.clean_epochs,
+        eps_ramp_epochs=args.eps_ramp,
+        augment=None if args.augment is None else args.augment != "none",
+        seed=args.train_seed,
+    )
     held = args.val or get_preset("tiny").val_images
     limit = args.limit or None
     full = load_dataset("cifar10", "train", data_dir=args.data, limit=limit, seed=args.seed)
