@@ -1,6 +1,7 @@
 """What a user reads points nowhere outside the repository: no folder beside it, no notes kept
 elsewhere, no issue or session numbers. Checked in the package sources (help, errors, comments,
-docstrings), the experiment scripts, the benchmarks and every command's --help."""
+docstrings), the docs, the changelog, the experiment scripts, the benchmarks and every command's
+--help."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ OUTSIDE = re.compile(
 def _sources() -> Iterator[Path]:
     yield from sorted((REPO / "robnas").rglob("*.py"))
     yield from sorted((REPO / "search_spaces").glob("*.toml"))
+    yield from sorted((REPO / "docs").rglob("*.md"))
+    yield REPO / "CHANGELOG.md"
     for folder in ("experiments", "benchmarks"):
         for suffix in ("*.py", "*.sh"):
             yield from sorted((REPO / folder).glob(suffix))
