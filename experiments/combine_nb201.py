@@ -1,9 +1,9 @@
 """Combined rankers on NB201: parameters across sizes, and within equal parameter counts the
-supernet's accuracy, a training-free indicator, or both (issue 15.4).
+supernet's accuracy, a training-free indicator, or both.
 
 Reads the per-cell table of a one-shot ranking (`cells.csv` of `robnas rank` or of
 experiments/oneshot_rank_nb201.py: `params`, `supernet_clean`, the dataset's `clean`, `fgsm@1`,
-`pgd@1`; or the committed experiments/results/oneshot_rank_*.csv, which names them `clean` and
+`pgd@1`; or the committed experiments/results/oneshot_rank_nb201/*.csv, which names them `clean` and
 `true_*`) and the indicators of the same cells (experiments/indicators_nb201.py --archs-from), and
 reports every ranker against every truth, overall and within equal parameter counts (several
 indicator tables may be given: jac_norm/hessian_eig and naswot/zico come from separate runs). The
@@ -11,11 +11,11 @@ rankers were fixed before any of these numbers were seen (choosing among many af
 would fit the 500 cells): each indicator is signed by its registered direction (jac_norm and
 hessian_eig lower-is-better, naswot and zico higher), each within-group signal is a rank over the
 cells, and a pair of signals is the mean of their two ranks; given naswot and jac_norm, one triple
-too: the supernet, naswot and -jac_norm (declared in session 9 before it was computed).
+too: the supernet, naswot and -jac_norm (declared before it was computed).
 
-    python experiments/combine_nb201.py --cells experiments/results/oneshot_rank_nb201_long.csv \\
-        --indicators experiments/results/indicators_nb201_oneshot500.csv \\
-        experiments/results/indicators_nb201_oneshot500_zc.csv --out experiments/results/combine_nb201
+    python experiments/combine_nb201.py --cells experiments/results/oneshot_rank_nb201/oneshot_rank_nb201_long.csv \\
+        --indicators experiments/results/indicators_nb201/indicators_nb201_oneshot500.csv \\
+        experiments/results/indicators_nb201/indicators_nb201_oneshot500_zc.csv --out experiments/results/combine_nb201/combine_nb201
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def rankers(table: pd.DataFrame) -> pd.DataFrame:
     for label, values in signed:
         out[f"params+(supernet,{label})"] = params_then_mean_rank(params, out["supernet"], values)
     if "naswot" in out and "-jac_norm" in out:
-        # declared in session 9 before it was computed on any cells: the supernet and NASWOT
+        # declared before it was computed on any cells: the supernet and NASWOT
         # know clean accuracy within a size, -jac_norm robustness; the mean of the three ranks
         out["params+(supernet,naswot,-jac_norm)"] = params_then_mean_rank(
             params, out["supernet"], out["naswot"], out["-jac_norm"]
@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         "the indicators of the given tables (at initialisation unless a table says otherwise); "
         "`params+X`: the parameter count first, X's rank within equal counts; "
         "`params+(supernet,X)`: within equal counts the mean of the two ranks (robnas rank's "
-        "`score` from session 9 until the seed study of session 10, `params+(supernet,naswot)`; "
-        "before it `params+supernet`; now `params+naswot`); "
+        "`score` was `params+supernet`, then `params+(supernet,naswot)` until the supernet seed "
+        "study; now `params+naswot`); "
         "`params+(supernet,naswot,-jac_norm)`: the mean of the three. All fixed before the "
-        "numbers were seen (naswot and zico added in a later session, the triple in session 9, "
-        "each declared before it was computed).",
+        "numbers were seen (naswot, zico and the triple added later, each declared before it was "
+        "computed).",
         "",
         *agreement_markdown(agree),
         "",

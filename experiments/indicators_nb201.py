@@ -13,8 +13,8 @@ the zero-cost accuracy proxies `naswot` and `zico` (higher is better). Resumable
 `--archs-from` scores the `arch` column of another result (e.g. the one-shot ranking's 500 cells)
 instead of a fresh draw, so the indicators can be set beside (and combined with) its scores.
 
-Writes experiments/results/indicators_nb201.csv (`arch`, `jac_norm`, `hessian_eig`, `params`) and
-experiments/results/indicators_nb201.md (command, wall time, machine, tau table).
+Writes experiments/results/indicators_nb201/indicators_nb201.csv (`arch`, `jac_norm`, `hessian_eig`, `params`) and
+experiments/results/indicators_nb201/indicators_nb201.md (command, wall time, machine, tau table).
 """
 
 from __future__ import annotations
@@ -71,8 +71,14 @@ def canonical(space, text: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = Path(os.environ.get("ROBNAS_DATA", HERE.parents[1] / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=data)
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=data,
+        required=not data,
+        help="data folder (default: $ROBNAS_DATA)",
+    )
     parser.add_argument("--archs", type=int, default=200)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--C", type=int, default=16)
@@ -88,7 +94,9 @@ def main() -> int:
         type=Path,
         help="draw only classes not in this CSV's arch column (a fresh sample, to replicate)",
     )
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "indicators_nb201")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results" / "indicators_nb201" / "indicators_nb201"
+    )
     args = parser.parse_args()
     args.names = tuple(n for n in args.indicators.split(",") if n)
     if not args.names or set(args.names) - set(NAMES):

@@ -49,7 +49,7 @@ CONFIGS: dict[str, tuple[tuple[int, int, int], tuple[float, float, float], str]]
 # as run: three processes sharing the configurations (each resumable on its own)
 COMMAND = (
     "for grp in 'deep_narrow last_narrow' 'medium last_shallow' wide_shallow; do "
-    "ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 10 "
+    "OMP_NUM_THREADS=1 nice -n 10 "
     "python experiments/macro_depth_width.py --only $grp & done"
 )
 FIELDS = [
@@ -192,7 +192,9 @@ def main() -> int:
         help="rewrite the markdown from the CSV, train nothing",
     )
     parser.add_argument("--work", type=Path, default=Path("runs/macro_depth_width"))
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "macro_depth_width")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results" / "macro_depth_width" / "macro_depth_width"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
 

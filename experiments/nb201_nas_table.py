@@ -12,7 +12,7 @@ free cache hit, so no strategy gets free filtering the others lack.
     python experiments/nb201_nas_table.py [--runs 100] [--queries 100] [--objectives clean fgsm@1]
         [--budget 1M]
 
-Writes experiments/results/nb201_nas_table.{csv,md} and prints the markdown table.
+Writes experiments/results/nb201_nas_table/nb201_nas_table.{csv,md} and prints the markdown table.
 """
 
 from __future__ import annotations
@@ -46,21 +46,23 @@ LABELS = {
 }
 
 
-def default_benchmark() -> Path:
-    root = os.environ.get("ROBNAS_DATA") or str(HERE.parent.parent / "shared" / "data")
-    return Path(root) / "nb201-robustness"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--benchmark", type=Path, default=default_benchmark())
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--benchmark",
+        type=Path,
+        default=Path(data) / "nb201-robustness" if data else None,
+        required=not data,
+        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
+    )
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--objectives", nargs="+", default=["clean", "fgsm@1", "pgd@1"])
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", help="max parameters of the benchmark's network, e.g. 1M")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "nb201_nas_table")
     args = parser.parse_args()
 
     space = get_space("nb201")

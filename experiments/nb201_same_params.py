@@ -3,7 +3,7 @@
 Networks with exactly two nor_conv_3x3 and no nor_conv_1x1 share one parameter count; the paper
 reports their mean adversarial accuracy ranges from 20% to 41%. This script recomputes the spread
 from the dataset, checks the parameter counts really are equal, and lists which edges the most
-robust of them put their convolutions on. Writes experiments/results/nb201_same_params.md.
+robust of them put their convolutions on. Writes experiments/results/nb201_same_params/nb201_same_params.md.
 
     python experiments/nb201_same_params.py [--data DIR] [--top 20] [--out FILE]
 """
@@ -24,10 +24,18 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(os.environ.get("ROBNAS_DATA", HERE.parents[1] / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=default / "nb201-robustness")
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(data) / "nb201-robustness" if data else None,
+        required=not data,
+        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
+    )
     parser.add_argument("--top", type=int, default=20, help="how many count as the most robust")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "nb201_same_params.md")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results" / "nb201_same_params" / "nb201_same_params.md"
+    )
     args = parser.parse_args()
 
     study = same_params_study(args.data, top=args.top)

@@ -25,7 +25,7 @@ On two cores: `--shard 0/2` and `--shard 1/2 --standalone-only` side by side (th
 supernet, then its half of the cells; the second trains and attacks the other half alone), then
 the same command without either switch scores what is left and writes the table.
 
-Writes experiments/results/oneshot_rank_darts.csv and .md (taus, within-pair agreement).
+Writes experiments/results/oneshot_rank_darts/oneshot_rank_darts.csv and .md (taus, within-pair agreement).
 """
 
 from __future__ import annotations
@@ -638,8 +638,14 @@ def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = os.environ.get("ROBNAS_DATA", str(HERE.parents[1] / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=Path(data))
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=data,
+        required=not data,
+        help="data folder (default: $ROBNAS_DATA)",
+    )
     parser.add_argument("--cells", type=int, default=12)
     parser.add_argument("--C", type=int, default=8)
     parser.add_argument("--layers", type=int, default=5)
@@ -658,7 +664,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pgd-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run", type=Path, default=HERE / "runs" / "oneshot_rank_darts")
-    parser.add_argument("--results", type=Path, default=HERE / "results" / "oneshot_rank_darts")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=HERE / "results" / "oneshot_rank_darts" / "oneshot_rank_darts",
+    )
     parser.add_argument(
         "--summary-only", action="store_true", help="rewrite the .md from the CSV rows so far"
     )

@@ -1,5 +1,5 @@
 """One-shot ranking on NB201 with levers: does an NB201 supernet rank cells as the robustness
-dataset does (Jung, Lukasik and Keuper, ICLR 2023), beside counting parameters? (issue 15.3)
+dataset does (Jung, Lukasik and Keuper, ICLR 2023), beside counting parameters?
 
 Base: a supernet (C=8, N=1 by default) trained normally (`method="clean"`, SGD peak 0.05 warmed up
 over 10% then cosine, batch 128, batch augmentation, uniform op sampling) on the CIFAR-10 training
@@ -13,7 +13,7 @@ Resumable: every supernet (train_<run>/last.pt) and every per-cell table (<lever
 kept under --work; rerunning the same command skips what is done. After every lever the results
 (--out .csv/.md) are rewritten from what is done; text after the conclusions marker is kept.
 
-    ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 10 \
+    OMP_NUM_THREADS=1 nice -n 10 \
         python experiments/oneshot_rank_nb201.py [--epochs 8] [--archs 500] [--lever-archs 150]
 """
 
@@ -68,7 +68,7 @@ class Lever:
 
 
 def levers(epochs: int, images: int) -> list[Lever]:
-    """In the issue's priority order; the base first."""
+    """In priority order; the base first."""
     return [
         Lever("base", f"base: {epochs} epochs, uniform op, clean", "base"),
         Lever(
@@ -261,8 +261,14 @@ def load_data(args: argparse.Namespace) -> tuple[tuple[ImageData, ImageData], Im
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = Path(os.environ.get("ROBNAS_DATA", HERE.parents[1] / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=data)
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=data,
+        required=not data,
+        help="data folder (default: $ROBNAS_DATA)",
+    )
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--C", type=int, default=8)
@@ -286,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report-only", action="store_true", help="rewrite the results only")
     parser.add_argument("--work", type=Path, default=HERE / "runs" / "oneshot_rank_nb201")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "oneshot_rank_nb201")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results" / "oneshot_rank_nb201" / "oneshot_rank_nb201"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     chosen = levers(args.epochs, args.images)
@@ -443,7 +451,7 @@ def write_results(
     text = [
         "# One-shot ranking on NB201: supernet levers against counting parameters",
         "",
-        f"Command: `ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 {command}` (levers may run in "
+        f"Command: `OMP_NUM_THREADS=1 {command}` (levers may run in "
         "parallel processes with `--levers a,b`; they share the folders)",
         f"Machine: {model} ({platform.machine()}), {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread per process; other jobs shared the machine (see the "

@@ -2,11 +2,12 @@
 # robnas rank's default score through the user-facing commands: a 32-epoch clean NB201 supernet
 # (the recipe of oneshot_rank_nb201_long) trained by `robnas supernet train`, then `robnas rank`
 # with its defaults on 500 classes (seed 0: the cells of oneshot_rank_nb201_long) and 5,000
-# held-out images; then experiments/results/rank_cli_nb201.{md,csv}. About 1.5 h on 2 cores.
+# held-out images; then experiments/results/rank_cli_nb201/rank_cli_nb201.{md,csv}. About 1.5 h on 2 cores.
 # Resumable: rerun it (both commands resume; the results are rewritten, notes below the marker kept).
 #     sh experiments/rank_cli_nb201.sh          (from the repository root)
 set -e
-export ROBNAS_DATA="${ROBNAS_DATA:-../shared/data}"
+: "${ROBNAS_DATA:?set ROBNAS_DATA to the data folder (CIFAR-10 and nb201-robustness)}"
+export ROBNAS_DATA
 W=${W:-experiments/runs/cli_rank}
 mkdir -p "$W"
 [ -f "$W/start" ] || date +%s > "$W/start"
@@ -28,7 +29,7 @@ import pandas as pd
 
 from robnas.io import atomic_write_text
 
-w, out = Path(os.environ["W"]), Path("experiments/results/rank_cli_nb201")
+w, out = Path(os.environ["W"]), Path("experiments/results/rank_cli_nb201/rank_cli_nb201")
 stamp = {k: int((w / k).read_text()) for k in ("start", "trained", "end")}
 log = pd.read_csv(w / "sn" / "log.csv")
 cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout

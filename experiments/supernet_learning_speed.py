@@ -1,4 +1,4 @@
-"""How much does weight sharing slow a darts supernet's learning? (issue 15.6)
+"""How much does weight sharing slow a darts supernet's learning?
 
 Three runs of one recipe (default: the tiny preset's, the README main job's supernet training) on
 the same training images, validated on the same held-out images (clean and PGD-`val_steps`):
@@ -13,7 +13,7 @@ the same training images, validated on the same held-out images (clean and PGD-`
 expected to beat one network trained alone on one path by the same recipe on the same images.
 Resumable (each run's checkpoint under --work); the results are rewritten after every run.
 
-    ROBNAS_DATA=/work/shared/data OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
+    OMP_NUM_THREADS=1 python experiments/supernet_learning_speed.py \\
         [--images 12800] [--method clean] [--runs standalone,fixed_path,sampled]
         [--batch-size 128 --peak-lr 0.05] [--sampler uniform_op | --dense-start 0.3] [--epochs 2]
         [--augment none] [--eps-ramp 0.3] [--train-seed 1]
@@ -27,6 +27,11 @@ the same split and cell, to measure the training noise.
 probability falling linearly from 1 (the whole supernet) to 1/2 (uniform sampling), then 1/2, so
 every weight learns from the start and the sub-paths are trained after (progressive shrinking,
 after Once-for-All). BatchNorm is recalibrated on `--recal-images` (default 256) per path.
+
+Each call writes `--out`.md and `--out`.csv (default: experiments/results/supernet_learning_speed/
+runs/supernet_learning_speed). When `--out` lies in a `runs/` folder, the study's one table,
+`variants.csv` beside that folder, is rebuilt from every run there: a row per run of each
+variant, the settings its report records as columns (`--fold STUDY` rebuilds it alone).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -44,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from robnas.config import TrainConfig, get_preset, with_overrides
@@ -65,6 +72,31 @@ from robnas.training.validate import validate
 HERE = Path(__file__).resolve().parent
 RUNS = ("standalone", "fixed_path", "sampled")
 AUGMENTS = ("crop_flip", "flip", "none")
+STEM = "supernet_learning_speed"
+# What a run's report says of its settings, in the wordings every version of write_results used
+# ("first 0.3 of the pass clean" before "the first 0.3 pass(es) clean", "one pass" before
+# "2 pass(es)"); a setting its report does not mention stays empty (not recorded).
+SETTINGS: dict[str, tuple[str, type]] = {
+    "method": (r"training \(([\w-]+),", str),
+    "clean_passes": (r"first ([\d.]+) (?:of the pass|pass\(es\)) clean", float),
+    "batch_size": (r"batch (\d+)", int),
+    "peak_lr": (r"peak LR ([\d.e-]+)\)", float),
+    "passes": (r"(one|\d+) pass(?:\(es\))? over", int),
+    "sampler": (r"sampled paths: (\w+)", str),
+    "dense_start": (r"over the first ([\d.]+) of the steps", float),
+    "augment": (r"augmentation: (\w+)", str),
+    "eps_ramp": (r"eps ramp over ([\d.]+) pass", float),
+    "train_seed": (r"training seed (\d+)", int),
+    "recal_images": (r"recalibrated on (\d+) images per path", int),
+}
+# Reports that say otherwise than the run trained: these six were rewritten after the preset
+# gained its 0.3-pass eps ramp and print it, but trained with the full eps at once (their
+# commands give no --eps-ramp while the preset had none; on the same training seed the
+# `--eps-ramp 0.3` runs differ from them by 2-3 points of clean accuracy).
+CORRECTIONS: dict[str, dict[str, Any]] = {
+    f"{STEM}_b32_dense_lr0.1_{name}": {"eps_ramp": 0.0}
+    for name in ("cropflip_t1", "flip", "flip_t1", "noaug", "noaug_t1", "noaug_t2")
+}
 
 
 class FixedPath(UniformOpSampler):
@@ -156,6 +188,54 @@ def run_one(
     return row
 
 
+def recorded_settings(report: str) -> dict[str, Any]:
+    """The settings a run's report (its .md) records; None for those it does not mention."""
+    recipe = next((line for line in report.splitlines() if line.startswith("Recipe:")), "")
+    found: dict[str, Any] = {}
+    for name, (pattern, kind) in SETTINGS.items():
+        match = re.search(pattern, recipe)
+        if match is None:
+            found[name] = None
+        elif kind is int and match.group(1) == "one":
+            found[name] = 1
+        else:
+            found[name] = kind(match.group(1))
+    return found
+
+
+def fold(runs: Path) -> pd.DataFrame:
+    """Every run under `runs` (pairs <variant>.md + <variant>.csv) in one table: a row per run of
+    each variant, sorted by variant, its recorded settings as columns beside the results
+    (`corrected` names the settings CORRECTIONS set against the report)."""
+    frames = []
+    for table in sorted(runs.glob("*.csv")):
+        report = table.with_suffix(".md")
+        if not report.exists():
+            raise FileNotFoundError(f"{table} has no report {report.name} to read settings from")
+        rows = pd.read_csv(table)
+        fixed = CORRECTIONS.get(table.stem, {})
+        settings = recorded_settings(report.read_text()) | fixed
+        frames.append(
+            rows.assign(
+                variant=table.stem,
+                **{k: [v] * len(rows) for k, v in settings.items()},
+                corrected=",".join(fixed),
+            )
+        )
+    if not frames:
+        raise FileNotFoundError(f"no run tables (*.csv) under {runs}")
+    folded = pd.concat(frames, ignore_index=True)
+    results = ["images", "clean_acc", "robust_acc", "train_minutes"]
+    return folded[["variant", "run", *SETTINGS, *results, "corrected"]]
+
+
+def write_fold(study: Path) -> Path:
+    """Rebuild `study`/variants.csv from `study`/runs; returns its path."""
+    out = study / "variants.csv"
+    atomic_write_text(out, fold(study / "runs").to_csv(index=False))
+    return out
+
+
 def write_results(
     args: argparse.Namespace, rows: list[dict[str, Any]], genotype: Genotype, cfg: TrainConfig
 ) -> None:
@@ -195,13 +275,17 @@ def write_results(
         for r in rows
     )
     atomic_write_text(out.parent / f"{out.name}.csv", header + body)
+    if out.parent.name == "runs":
+        write_fold(out.parent.parent)
     print("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data_dir = Path(os.environ.get("ROBNAS_DATA", HERE.parents[1] / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=data_dir)
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--data", type=Path, default=data, help="data folder (default: $ROBNAS_DATA)"
+    )
     parser.add_argument(
         "--images", type=int, default=0, help="training images (0: the whole split)"
     )
@@ -240,9 +324,28 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="training augmentation (default: the preset's; crop_flip = pad-4 crop and h-flip)",
     )
-    parser.add_argument("--work", type=Path, default=HERE / "runs" / "supernet_learning_speed")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "supernet_learning_speed")
+    parser.add_argument("--work", type=Path, default=HERE / "runs" / STEM)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / STEM / "runs" / STEM,
+        help="writes OUT.md and OUT.csv (and refolds variants.csv when in a runs/ folder)",
+    )
+    parser.add_argument(
+        "--fold",
+        type=Path,
+        metavar="STUDY",
+        help="only rebuild STUDY/variants.csv from the runs in STUDY/runs, then exit",
+    )
     args = parser.parse_args(argv)
+    if args.fold is not None:
+        try:
+            print(f"wrote {write_fold(args.fold)}")
+        except FileNotFoundError as err:
+            parser.error(str(err))
+        return 0
+    if args.data is None:
+        parser.error("set ROBNAS_DATA or pass --data (the folder holding CIFAR-10)")
     runs = [r for r in args.runs.split(",") if r]
     if not runs or set(runs) - set(RUNS):
         parser.error(f"--runs must name some of {', '.join(RUNS)}")

@@ -1,7 +1,7 @@
 """Does the supernet's ranking survive a new training seed? robnas rank's `score` on NB201 over
-several supernets trained by one recipe (issue 15).
+several supernets trained by one recipe.
 
-The replications of sessions 8-9 redrew the cells, not the supernet: both used training seed 0.
+The two replications before it redrew the cells, not the supernet: both used training seed 0.
 A supernet trained the same way by `robnas supernet train` (its validation draws from the same
 random stream, so it is effectively another seed) ranked `clean` at tau 0.195 against seed 0's
 0.448. This script reads the per-cell tables of supernets trained by one recipe on the same cells
@@ -11,19 +11,19 @@ supernet: its clean accuracy against each truth, overall and within equal parame
 supernet), with 95% paired bootstrap intervals; then how far the supernets agree with each other,
 and what the mean of their ranks gives (an ensemble costs one training per member).
 
-The rule, declared in session 10 before seeds 1 and 2 finished training: `robnas rank`'s default
+The rule, declared before seeds 1 and 2 finished training: `robnas rank`'s default
 `score` stays params+(supernet,naswot) if, averaged over the recipe's supernets, its Kendall tau
 against `clean` exceeds params+naswot's; otherwise the default becomes params+naswot, and the
 supernet's columns stay in the report beside it. The supernets it averages over: every one of the
-recipe trained on the first draw's 500 cells by the end of session 10 (planned: seeds 0-3 of
+recipe trained on the first draw's 500 cells by the deadline set with the rule (planned: seeds 0-3 of
 oneshot_rank_nb201.py, seeds 0 and 1 of `robnas supernet train`; any that does not finish is
 named as missing, not dropped silently).
 
     python experiments/supernet_seeds_nb201.py \\
-        --supernet seed0=experiments/results/oneshot_rank_nb201_long.csv \\
-        --supernet cli=experiments/results/rank_cli_nb201.csv ... \\
-        --naswot experiments/results/indicators_nb201_oneshot500_naswot_n5.csv \\
-        --out experiments/results/supernet_seeds_nb201
+        --supernet seed0=experiments/results/oneshot_rank_nb201/oneshot_rank_nb201_long.csv \\
+        --supernet cli=experiments/results/rank_cli_nb201/rank_cli_nb201.csv ... \\
+        --naswot experiments/results/indicators_nb201/indicators_nb201_oneshot500_naswot_n5.csv \\
+        --out experiments/results/supernet_seeds_nb201/supernet_seeds_nb201
 """
 
 from __future__ import annotations

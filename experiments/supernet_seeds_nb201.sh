@@ -1,5 +1,5 @@
 #!/bin/sh
-# The supernet seed study (issue 15): the 32-epoch clean NB201 recipe of oneshot_rank_nb201_long
+# The supernet seed study: the 32-epoch clean NB201 recipe of oneshot_rank_nb201_long
 # trained again with seeds 1-3 (experiments/oneshot_rank_nb201.py) and seed 1 (`robnas supernet
 # train`, then `robnas rank --score params+supernet --fgsm-eps 0`: naswot is the same for every
 # supernet and comes from the committed table), each scored on the first draw's 500 cells; then
@@ -8,16 +8,18 @@
 # 2 h on 2 cores. Resumable: rerun it (every command resumes).
 #     sh experiments/supernet_seeds_nb201.sh          (from the repository root)
 set -e
-export ROBNAS_DATA="${ROBNAS_DATA:-../shared/data}" OMP_NUM_THREADS=1
+: "${ROBNAS_DATA:?set ROBNAS_DATA to the data folder (CIFAR-10 and nb201-robustness)}"
+export ROBNAS_DATA OMP_NUM_THREADS=1
 W=${W:-experiments/runs/supernet_seeds}
 R=experiments/results
-CELLS=$R/oneshot_rank_nb201_long.csv
+ONESHOT=$R/oneshot_rank_nb201 CLI=$R/rank_cli_nb201
+CELLS=$ONESHOT/oneshot_rank_nb201_long.csv
 mkdir -p "$W"
 
 experiment() {  # one supernet of the experiment's recipe, training seed $1
     python experiments/oneshot_rank_nb201.py --epochs 32 --archs 500 --held 6000 --images 5000 \
         --no-fgsm --levers base --seed "$1" --cells $CELLS --work "$W/exp$1" \
-        --out $R/oneshot_rank_nb201_seed"$1" > "$W/exp$1.log" 2>&1
+        --out $ONESHOT/oneshot_rank_nb201_seed"$1" > "$W/exp$1.log" 2>&1
 }
 
 cli() {  # the same recipe through the user's commands, training seed $1
@@ -30,14 +32,17 @@ cli() {  # the same recipe through the user's commands, training seed $1
     robnas rank "$W/cli$1/sn/last.pt" --benchmark "$ROBNAS_DATA/nb201-robustness" --archs 500 \
         --images 5000 --score params+supernet --fgsm-eps 0 --no-progress \
         --out "$W/cli$1/rank" >> "$W/cli$1.log" 2>&1
-    cp "$W/cli$1/rank/cells.csv" $R/rank_cli_nb201_seed"$1".csv
+    cp "$W/cli$1/rank/cells.csv" $CLI/rank_cli_nb201_seed"$1".csv
 }
 
 (experiment 1 && experiment 3) &
 (experiment 2 && cli 1) &
 wait
 python experiments/supernet_seeds_nb201.py \
-    --supernet seed0=$R/oneshot_rank_nb201_long.csv --supernet seed1=$R/oneshot_rank_nb201_seed1.csv \
-    --supernet seed2=$R/oneshot_rank_nb201_seed2.csv --supernet seed3=$R/oneshot_rank_nb201_seed3.csv \
-    --supernet cli0=$R/rank_cli_nb201.csv --supernet cli1=$R/rank_cli_nb201_seed1.csv \
-    --naswot $R/indicators_nb201_oneshot500_naswot_n5.csv --out $R/supernet_seeds_nb201
+    --supernet seed0=$ONESHOT/oneshot_rank_nb201_long.csv \
+    --supernet seed1=$ONESHOT/oneshot_rank_nb201_seed1.csv \
+    --supernet seed2=$ONESHOT/oneshot_rank_nb201_seed2.csv \
+    --supernet seed3=$ONESHOT/oneshot_rank_nb201_seed3.csv \
+    --supernet cli0=$CLI/rank_cli_nb201.csv --supernet cli1=$CLI/rank_cli_nb201_seed1.csv \
+    --naswot $R/indicators_nb201/indicators_nb201_oneshot500_naswot_n5.csv \
+    --out $R/supernet_seeds_nb201/supernet_seeds_nb201

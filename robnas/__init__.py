@@ -1,7 +1,8 @@
 """robnas: neural architecture search for adversarially robust cells.
 
 The public API is loaded lazily: `import robnas` (and `robnas --help`) imports no torch; the
-first use of a name imports the module that defines it.
+first use of a name imports the module that defines it. `__version__` is the installed
+distribution's version (pyproject.toml is its one source).
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from robnas.errors import (
 )
 
 if TYPE_CHECKING:
+    __version__: str
     from robnas.export.record import load
     from robnas.genotype import Genotype
     from robnas.models.resolve import ArchSpec, build, resolve_arch
     from robnas.space.budget import parse_budget
     from robnas.space.search_space import SearchSpace, get_space, space_names
-
-__version__ = "0.1.0"
 
 # name -> module that defines it
 _LAZY = {
@@ -43,7 +43,19 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("robnas")
+    except PackageNotFoundError:  # a source tree nobody installed: no metadata to read
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

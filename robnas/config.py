@@ -25,7 +25,7 @@ class TrainConfig:
     `batch_size` (RobNet: 0.1 at 128 = 1.2 at 1536). Schedule: linear warm-up from
     `warmup_start * peak` over `warmup_epochs`, then cosine down to `final_lr * peak`.
     The first `clean_epochs` (a fraction is fine) train on clean images whatever `method` is:
-    a supernet that starts adversarially stays near chance for minutes (MEASUREMENTS.md). Then
+    a supernet that starts adversarially stays near chance for minutes. Then
     the training attack's eps (and step size) rise linearly from 0 to `eps` over
     `eps_ramp_epochs` (0: the full eps at once), a curriculum as in Cai et al. 2018."""
 
@@ -110,8 +110,9 @@ class TrainConfig:
 
 _TINY_TRAIN = TrainConfig(
     # About nine minutes of a 2-core CPU (README: under 15 for the whole job): one pass over
-    # every training image (many distinct images did far more than epochs on a few,
-    # MEASUREMENTS.md) at batch 32 (more updates: 128 and 64 learned less from the same pass),
+    # every training image (many distinct images did far more than epochs on a few) at batch
+    # 32 (more updates: 128 and 64 learned less from the same pass; these and the settings below
+    # are compared in experiments/results/supernet_learning_speed),
     # peak LR 0.1 (0.05 and 0.025 learned less), warmed up over 10% then cosine to 0; paths
     # shrink from the whole supernet to uniform ones over the first half (dense_start: every
     # weight learns from the first step); the first 30% clean, then FGSM with random start at

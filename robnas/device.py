@@ -12,8 +12,8 @@ in a CPU test. Defaults:
   1.15x the fp32 time on the tiny darts net (the main job's: bf16 slower), 0.92x on darts at
   C=16/8 layers and 0.78x on NB201 at C=16/N=5. Off by default, since the net that every user
   runs first gets slower and the precision is lost everywhere; `--bf16` takes the gain where it
-  is. On an AVX512-BF16 Xeon without AMX a clean step took 1.01x; the issue measured PGD steps
-  2.6-10x slower on an AVX2-only CPU.
+  is. On an AVX512-BF16 Xeon without AMX a clean step took 1.01x; PGD steps have been
+  reported 2.6-10x slower on an AVX2-only CPU (not measured here).
 - channels_last: on for CUDA (tensor cores want NHWC) and the CPU (oneDNN's NHWC convolutions:
   a supernet step 1.14-1.18x faster on the tiny darts net, 1.74x on an NB201 C=8 net, this
   2-core AMD EPYC; 1.22x on an AVX2-only EPYC; benchmarks/bench_train.py --only channels_last,

@@ -1,5 +1,5 @@
 """robnas.checkpoint: one format, one reader with one-line errors, one state-dict loader, and the
-split a checkpoint records (issue 9: a reused supernet scores only on images it never saw)."""
+split a checkpoint records (a reused supernet scores only on images it never saw)."""
 
 from __future__ import annotations
 

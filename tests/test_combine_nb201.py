@@ -141,7 +141,7 @@ def test_indicator_tables_merge_and_higher_is_better_ones_keep_their_sign(tmp_pa
 
 
 def test_a_committed_results_table_gives_what_its_cells_csv_gives(tmp_path, monkeypatch):
-    """experiments/results/oneshot_rank_*.csv names the supernet's accuracy `clean` and the
+    """experiments/results/oneshot_rank_nb201/*.csv names the supernet's accuracy `clean` and the
     dataset's `true_clean`: read as such, it scores exactly as the run's cells.csv does."""
     script = _script("combine_nb201", monkeypatch)
     _tables(tmp_path)

@@ -110,6 +110,22 @@ def test_run_export_top_k_uses_final_then_supernet_weights(tmp_path: Path) -> No
     assert "supernet" in results[1].note
 
 
+def test_run_export_pt2_of_a_supernet_path_is_that_path(tmp_path: Path) -> None:
+    """The second entry has only supernet weights: its pt2 computes what the supernet computes
+    on that path, loaded by torch alone."""
+    run = _make_run(tmp_path / "run", {"C": 4, "N": 1}, {"C": 6, "N": 1})
+    results = export_run(tmp_path / "run", top=2, formats="pt2")
+    assert [r.weights for r in results] == ["trained", "supernet"]
+    x = images(3, seed=6)
+    (best,), (second,) = results[0].files, results[1].files
+    with torch.no_grad():
+        assert torch.equal(torch.export.load(str(best)).module()(x), run["final"](x))
+        path = torch.export.load(str(second)).module()
+        torch.testing.assert_close(
+            path(x), run["supernet"](x, run["genotypes"][1]), atol=1e-5, rtol=0
+        )
+
+
 def test_run_export_without_weights_writes_json_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,7 +2,7 @@
 
 The import graph is read from the source with `ast` (nothing is imported): every `import` and
 `from ... import` of a robnas module, at module level or inside a function, except those under
-`if TYPE_CHECKING:` (they never run). Data flows one way (shared/GUIDE.md):
+`if TYPE_CHECKING:` (they never run). Data flows one way:
 
     space -> genotype -> network -> trainer -> evaluator -> strategy <-> study -> analysis / export
 

@@ -82,7 +82,8 @@ def test_cells_span_density_with_close_pairs(script: ModuleType) -> None:
 def test_toy_run_writes_columns_and_resumes(
     script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Path
 ) -> None:  # data_root: skipped without the real CIFAR-10 folder
-    argv = [*TOY, "--run", str(tmp_path / "run"), "--results", str(tmp_path / "res")]
+    argv = [*TOY, "--data", str(data_root), "--run", str(tmp_path / "run")]
+    argv += ["--results", str(tmp_path / "res")]
     assert script.main(argv) == 0
     with (tmp_path / "res.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -120,9 +121,10 @@ def test_toy_run_writes_columns_and_resumes(
 def test_two_shards_then_the_plain_command_give_the_unsharded_table(
     script: ModuleType, tmp_path: Path, data_root: Path
 ) -> None:
-    plain = [*TOY, "--run", str(tmp_path / "one"), "--results", str(tmp_path / "one")]
+    toy = [*TOY, "--data", str(data_root)]
+    plain = [*toy, "--run", str(tmp_path / "one"), "--results", str(tmp_path / "one")]
     assert script.main(plain) == 0
-    split = [*TOY, "--run", str(tmp_path / "two"), "--results", str(tmp_path / "two")]
+    split = [*toy, "--run", str(tmp_path / "two"), "--results", str(tmp_path / "two")]
     assert script.main([*split, "--shard", "1/2", "--standalone-only"]) == 0
     assert not (tmp_path / "two" / "supernet").exists()  # left to the other shard
     assert not (tmp_path / "two.csv").exists()  # a shard writes no table

@@ -300,8 +300,8 @@ def test_scores_reproduce_the_committed_replication(tmp_path, score, clean_gain,
     from robnas.ranking.run import scores_by, summarize
 
     results = Path(__file__).resolve().parents[1] / "experiments" / "results"
-    cells = pd.read_csv(results / "oneshot_rank_nb201_fresh500.csv")
-    naswot = pd.read_csv(results / "indicators_nb201_fresh500_naswot_n5.csv")
+    cells = pd.read_csv(results / "oneshot_rank_nb201" / "oneshot_rank_nb201_fresh500.csv")
+    naswot = pd.read_csv(results / "indicators_nb201" / "indicators_nb201_fresh500_naswot_n5.csv")
     table = pd.DataFrame(
         {
             "arch": cells["arch"],

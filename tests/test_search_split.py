@@ -1,5 +1,4 @@
-"""A search reusing `--supernet` scores only on images the supernet never trained on, or refuses
-(issue 9.4); no search path reads the test split."""
+"""A search reusing `--supernet` scores only on images the supernet never trained on, or refuses; no search path reads the test split."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from robnas import _version
 from robnas.errors import RobnasError
 
 
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="robnas", description="Neural architecture search for adversarially robust cells."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--version", action="version", version=f"robnas {_version()}", help="print the version"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

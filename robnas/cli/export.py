@@ -12,12 +12,14 @@ from robnas.export import FORMATS
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="write an architecture as JSON, a weights checkpoint, TorchScript or ONNX",
+        help="write an architecture as JSON, a weights checkpoint, torch.export, TorchScript or ONNX",
         description=(
             "Export ARCH (genotype string, published or baseline name) with --checkpoint weights, "
             "or the --top K architectures of a study RUN directory. Formats: json (versioned "
-            "architecture record), pt (checkpoint for robnas.load), torchscript, onnx (opset 17, "
-            "dynamic batch); give several as json,onnx or repeat --format."
+            "architecture record), pt (checkpoint for robnas.load), pt2 (torch.export "
+            "ExportedProgram: torch.export.load(path).module(), recommended for PyTorch), "
+            "torchscript (for older consumers), onnx (opset 17); pt2, torchscript and onnx take "
+            "any batch size. Give several as json,onnx or repeat --format."
         ),
     )
     add_arch_arguments(  # the shared ARCH positional also takes a run directory

@@ -1,9 +1,12 @@
-"""One architecture to files: JSON record, weights checkpoint (pt), TorchScript, ONNX.
+"""One architecture to files: JSON record, weights checkpoint (pt), torch.export (pt2),
+TorchScript, ONNX.
 
 - json: the versioned architecture record (`record.py`); `robnas.load` builds the untrained network.
 - pt: a robnas checkpoint with the architecture and the state dict only (no optimizer, sampler or
   RNG state); `robnas.load` returns the ready network in eval mode.
-- torchscript / onnx: the standalone traced network (`traced.py`), checked against PyTorch.
+- pt2 / torchscript / onnx: the standalone network (`traced.py`), checked against PyTorch; pt2
+  (a `torch.export` ExportedProgram) is the one to give PyTorch users, torchscript stays for
+  older consumers.
 
 Everything is built and serialised in memory first (`render`), then written atomically, so a
 mismatched checkpoint or a failed export leaves no file behind.
@@ -26,8 +29,10 @@ from robnas.export import FORMATS, SUFFIXES, WEIGHT_FORMATS
 from robnas.export.record import architecture_record
 from robnas.export.traced import (
     example_images,
+    to_exported,
     to_onnx,
     to_torchscript,
+    verify_exported,
     verify_onnx,
     verify_torchscript,
 )
@@ -93,6 +98,10 @@ def render(
         buffer = io.BytesIO()
         torch.save(export_payload(spec, model, record), buffer)
         out["pt"] = buffer.getvalue()
+    if "pt2" in formats:
+        out["pt2"] = to_exported(model, example)
+        if verify:
+            verify_exported(out["pt2"], model, probe)
     if "torchscript" in formats:
         out["torchscript"] = to_torchscript(model, example)
         if verify:  # a batch size other than the traced one: the batch axis must be dynamic

@@ -18,7 +18,7 @@ from torch import nn
 
 from robnas.checkpoint import model_from_checkpoint, read_checkpoint
 from robnas.errors import CheckpointError, ConfigError
-from robnas.export.traced import jit_load
+from robnas.export.traced import exported_load, jit_load
 from robnas.genotype import Genotype
 from robnas.io import read_json_object
 from robnas.models.resolve import ArchSpec, resolve_arch
@@ -140,6 +140,14 @@ def spec_from_record(record: Mapping[str, Any], source: str = "record") -> ArchS
     return resolve_arch(str(record["arch"]), dataset, **macro)
 
 
+def _is_exported_program(path: Path) -> bool:
+    """A `torch.export.save` archive (.pt2): a zip with an `archive_format` entry."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(n.endswith("/archive_format") for n in archive.namelist())
+
+
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -152,6 +160,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Modul
 
     JSON record -> the built, untrained network (train mode, ready to train);
     pt checkpoint -> the network with its weights, in eval mode;
+    pt2 -> the ExportedProgram's module (`torch.export.load(path).module()`, eval semantics);
     TorchScript -> the scripted module (eval mode). ONNX files run in onnxruntime instead.
     """
     p = Path(path)
@@ -159,12 +168,15 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Modul
         raise ConfigError(f"{p} not found; pass a file written by `robnas export`")
     if p.suffix == ".onnx":
         raise ConfigError(
-            f"{p} is ONNX: run it with onnxruntime.InferenceSession; robnas.load reads .json/.pt"
+            f"{p} is ONNX: run it with onnxruntime.InferenceSession; robnas.load reads "
+            f".json/.pt/.pt2/.torchscript.pt"
         )
     head = p.read_bytes()[:64].lstrip()
     if p.suffix == ".json" or head.startswith(b"{"):
         record = read_json_object(p, hint="pass a file written by `robnas export`")
         return spec_from_record(record, str(p)).build()
+    if _is_exported_program(p):
+        return exported_load(str(p)).to(map_location)
     if _is_torchscript(p):
         return jit_load(str(p), map_location).eval()  # type: ignore[no-any-return]
     ckpt = read_checkpoint(p)

@@ -1,6 +1,8 @@
-"""TorchScript and ONNX: the standalone network traced as `forward(images) -> logits`.
+"""torch.export, TorchScript and ONNX: the standalone network as `forward(images) -> logits`.
 
-Both have a dynamic batch axis and run without robnas (torch.jit.load / onnxruntime). `verify_*`
+All three have a dynamic batch axis and run without robnas: `torch.export.load(path).module()`
+(an ExportedProgram saved by `torch.export.save`, the format PyTorch recommends now that
+TorchScript is deprecated), `torch.jit.load` (for older consumers) and onnxruntime. `verify_*`
 re-runs the serialised bytes on a batch of another size and compares with the PyTorch logits, so
 a wrong export is refused before anything is written.
 """
@@ -30,9 +32,12 @@ __all__ = [
     "VERIFY_ATOL",
     "Standalone",
     "example_images",
+    "exported_load",
     "jit_load",
+    "to_exported",
     "to_onnx",
     "to_torchscript",
+    "verify_exported",
     "verify_onnx",
     "verify_torchscript",
 ]
@@ -56,6 +61,29 @@ def example_images(spec: ArchSpec, batch: int, seed: int) -> torch.Tensor:
     size = dataset_info(spec.dataset).image_size
     g = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, size, size, generator=g)
+
+
+def to_exported(model: nn.Module, example: torch.Tensor) -> bytes:
+    """The eval-mode model as a `torch.export` ExportedProgram archive (`.pt2` bytes), its batch
+    axis dynamic (any batch of one or more images)."""
+    wrapped = Standalone(model).eval()
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.export.export(wrapped, (example,), dynamic_shapes=({0: batch},))
+    except Exception as err:  # torch.export reports what it cannot trace in many exception types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"torch.export cannot export this network ({first}); use --format torchscript or "
+            f"onnx, and report this architecture as an export bug"
+        ) from err
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+def exported_load(source: str | io.BytesIO) -> nn.Module:
+    """The module of a saved ExportedProgram: `forward(images) -> logits`, eval semantics."""
+    return torch.export.load(source).module()  # type: ignore[no-any-return]
 
 
 def to_torchscript(model: nn.Module, example: torch.Tensor) -> bytes:
@@ -113,6 +141,13 @@ def verify_torchscript(data: bytes, model: nn.Module, probe: torch.Tensor) -> No
     scripted = jit_load(io.BytesIO(data))
     with torch.no_grad():
         _check_close("torchscript", scripted(probe), model(probe))
+
+
+def verify_exported(data: bytes, model: nn.Module, probe: torch.Tensor) -> None:
+    """ConfigError unless the saved ExportedProgram gives `model`'s logits on `probe`."""
+    module = exported_load(io.BytesIO(data))
+    with torch.no_grad():
+        _check_close("pt2", module(probe), model(probe))
 
 
 def verify_onnx(data: bytes, model: nn.Module, probe: torch.Tensor) -> None:

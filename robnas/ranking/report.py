@@ -20,7 +20,7 @@ COLUMNS = ("kendall", "spearman", "kendall_within", "top5", "top10")
 
 
 def with_rank_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """A per-cell table with `robnas rank`'s column names. experiments/results/oneshot_rank_*.csv
+    """A per-cell table with `robnas rank`'s column names. experiments/results/oneshot_rank_nb201/*.csv
     name the supernet's accuracies `clean`/`fgsm@1` and the dataset's `true_*`; a `robnas rank`
     table names them `supernet_clean`/`supernet_fgsm` and the dataset's plainly."""
     if "true_clean" not in table:

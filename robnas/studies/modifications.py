@@ -1,4 +1,4 @@
-"""The architectural-modification study (issue 11 section 2): VGG, Inception, MobileNet V2/V3 with
+"""The architectural-modification study: VGG, Inception, MobileNet V2/V3 with
 batch normalisation, residual connections and squeeze-and-excitation switched on or off.
 
 Each model is trained (`robnas.training.loop.train`, PGD-AT, FGSM-RS or standard training), then

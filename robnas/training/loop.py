@@ -302,7 +302,7 @@ def train(
     )
     step = AdversarialStep(cfg, optimizer, state.scheduler, policy=policy)
     identity = _identity(model, spec)
-    # which images the weights train on, so a search reusing them can score on others (issue 9.4)
+    # which images the weights train on, so a search reusing them can score on others
     identity["split"] = split_record(train_data, val_data, dataset=identity["dataset"])
     if last is not None and resume and last.exists():
         _resume(model, state, last, identity["arch"], cfg)
