@@ -106,16 +106,35 @@ def read_rows(path: Path) -> dict[str, dict]:
     return {r["arch"]: r for r in pd.read_csv(path).to_dict("records")} if path.exists() else {}
 
 
-def signals(args: argparse.Namespace, archs: list[str], path: Path) -> None:
-    """The declared rankers' inputs and the cheap indicators, for every cell of the draw."""
+def signal_files(out: Path) -> list[Path]:
+    """signals.csv and the shards' signals-<i>of<n>.csv (`--shard`)."""
+    return sorted(out.glob("signals*.csv"))
+
+
+def read_signals(out: Path) -> pd.DataFrame:
+    """Every cell's signals from whichever file (an unsharded run or a shard) holds it."""
+    tables = [pd.read_csv(path) for path in signal_files(out)]
+    if not tables:
+        raise SystemExit(f"error: no signals under {out}; run without --part summary first")
+    return pd.concat(tables, ignore_index=True).drop_duplicates("arch")
+
+
+def signals(args: argparse.Namespace, archs: list[str]) -> None:
+    """The declared rankers' inputs and the cheap indicators, for every cell of the draw (with
+    `--shard I/N` the cells whose position is I modulo N, into their own file, so N processes
+    can share the draw; cells any file already holds are skipped)."""
     space = get_space("nb201")
     deployed = space.resolve_macro("paper")  # C=16, N=5
     proxy = {**deployed, "N": 1}
     naswot_images = load_dataset("cifar10", "train", data_dir=args.data, limit=128, seed=0)
     jac_images = load_dataset("cifar10", "train", data_dir=args.data, limit=32, seed=0)
+    index, count = args.shard
+    path = args.out / ("signals.csv" if count == 1 else f"signals-{index}of{count}.csv")
+    mine = [a for i, a in enumerate(archs) if i % count == index]
+    elsewhere = {a for p in signal_files(args.out) if p != path for a in read_rows(p)}
     done = read_rows(path)
-    for i, arch in enumerate(archs):
-        if arch in done:
+    for i, arch in enumerate(mine):
+        if arch in done or arch in elsewhere:
             continue
         g = Genotype.from_str(f"nb201:{arch}")
         row: dict = {"arch": arch, "params": space.num_params(g, deployed, "cifar10")}
@@ -128,17 +147,21 @@ def signals(args: argparse.Namespace, archs: list[str], path: Path) -> None:
         cfg = {"jac_method": "exact", "seed": 0}
         row["jac_norm"] = INDICATORS.get("jac_norm")(model, x, y, cfg=cfg)["jac_norm"]
         done[arch] = row
-        write_rows(path, archs, done)
-        print(f"[signals {i + 1}/{len(archs)}] {arch}", file=sys.stderr, flush=True)
+        write_rows(path, mine, done)
+        print(f"[signals {i + 1}/{len(mine)}] {arch}", file=sys.stderr, flush=True)
 
 
-def lowfi_pass(args: argparse.Namespace, archs: list[str], path: Path) -> None:
-    """The low-fidelity protocol for the first `--lowfi` cells of the draw."""
+def lowfi_pass(args: argparse.Namespace, archs: list[str]) -> None:
+    """The low-fidelity protocol for the first `--lowfi` cells of the draw (sharded as
+    `signals`)."""
     evaluator = lowfi_evaluator(args.data, 0)
+    index, count = args.shard
+    path = args.out / ("lowfi.csv" if count == 1 else f"lowfi-{index}of{count}.csv")
+    mine = [a for i, a in enumerate(archs[: args.lowfi]) if i % count == index]
+    elsewhere = {a for p in args.out.glob("lowfi*.csv") if p != path for a in read_rows(p)}
     done = read_rows(path)
-    chosen = archs[: args.lowfi]
-    for i, arch in enumerate(chosen):
-        if arch in done:
+    for i, arch in enumerate(mine):
+        if arch in done or arch in elsewhere:
             continue
         result = evaluator.evaluate(Genotype.from_str(f"nb201:{arch}"))
         m = result.metrics
@@ -148,11 +171,9 @@ def lowfi_pass(args: argparse.Namespace, archs: list[str], path: Path) -> None:
             "lowfi_fgsm_margin": m["fgsm_margin"], "lowfi_pgd_margin": m["pgd_margin"],
             "lowfi_seconds": result.seconds,
         }  # fmt: skip
-        write_rows(path, chosen, done)
+        write_rows(path, mine, done)
         print(
-            f"[lowfi {i + 1}/{len(chosen)}] {arch} {result.seconds:.1f}s",
-            file=sys.stderr,
-            flush=True,
+            f"[lowfi {i + 1}/{len(mine)}] {arch} {result.seconds:.1f}s", file=sys.stderr, flush=True
         )
 
 
@@ -191,12 +212,15 @@ def agreement_lines(table: pd.DataFrame, names: list[str], n_boot: int) -> list[
     return lines
 
 
-def summary(args: argparse.Namespace, archs: list[str], out_csv: Path) -> None:
+def summary(args: argparse.Namespace, archs: list[str]) -> None:
     bench = load_benchmark(args.data / "nb201-robustness")
-    table = with_rankers(pd.read_csv(out_csv))
-    lowfi_csv = args.out / "lowfi.csv"
-    if lowfi_csv.exists():
-        table = table.merge(pd.read_csv(lowfi_csv), on="arch", how="left")
+    found = read_signals(args.out).set_index("arch")
+    table = with_rankers(found.loc[[a for a in archs if a in found.index]].reset_index())
+    lowfi_files = sorted(args.out.glob("lowfi*.csv"))
+    if lowfi_files:
+        found = pd.concat([pd.read_csv(p) for p in lowfi_files]).drop_duplicates("arch")
+        found = found[found["arch"].isin(archs[: args.lowfi])]
+        table = table.merge(found, on="arch", how="left")
     if len(table) < len(archs):
         raise SystemExit(
             f"error: {len(table)} of {len(archs)} cells scored; run without --summary-only"
@@ -284,6 +308,17 @@ def log_run(args: argparse.Namespace, parts: list[str], seconds: float) -> None:
         f.write(json.dumps(run) + "\n")
 
 
+def shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes I/N, e.g. 0/2, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+    return i, n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = os.environ.get("ROBNAS_DATA")
@@ -294,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         "--lowfi", type=int, default=0, help="cells given the low-fidelity protocol"
     )
     parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument(
+        "--shard", type=shard, default=(0, 1), metavar="I/N", help="signals of every N-th cell"
+    )
     parser.add_argument(
         "--part",
         choices=("signals", "lowfi", "summary"),
@@ -313,14 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     archs = draw_third(bench, args.archs, args.seed, list(EARLIER))
     del bench  # the signals never see the dataset's accuracies
     parts = args.part or ["signals", "lowfi", "summary"]
-    work = args.out / "signals.csv"
     start = time.perf_counter()
     if "signals" in parts:
-        signals(args, archs, work)
+        signals(args, archs)
     if "lowfi" in parts and args.lowfi:
-        lowfi_pass(args, archs, args.out / "lowfi.csv")
+        lowfi_pass(args, archs)
     if "summary" in parts:
-        summary(args, archs, work)
+        summary(args, archs)
     if "summary" not in parts or len(parts) > 1:
         log_run(args, parts, time.perf_counter() - start)
     return 0
