@@ -191,7 +191,7 @@ def with_rankers(table: pd.DataFrame) -> pd.DataFrame:
 
 def agreement_lines(table: pd.DataFrame, names: list[str], n_boot: int) -> list[str]:
     lines = [
-        "| ranker | truth | Kendall tau (95% interval) | gain over #params (95% paired interval) "
+        "| ranker | truth | Kendall tau | gain over #params (95% paired interval) "
         "| tau within equal params (95% interval) |",
         "|---|---|---|---|---|",
     ]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
-from robnas.ranking.report import TRUTHS, with_rank_columns
+from robnas.ranking.report import TRUTHS, ranks_over_all, with_rank_columns
 from robnas.ranking.scores import path_features, robust_objective, score
 from robnas.space.search_space import get_space
 
@@ -73,8 +73,8 @@ def rankers(table: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarr
         "`score`": np.array(
             [score(p, n, q) for p, n, q in zip(params, naswot, table["paths_nopool"])]
         ),
-        "params+naswot (`robnas rank`'s default)": params
-        + (naswot - naswot.min()) / (np.ptp(naswot) + 1.0),
+        # NASWOT is -inf for a cell whose output ignores its input: a rank keeps it last
+        "params+naswot (`robnas rank`'s default)": params + ranks_over_all(naswot),
         "the largest cell (random among ties)": params + jitter,
     }
 

@@ -58,6 +58,7 @@ def test_the_simulated_search_keeps_what_each_ranker_prefers(monkeypatch):
             "pgd@1": pooled,  # pooled cells are the robust ones
         }
     )
+    table.loc[0, "naswot"] = -np.inf  # a cell whose output ignores its input
     result = script.simulate(table, 10, 200, 0).set_index("ranker")
     robust = result.loc["`robust_score` (search objective)"]
     largest = result.loc["the largest cell (random among ties)"]
@@ -67,5 +68,7 @@ def test_the_simulated_search_keeps_what_each_ranker_prefers(monkeypatch):
         result.loc["oracle random search (best clean of the k)"]["clean"]
     )
     assert robust["pgd@1"] > result.loc["a random cell"]["pgd@1"]
+    default = result.loc["params+naswot (`robnas rank`'s default)"]
+    assert default["clean"] == pytest.approx(largest["clean"])  # the largest cell, by size first
     # among pooled cells robust_score's tie-break keeps the larger one
     assert robust["clean"] > result.loc["a random cell"]["clean"]
