@@ -38,7 +38,7 @@ import pandas as pd
 
 from robnas.io import atomic_write_text
 from robnas.ranking.metrics import kendall, kendall_within, tau_gain
-from robnas.ranking.report import TRUTHS, params_then_mean_rank, with_rank_columns, within_ranks
+from robnas.ranking.report import TRUTHS, params_then_mean_rank, ranks_over_all, with_rank_columns
 
 
 def read_supernet(path: Path) -> pd.DataFrame:
@@ -72,8 +72,10 @@ def load(supernets: dict[str, Path], naswot: Path) -> tuple[pd.DataFrame, list[s
 
 
 def ensemble(table: pd.DataFrame, labels: list[str]) -> np.ndarray:
-    """The supernets' mean rank: each supernet's accuracy as a rank over the cells, averaged."""
-    return np.mean([within_ranks(table[f"sn:{label}"].to_numpy()) for label in labels], axis=0)
+    """The supernets' mean rank: each supernet's accuracy as a rank over the cells, averaged
+    (over all cells: the ensemble is held against the truths across sizes too; within a size
+    `params_then_mean_rank` ranks it again inside each group)."""
+    return np.mean([ranks_over_all(table[f"sn:{label}"].to_numpy()) for label in labels], axis=0)
 
 
 def interval(gain: tuple[float, float, float]) -> str:

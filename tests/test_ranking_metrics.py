@@ -79,3 +79,20 @@ def test_tau_gain_of_equally_good_rankers_is_not_called_a_win() -> None:
     one, other = (truth + rng.normal(size=400) for _ in range(2))
     gain, low, high = tau_gain(one, other, truth, n_boot=500)
     assert low < 0 < high and abs(gain) < 0.05
+
+
+def test_tau_within_interval_brackets_the_estimate_and_narrows_with_signal() -> None:
+    from robnas.ranking.metrics import tau_within_interval
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(10), 20)
+    truth = rng.normal(size=200)
+    good = truth + 0.3 * rng.normal(size=200)
+    tau, low, high = tau_within_interval(good, truth, groups.tolist(), n_boot=200)
+    assert tau == kendall_within(good, truth, groups.tolist())[0]
+    assert low < tau < high and low > 0.5
+    noise = rng.normal(size=200)
+    tau, low, high = tau_within_interval(noise, truth, groups.tolist(), n_boot=200)
+    assert low < 0 < high
+    with pytest.raises(ValueError, match="length"):
+        tau_within_interval(good, truth, groups[:5].tolist())

@@ -134,3 +134,27 @@ def tau_gain(
     finite = diffs[np.isfinite(diffs)]
     low, high = np.quantile(finite, [0.025, 0.975]) if len(finite) else (math.nan, math.nan)
     return kendall(a, t) - kendall(b, t), float(low), float(high)
+
+
+def tau_within_interval(
+    score: Values,
+    truth: Values,
+    groups: Sequence[Hashable],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Pooled within-group Kendall tau and its 95% bootstrap interval over the cells (each
+    resample keeps the cells' groups; a cell drawn twice ties with itself and adds no pair)."""
+    s, t = np.asarray(score, dtype=float), np.asarray(truth, dtype=float)
+    g = np.asarray(list(groups))
+    if not len(s) == len(t) == len(g):
+        raise ValueError(f"score, truth and groups differ in length: {len(s)}, {len(t)}, {len(g)}")
+    rng = np.random.default_rng(seed)
+    taus = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = rng.integers(0, len(s), size=len(s))
+        taus[i] = kendall_within(s[idx], t[idx], g[idx].tolist())[0]
+    finite = taus[np.isfinite(taus)]
+    low, high = np.quantile(finite, [0.025, 0.975]) if len(finite) else (math.nan, math.nan)
+    return kendall_within(s, t, g.tolist())[0], float(low), float(high)

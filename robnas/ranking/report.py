@@ -54,20 +54,42 @@ def combined_score(params: np.ndarray, supernet: np.ndarray) -> np.ndarray:
     return dense + np.clip(supernet, 0.0, 0.999999)
 
 
-def within_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks over all cells scaled into (0, 1): a signal `combined_score` can order equal
-    parameter counts by, whatever its scale (ties share their mean rank)."""
+def ranks_over_all(values: np.ndarray) -> np.ndarray:
+    """Ranks over all cells scaled into (0, 1), ties sharing their mean rank: one signal's place
+    among every cell, whatever its scale (the supernets' mean rank in
+    experiments/supernet_seeds_nb201.py is compared across sizes too, so it needs these)."""
     from scipy.stats import rankdata
 
     values = np.asarray(values)
     return rankdata(values) / (len(values) + 1)
 
 
+def within_ranks(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Ranks inside each group (cells of one parameter count) scaled into (0, 1) by the group's
+    size, ties sharing their mean rank: a signal's place among the cells it competes with under
+    a budget. Averaging these (not ranks over all cells) is what "the mean of the ranks within
+    equal parameter counts" means: over all cells, a signal whose spread tracks size would weigh
+    more in some groups than in others."""
+    from scipy.stats import rankdata
+
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    if values.shape != groups.shape:
+        raise ValueError(f"values and groups differ in shape: {values.shape}, {groups.shape}")
+    out = np.empty(len(values))
+    _, inverse = np.unique(groups, return_inverse=True)
+    for group in range(inverse.max() + 1 if len(values) else 0):
+        members = inverse == group
+        out[members] = rankdata(values[members]) / (members.sum() + 1)
+    return out
+
+
 def params_then_mean_rank(params: np.ndarray, *signals: np.ndarray) -> np.ndarray:
     """`combined_score` with, within equal parameter counts, the mean of the signals' ranks
-    (one signal: its rank): how robnas rank and experiments/combine_nb201.py pair signals."""
-    ranks = [within_ranks(np.asarray(signal)) for signal in signals]
-    return combined_score(np.asarray(params), np.mean(np.stack(ranks), axis=0))
+    inside that group (one signal: its rank): how robnas rank and experiments/combine_nb201.py
+    pair signals."""
+    params = np.asarray(params)
+    ranks = [within_ranks(np.asarray(signal), params) for signal in signals]
+    return combined_score(params, np.mean(np.stack(ranks), axis=0))
 
 
 def signed_indicator(table: pd.DataFrame, name: str) -> tuple[str, pd.Series]:
