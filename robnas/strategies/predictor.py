@@ -1,0 +1,290 @@
+"""Predictor search: a tree ensemble of the objective on free cell features picks each next cell.
+
+After `num_init` random genotypes, every ask fits an extremely randomised trees ensemble
+(scikit-learn `ExtraTreesRegressor`; chosen by measurement, docs/predictor.md) to the scores
+seen so far, on `CellFeatures` (GRAF-style graph statistics, #params and FLOPs at `feature_macro`,
+one-hot edges): free, no query. Candidates are a pool of `pool_size` genotypes: every one-edge
+neighbour of the `parents` best cells so far, two-edge mutations of them, and uniform random
+samples for the rest. Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical`
+form: evaluating one would be a cache hit that teaches nothing), are dropped. The pick maximises
+the acquisition over the ensemble's per-tree predictions: `ucb` (mean + kappa * spread, the
+default), `ei` (expected improvement over the best score) or `thompson` (one tree's prediction).
+The budget predicate is checked in the order of the acquisition, so only the few candidates that
+could win pay for it.
+
+Cheap signals (optional, off by default): `signals(genotype) -> {name: value}` (e.g. zero-cost
+indicators at initialisation) adds columns to the model. They are computed for the told cells
+and for the `signal_shortlist` candidates the feature-only model ranks best, then a second model
+on features + signals picks among the shortlist. Each computation is a cheap evaluation: counted
+in `cheap_evaluations` and timed in `cheap_seconds`, beside the queries, never hidden.
+
+Deterministic for a seed: each fit draws its tree seed from the strategy's generator, and the
+model is refitted from the told scores, so `load_state_dict` continues identically.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from robnas.errors import ConfigError
+from robnas.genotype import Genotype
+from robnas.result import Result
+from robnas.strategies.base import Strategy, _always
+from robnas.strategies.features import CellFeatures
+
+ACQUISITIONS = ("ucb", "ei", "thompson")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _canonical(space: Any, genotype: Genotype) -> str:
+    return str(space.canonical(genotype))
+
+
+Signals = Callable[[Genotype], dict[str, float]]
+
+
+class TreeEnsemble:
+    """Extremely randomised trees (Geurts et al. 2006): `trees` scikit-learn decision trees with
+    random split thresholds, each on the whole sample; the mean and the spread of their
+    predictions. Built tree by tree (what `ExtraTreesRegressor` computes, without its per-fit
+    overhead, which at n = 100 costs more than the trees).
+
+    scikit-learn is imported here, on the first fit, so that importing robnas (and running
+    `robnas --help`) never loads it."""
+
+    def __init__(self, *, trees: int, max_features: float, seed: int) -> None:
+        self.trees = trees
+        self.max_features = max_features
+        self.seed = seed
+        self.members_: list[Any] = []
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> TreeEnsemble:
+        from sklearn.tree import DecisionTreeRegressor
+
+        seeds = np.random.default_rng(self.seed).integers(2**31 - 1, size=self.trees)
+        x = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype: checked once here
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError("tree ensemble: features and targets must be finite")
+        self.members_ = [
+            DecisionTreeRegressor(
+                splitter="random", max_features=self.max_features, random_state=int(s)
+            ).fit(x, y, check_input=False)
+            for s in seeds
+        ]
+        return self
+
+    def members(self, x: np.ndarray) -> np.ndarray:
+        """Per-tree predictions, [trees, rows]."""
+        x = np.asarray(x, dtype=np.float32)
+        return np.stack([tree.tree_.predict(x).reshape(len(x), -1)[:, 0] for tree in self.members_])
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        preds = self.members(x)
+        return preds.mean(axis=0), preds.std(axis=0)
+
+
+def _normal_ei(gap: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm
+
+    sigma = np.maximum(sigma, 1e-9)
+    z = gap / sigma
+    return np.asarray(gap * norm.cdf(z) + sigma * norm.pdf(z))
+
+
+class Predictor(Strategy):
+    name = "predictor"
+
+    def __init__(
+        self,
+        space: Any,
+        *,
+        num_init: int = 10,
+        pool_size: int = 300,
+        parents: int = 5,
+        acquisition: str = "ucb",
+        kappa: float = 1.0,
+        trees: int = 30,
+        max_features: float = 0.3,
+        feature_macro: dict[str, Any] | None = None,
+        signals: Signals | None = None,
+        signal_shortlist: int = 8,
+        **kw: Any,
+    ) -> None:
+        super().__init__(space, **kw)
+        if num_init < 2:
+            raise ValueError("num_init must be at least 2")
+        if pool_size < 1 or parents < 1 or trees < 2 or signal_shortlist < 1:
+            raise ValueError("pool_size, parents and signal_shortlist must be >= 1, trees >= 2")
+        if acquisition not in ACQUISITIONS:
+            raise ConfigError(
+                f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}"
+            )
+        self.num_init = num_init
+        self.pool_size = pool_size
+        self.parents = parents
+        self.acquisition = acquisition
+        self.kappa = float(kappa)
+        self.trees = trees
+        self.max_features = max_features
+        if feature_macro is None:
+            feature_macro = space.resolve_macro("paper" if "paper" in space.presets else None)
+        self.features = CellFeatures(space, macro=feature_macro, onehot=True)
+        self.signals = signals
+        self.signal_shortlist = signal_shortlist
+        self.num_asked = 0
+        #: cheap evaluations (signals computed) and the seconds they took, reported by a run
+        self.cheap_evaluations = 0
+        self.cheap_seconds = 0.0
+        self._signal_values: dict[str, dict[str, float]] = {}
+        self._parsed: dict[str, Genotype] = {}
+
+    # -- ask -------------------------------------------------------------------------------------
+
+    def ask(self) -> Genotype:
+        self.num_asked += 1
+        told = sorted(k for k, v in self.scores.items() if math.isfinite(v))
+        if len(told) < self.num_init:
+            return self.sample_new()
+        cands = self._candidates(told)
+        if not cands:
+            return self.sample_new()
+        y = np.array([self.scores[k] for k in told])
+        x = self.features.matrix([self.parse(k) for k in told])
+        model = TreeEnsemble(trees=self.trees, max_features=self.max_features, seed=self._draw())
+        model.fit(x, y)
+        gain = self._acquire(model, self.features.matrix(cands), y.max())
+        if self.signals is not None:
+            short = [cands[int(i)] for i in np.argsort(-gain, kind="stable")]
+            return self._pick_with_signals(told, y, self._feasible_first(short))
+        order = np.lexsort((self.rng.random(len(cands)), -gain))  # random tie-breaking
+        for i in order:
+            if self.feasible is _always or self.feasible(cands[int(i)]):
+                return self.propose(cands[int(i)])
+        return self.sample_new()
+
+    def _draw(self) -> int:
+        return int(self.rng.integers(2**31 - 1))
+
+    def _acquire(self, model: TreeEnsemble, x: np.ndarray, best: float) -> np.ndarray:
+        preds = model.members(x)
+        mean, spread = preds.mean(axis=0), preds.std(axis=0)
+        if self.acquisition == "ucb":
+            return np.asarray(mean + self.kappa * spread)
+        if self.acquisition == "ei":
+            return _normal_ei(mean - best, spread)
+        return np.asarray(preds[int(self.rng.integers(len(preds)))])  # thompson
+
+    def parse(self, text: str) -> Genotype:
+        found = self._parsed.get(text)
+        if found is None:
+            found = self._parsed[text] = super().parse(text)
+        return found
+
+    def _class(self, genotype: Genotype) -> str:
+        return _canonical(self.space, genotype)
+
+    def _candidates(self, told: list[str]) -> list[Genotype]:
+        """The pool: neighbours and two-edge mutations of the best cells, then random samples;
+        unseen classes only, one genotype per class, in a seed-determined order."""
+        best = sorted(told, key=lambda k: self.scores[k], reverse=True)[: self.parents]
+        parents = [self.parse(k) for k in best]
+        pool: list[Genotype] = []
+        share = self.pool_size // (2 * len(parents)) or 1
+        for parent in parents:
+            near = self.space.neighbours(parent)
+            if len(near) > share:
+                near = [near[int(i)] for i in self.rng.choice(len(near), share, replace=False)]
+            pool.extend(near)
+        for _ in range(self.pool_size // 4):
+            parent = parents[int(self.rng.integers(len(parents)))]
+            pool.append(self.space.mutate(self.space.mutate(parent, self.rng), self.rng))
+        while len(pool) < self.pool_size:
+            pool.append(self.sample())
+        seen = {self._class(self.parse(k)) for k in self.seen}
+        out: dict[str, Genotype] = {}
+        for g in pool:
+            if g.to_str() in self.seen:
+                continue
+            form = self._class(g)
+            if form not in seen and form not in out:
+                out[form] = g
+        return list(out.values())
+
+    def _feasible_first(self, ranked: list[Genotype]) -> list[Genotype]:
+        """The first `signal_shortlist` feasible genotypes of `ranked`."""
+        short: list[Genotype] = []
+        for g in ranked:
+            if self.feasible is _always or self.feasible(g):
+                short.append(g)
+                if len(short) == self.signal_shortlist:
+                    break
+        return short
+
+    # -- cheap signals ---------------------------------------------------------------------------
+
+    def _signals_of(self, genotype: Genotype) -> dict[str, float]:
+        key = genotype.to_str()
+        if key not in self._signal_values:
+            assert self.signals is not None
+            start = time.perf_counter()
+            values = {k: float(v) for k, v in self.signals(genotype).items()}
+            self.cheap_seconds += time.perf_counter() - start
+            self.cheap_evaluations += 1
+            self._signal_values[key] = values
+        return self._signal_values[key]
+
+    def _signal_matrix(self, genotypes: list[Genotype]) -> np.ndarray:
+        rows = [self._signals_of(g) for g in genotypes]
+        names = sorted(rows[0]) if rows else []
+        for g, row in zip(genotypes, rows, strict=True):
+            if sorted(row) != names:
+                raise ConfigError(
+                    f"signals of {g.to_str()} name {sorted(row)}, others {names}: every call "
+                    "must return the same names"
+                )
+        values = np.array([[row[n] for n in names] for row in rows], dtype=np.float64)
+        return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _pick_with_signals(self, told: list[str], y: np.ndarray, short: list[Genotype]) -> Genotype:
+        if not short:
+            return self.sample_new()
+        genotypes = [self.parse(k) for k in told]
+        x = np.hstack([self.features.matrix(genotypes), self._signal_matrix(genotypes)])
+        model = TreeEnsemble(trees=self.trees, max_features=self.max_features, seed=self._draw())
+        model.fit(x, y)
+        xc = np.hstack([self.features.matrix(short), self._signal_matrix(short)])
+        gain = self._acquire(model, xc, y.max())
+        order = np.lexsort((self.rng.random(len(short)), -gain))
+        return self.propose(short[int(order[0])])
+
+    def _on_tell(self, genotype: Genotype, score: float, result: Result) -> None:
+        if self.signals is not None and math.isfinite(score):
+            self._signals_of(genotype)  # a told cell's signals train the second model
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "num_asked": self.num_asked,
+            "cheap_evaluations": self.cheap_evaluations,
+            "cheap_seconds": self.cheap_seconds,
+            "signal_values": dict(self._signal_values),
+        }
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.num_asked = int(state["num_asked"])
+        self.cheap_evaluations = int(state["cheap_evaluations"])
+        self.cheap_seconds = float(state["cheap_seconds"])
+        self._signal_values = {
+            k: {n: float(v) for n, v in row.items()} for k, row in state["signal_values"].items()
+        }
+
+
+__all__ = ["ACQUISITIONS", "Predictor", "TreeEnsemble"]
