@@ -18,8 +18,8 @@ free cache hit, so no strategy gets free filtering the others lack.
 
 Writes experiments/results/nb201_nas_table/: nb201_nas_table.{csv,md} (one row per run, with its
 best-so-far curve; the table and the Welch tests), nb201_nas_curves.png and RUN.md (command,
-machine, torch, threads, wall time). With --resume, the (objective, strategy) pairs already in
-the CSV are kept and not run again.
+machine, torch, threads, wall time). The CSV is rewritten after every run; with --resume, the
+runs already in it are kept and not run again.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ LABELS = {
     "regularized_evolution": "Regularized evolution",
     "local_search": "Local search",
     "surrogate": "Ours (GP surrogate, EI)",
-    "predictor": "Ours (predictor: extra trees on cell features, UCB)",
+    "predictor": "Ours (predictor: extra trees on cell features, Thompson)",
 }
 #: the strategy the Welch tests compare with every other one
 FOCUS = "predictor"
@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", help="max parameters of the benchmark's network, e.g. 1M")
     parser.add_argument("--out", type=Path, default=HERE / "results" / NAME)
-    parser.add_argument("--resume", action="store_true", help="keep the finished pairs of the CSV")
+    parser.add_argument("--resume", action="store_true", help="keep the finished runs of the CSV")
     args = parser.parse_args()
 
     space = get_space("nb201")
@@ -84,7 +84,7 @@ def main() -> int:
     budget = parse_budget(args.budget) if args.budget else None
     feasible = make_budget_predicate(space, budget, space.resolve_macro("paper"))
     rows: list[dict[str, object]] = read_rows(args.out) if args.resume else []
-    done = {(str(r["objective"]), str(r["strategy"])) for r in rows}
+    done = {(str(r["objective"]), str(r["strategy"]), int(str(r["run"]))) for r in rows}
     optima: dict[str, tuple[float, str]] = {}
     total = time.perf_counter()
     for objective in args.objectives:
@@ -92,10 +92,12 @@ def main() -> int:
         optima[objective] = bench.optimum(objective, None if budget is None else feasible)
         optimum = optima[objective][0]
         for name in args.strategies:
-            if (objective, name) in done:
+            if all((objective, name, run) in done for run in range(args.runs)):
                 continue
             start = time.perf_counter()
             for run in range(args.runs):
+                if (objective, name, run) in done:
+                    continue
                 began = time.perf_counter()
                 strategy = make_strategy(
                     name,
@@ -126,6 +128,7 @@ def main() -> int:
                         "best_so_far": " ".join(f"{v:.2f}" for v in curve),
                     }
                 )
+                write_csv(rows, args.out)  # every finished run is kept, should a long run stop
             took = time.perf_counter() - start
             print(f"{objective:8s} {name:24s} {took:7.1f}s", file=sys.stderr)
             write(rows, args, bench, optima)  # the finished part, should a long run stop
@@ -150,13 +153,7 @@ def write(
     optima: dict[str, tuple[float, str]],
     wall: float | None = None,
 ) -> str:
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / f"{NAME}.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(args.out / f"{NAME}.csv")
+    write_csv(rows, args.out)
     done = argparse.Namespace(**vars(args))
     done.objectives = [o for o in args.objectives if any(r["objective"] == o for r in rows)]
     table = markdown(rows, done, bench, optima) + "\n" + welch(rows, done)
@@ -165,6 +162,16 @@ def write(
     if wall is not None:
         atomic_text(args.out / "RUN.md", run_notes(args, wall))
     return table
+
+
+def write_csv(rows: list[dict[str, object]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"{NAME}.csv.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out / f"{NAME}.csv")
 
 
 def atomic_text(path: Path, text: str) -> None:
@@ -330,7 +337,7 @@ def run_notes(args: argparse.Namespace, wall: float) -> str:
         f"- machine: {model} ({os.cpu_count()} cores, shared with other jobs)\n"
         f"- torch {torch.__version__}, numpy {np.__version__}, python {platform.python_version()}\n"
         f"- wall time of this invocation: {wall / 60:.1f} min"
-        + (" (a --resume run: the pairs kept from the CSV are not in it)" if args.resume else "")
+        + (" (a --resume run: the runs kept from the CSV are not in it)" if args.resume else "")
         + "\n- outputs: nb201_nas_table.csv (one row per run, best-so-far curve in %), "
         "nb201_nas_table.md (table + Welch tests), nb201_nas_curves.png\n"
     )

@@ -8,7 +8,8 @@
     surrogate              ours: GP (Hamming + path kernel) EI, alternating with GP-ranked
                            local steps; never queries an isomorph of an evaluated cell
     predictor              ours: extra-trees ensemble on free cell features (GRAF-style graph
-                           statistics, #params, FLOPs), UCB over a pool of mutations + samples
+                           statistics, #params, FLOPs), Thompson sampling over a pool of
+                           neighbours, two-edge neighbours and random samples
 
 `make_strategy(name, space, seed=..., objective=..., ...)` builds one; `prescreened(...)` wraps
 any strategy with a cheap-indicator pre-screen (multi-fidelity).

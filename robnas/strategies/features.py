@@ -12,7 +12,8 @@ built, no data read), so any strategy or ranker can use them at no query cost:
   shortest and the longest such path (0 when there is none), the S-edges leaving the inputs
   and the S-paths' end points at the output (for a concat output: the intermediate nodes that
   an S-path reaches);
-- per op, the most edges of that op on one input-to-output path of active edges;
+- per op, the most and the fewest edges of that op on one input-to-output path of active edges
+  (a fewest of 1: every path passes the op, e.g. every path starts with a pooling);
 - the DAG of active edges: depth (longest input-to-output path), width (the most live nodes at
   one depth), mean in- and out-degree of the live intermediate nodes (live: on some
   input-to-output path);
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +78,7 @@ class CellFeatures:
             label = "+".join(subset)
             names += [f"{stat}[{label}]" for stat in SUBSET_STATS]
         names += [f"max_on_path_{op}" for op in space.ops]
+        names += [f"min_on_path_{op}" for op in space.ops]
         names += ["depth", "width", "mean_in_degree", "mean_out_degree"]
         if macro is not None:
             names.append("num_params")
@@ -157,7 +160,9 @@ def cell_stats(space: SearchSpace, cell: Cell) -> np.ndarray:
     active = sum(mult.values())
     assert isinstance(active, np.ndarray)
     for op in space.ops:
-        out.append(float(_most_on_path(active > 0, mult[op], inputs, outputs)))
+        out.append(float(_on_path(active > 0, mult[op], inputs, outputs, max)))
+    for op in space.ops:
+        out.append(float(_on_path(active > 0, mult[op], inputs, outputs, min)))
     out += _dag_shape(active > 0, inputs, outputs)
     stats = np.array(out, dtype=np.float64)
     stats.flags.writeable = False
@@ -179,16 +184,24 @@ def _paths(adj: np.ndarray, inputs: int) -> tuple[list[int], list[int], list[int
     return count, shortest, longest
 
 
-def _most_on_path(active: np.ndarray, has_op: np.ndarray, inputs: int, outputs: list[int]) -> int:
-    """The most edges carrying the op on one input-to-output path of active edges."""
+def _on_path(
+    active: np.ndarray,
+    has_op: np.ndarray,
+    inputs: int,
+    outputs: list[int],
+    pick: Callable[[list[int]], int],
+) -> int:
+    """The most (`pick=max`) or fewest (`min`) edges carrying the op on one input-to-output path
+    of active edges (0 without such a path)."""
     n = active.shape[0]
     best: list[int | None] = [0] * inputs + [None] * (n - inputs)
     for i in range(inputs, n):
         options = [
             b + int(has_op[j, i]) for j in range(i) if active[j, i] and (b := best[j]) is not None
         ]
-        best[i] = max(options) if options else None
-    return max((b for i in outputs if (b := best[i]) is not None), default=0)
+        best[i] = pick(options) if options else None
+    ends = [b for i in outputs if (b := best[i]) is not None]
+    return pick(ends) if ends else 0
 
 
 def _dag_shape(active: np.ndarray, inputs: int, outputs: list[int]) -> list[float]:

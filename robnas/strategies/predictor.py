@@ -1,14 +1,16 @@
 """Predictor search: a tree ensemble of the objective on free cell features picks each next cell.
 
 After `num_init` random genotypes, every ask fits an extremely randomised trees ensemble
-(scikit-learn `ExtraTreesRegressor`; chosen by measurement, docs/predictor.md) to the scores
+(scikit-learn's random-split trees; chosen by measurement, docs/predictor.md) to the scores
 seen so far, on `CellFeatures` (GRAF-style graph statistics, #params and FLOPs at `feature_macro`,
-one-hot edges): free, no query. Candidates are a pool of `pool_size` genotypes: every one-edge
-neighbour of the `parents` best cells so far, two-edge mutations of them, and uniform random
-samples for the rest. Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical`
+one-hot edges): free, no query. Candidates are a pool of about `pool_size` genotypes: one-edge
+neighbours of the `parents` best cells so far (2/5 of the pool), two-edge neighbours of the best
+cell (2/5; all of them enumerated when the space is small, random two-edge mutations otherwise)
+and uniform random samples for the rest (at least 1/5). Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical`
 form: evaluating one would be a cache hit that teaches nothing), are dropped. The pick maximises
-the acquisition over the ensemble's per-tree predictions: `ucb` (mean + kappa * spread, the
-default), `ei` (expected improvement over the best score) or `thompson` (one tree's prediction).
+the acquisition over the ensemble's per-tree predictions: `thompson` (one tree's prediction, drawn
+per ask; the default, measured best on development seeds, docs/predictor.md), `ucb` (mean +
+kappa * spread) or `ei` (expected improvement over the best score, spread as a normal SD).
 The budget predicate is checked in the order of the acquisition, so only the few candidates that
 could win pay for it.
 
@@ -106,9 +108,9 @@ class Predictor(Strategy):
         space: Any,
         *,
         num_init: int = 10,
-        pool_size: int = 300,
+        pool_size: int = 500,
         parents: int = 5,
-        acquisition: str = "ucb",
+        acquisition: str = "thompson",
         kappa: float = 1.0,
         trees: int = 30,
         max_features: float = 0.3,
@@ -191,21 +193,25 @@ class Predictor(Strategy):
         return _canonical(self.space, genotype)
 
     def _candidates(self, told: list[str]) -> list[Genotype]:
-        """The pool: neighbours and two-edge mutations of the best cells, then random samples;
-        unseen classes only, one genotype per class, in a seed-determined order."""
+        """The pool: up to 2/5 of `pool_size` one-edge neighbours of the `parents` best cells,
+        up to 2/5 two-edge neighbours of the best one (all of them when they are few, random
+        two-edge mutations otherwise), random samples for the rest; unseen classes only, one
+        genotype per class, in a seed-determined order."""
         best = sorted(told, key=lambda k: self.scores[k], reverse=True)[: self.parents]
         parents = [self.parse(k) for k in best]
+        share = max(1, 2 * self.pool_size // 5)
         pool: list[Genotype] = []
-        share = self.pool_size // (2 * len(parents)) or 1
+        per_parent = max(1, share // len(parents))
         for parent in parents:
-            near = self.space.neighbours(parent)
-            if len(near) > share:
-                near = [near[int(i)] for i in self.rng.choice(len(near), share, replace=False)]
-            pool.extend(near)
-        for _ in range(self.pool_size // 4):
-            parent = parents[int(self.rng.integers(len(parents)))]
-            pool.append(self.space.mutate(self.space.mutate(parent, self.rng), self.rng))
-        while len(pool) < self.pool_size:
+            pool.extend(self._subset(self.space.neighbours(parent), per_parent))
+        ring = self.space.neighbours(parents[0])
+        if len(ring) ** 2 <= 4 * self.pool_size:
+            second = {g.to_str(): g for n in ring for g in self.space.neighbours(n)}
+            pool.extend(self._subset(list(second.values()), share))
+        else:
+            for _ in range(share):
+                pool.append(self.space.mutate(self.space.mutate(parents[0], self.rng), self.rng))
+        for _ in range(max(self.pool_size // 5, self.pool_size - len(pool))):
             pool.append(self.sample())
         seen = {self._class(self.parse(k)) for k in self.seen}
         out: dict[str, Genotype] = {}
@@ -216,6 +222,11 @@ class Predictor(Strategy):
             if form not in seen and form not in out:
                 out[form] = g
         return list(out.values())
+
+    def _subset(self, genotypes: list[Genotype], size: int) -> list[Genotype]:
+        if len(genotypes) <= size:
+            return genotypes
+        return [genotypes[int(i)] for i in self.rng.choice(len(genotypes), size, replace=False)]
 
     def _feasible_first(self, ranked: list[Genotype]) -> list[Genotype]:
         """The first `signal_shortlist` feasible genotypes of `ranked`."""
