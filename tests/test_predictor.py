@@ -225,3 +225,16 @@ def test_darts_free_cells_under_a_budget() -> None:
         g = strategy.ask()
         assert len(g.cells) == space.num_layers(macro) and feasible(g)
         strategy.tell(g, Result({"score": space.density(g)}, space.num_params(g, macro), 0.0))
+
+
+def test_fewest_and_most_of_an_op_on_a_path() -> None:
+    space = get_space("nb201")
+    features = CellFeatures(space)
+    # pgd@1's best cell: every path starts with the pooling; 0-1-3 has no skip, 0-1-2-3 two
+    pooled = "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
+    f = named(features, features(space.parse(pooled)))
+    assert (f["min_on_path_avg_pool_3x3"], f["max_on_path_avg_pool_3x3"]) == (1, 1)
+    assert (f["min_on_path_skip_connect"], f["max_on_path_skip_connect"]) == (0, 2)
+    assert (f["min_on_path_nor_conv_1x1"], f["max_on_path_nor_conv_1x1"]) == (0, 1)
+    best = named(features, features(space.parse(NB201_BEST)))
+    assert best["min_on_path_nor_conv_3x3"] == 0  # the skip edge 0-3 is a path without one
