@@ -238,3 +238,21 @@ def test_fewest_and_most_of_an_op_on_a_path() -> None:
     assert (f["min_on_path_nor_conv_1x1"], f["max_on_path_nor_conv_1x1"]) == (0, 1)
     best = named(features, features(space.parse(NB201_BEST)))
     assert best["min_on_path_nor_conv_3x3"] == 0  # the skip edge 0-3 is a path without one
+
+
+def test_evaluator_signals_read_the_metrics_and_refuse_failures(toy) -> None:
+    from robnas.strategies.predictor import evaluator_signals
+
+    class Indicators:
+        def evaluate(self, g):
+            status = "failed" if toy.density(g) == 0 else "ok"
+            return Result({"naswot": toy.density(g), "zico": 2.0}, 0, 0.0, status=status)
+
+    signals = evaluator_signals(Indicators(), ["naswot"])
+    g = toy.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+    assert signals(g) == {"naswot": toy.density(g)}
+    assert set(evaluator_signals(Indicators())(g)) == {"naswot", "zico"}
+    with pytest.raises(ConfigError, match="gave no jac_norm"):
+        evaluator_signals(Indicators(), ["jac_norm"])(g)
+    with pytest.raises(ConfigError, match="failed"):
+        signals(toy.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))

@@ -15,7 +15,8 @@ The budget predicate is checked in the order of the acquisition, so only the few
 could win pay for it.
 
 Cheap signals (optional, off by default): `signals(genotype) -> {name: value}` (e.g. zero-cost
-indicators at initialisation) adds columns to the model. They are computed for the told cells
+indicators at initialisation: `evaluator_signals(IndicatorEvaluator(...))`) adds columns to the
+model. They are computed for the told cells
 and for the `signal_shortlist` candidates the feature-only model ranks best, then a second model
 on features + signals picks among the shortlist. Each computation is a cheap evaluation: counted
 in `cheap_evaluations` and timed in `cheap_seconds`, beside the queries, never hidden.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,31 @@ from robnas.strategies.base import Strategy, _always
 from robnas.strategies.features import CellFeatures
 
 ACQUISITIONS = ("ucb", "ei", "thompson")
+
+
+def evaluator_signals(evaluator: Any, keys: Sequence[str] | None = None) -> Signals:
+    """Cheap signals from any evaluator's metrics, e.g. an `IndicatorEvaluator` (zero-cost
+    indicators of a seeded freshly initialised network): `keys` (default: every metric) of
+    `evaluator.evaluate(genotype).metrics`. A failed evaluation raises: a signal must exist for
+    every cell the model sees."""
+
+    def signals(genotype: Genotype) -> dict[str, float]:
+        result = evaluator.evaluate(genotype)
+        if not result.ok:
+            raise ConfigError(
+                f"the signal evaluator failed on {genotype.to_str()} ({result.status}); "
+                "use signals every cell has"
+            )
+        names = sorted(result.metrics) if keys is None else list(keys)
+        missing = [k for k in names if k not in result.metrics]
+        if missing:
+            raise ConfigError(
+                f"the signal evaluator gave no {', '.join(missing)}; it gives "
+                f"{', '.join(sorted(result.metrics))}"
+            )
+        return {k: float(result.metrics[k]) for k in names}
+
+    return signals
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -298,4 +324,4 @@ class Predictor(Strategy):
         }
 
 
-__all__ = ["ACQUISITIONS", "Predictor", "TreeEnsemble"]
+__all__ = ["ACQUISITIONS", "Predictor", "Signals", "TreeEnsemble", "evaluator_signals"]
