@@ -3,10 +3,10 @@
 After `num_init` random genotypes, every ask fits an extremely randomised trees ensemble
 (scikit-learn's random-split trees; chosen by measurement, docs/predictor.md) to the scores
 seen so far, on `CellFeatures` (GRAF-style graph statistics, #params and FLOPs at `feature_macro`,
-one-hot edges): free, no query. Candidates are a pool of about `pool_size` genotypes: one-edge
-neighbours of the `parents` best cells so far (2/5 of the pool), two-edge neighbours of the best
-cell (2/5; all of them enumerated when the space is small, random two-edge mutations otherwise)
-and uniform random samples for the rest (at least 1/5). Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical`
+one-hot edges): free, no query. Candidates are a pool of about `pool_size` genotypes: uniform
+random samples (the share `explore`, default 1/5) and, half each of the rest, one-edge
+neighbours of the `parents` best cells so far and two-edge neighbours of the best cell (all of
+them enumerated when the space is small, random two-edge mutations otherwise). Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical`
 form: evaluating one would be a cache hit that teaches nothing), are dropped. The pick maximises
 the acquisition over the ensemble's per-tree predictions: `thompson` (one tree's prediction, drawn
 per ask; the default, measured best on development seeds, docs/predictor.md), `ucb` (mean +
@@ -136,6 +136,7 @@ class Predictor(Strategy):
         num_init: int = 10,
         pool_size: int = 500,
         parents: int = 5,
+        explore: float = 0.2,
         acquisition: str = "thompson",
         kappa: float = 1.0,
         trees: int = 30,
@@ -157,6 +158,9 @@ class Predictor(Strategy):
         self.num_init = num_init
         self.pool_size = pool_size
         self.parents = parents
+        if not 0.0 < explore <= 1.0:
+            raise ValueError("explore (the pool's share of random samples) must be in (0, 1]")
+        self.explore = explore
         self.acquisition = acquisition
         self.kappa = float(kappa)
         self.trees = trees
@@ -219,13 +223,13 @@ class Predictor(Strategy):
         return _canonical(self.space, genotype)
 
     def _candidates(self, told: list[str]) -> list[Genotype]:
-        """The pool: up to 2/5 of `pool_size` one-edge neighbours of the `parents` best cells,
-        up to 2/5 two-edge neighbours of the best one (all of them when they are few, random
-        two-edge mutations otherwise), random samples for the rest; unseen classes only, one
-        genotype per class, in a seed-determined order."""
+        """The pool: one-edge neighbours of the `parents` best cells and two-edge neighbours of
+        the best one (all of them when they are few, random two-edge mutations otherwise), each
+        up to (1 - explore) / 2 of `pool_size`, random samples for the rest; unseen classes
+        only, one genotype per class, in a seed-determined order."""
         best = sorted(told, key=lambda k: self.scores[k], reverse=True)[: self.parents]
         parents = [self.parse(k) for k in best]
-        share = max(1, 2 * self.pool_size // 5)
+        share = max(1, int(self.pool_size * (1 - self.explore) / 2))
         pool: list[Genotype] = []
         per_parent = max(1, share // len(parents))
         for parent in parents:
@@ -237,7 +241,7 @@ class Predictor(Strategy):
         else:
             for _ in range(share):
                 pool.append(self.space.mutate(self.space.mutate(parents[0], self.rng), self.rng))
-        for _ in range(max(self.pool_size // 5, self.pool_size - len(pool))):
+        for _ in range(max(int(self.pool_size * self.explore), self.pool_size - len(pool))):
             pool.append(self.sample())
         seen = {self._class(self.parse(k)) for k in self.seen}
         out: dict[str, Genotype] = {}
