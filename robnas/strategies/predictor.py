@@ -2,24 +2,25 @@
 
 After `num_init` random genotypes, every ask fits an extremely randomised trees ensemble
 (scikit-learn's random-split trees; chosen by measurement, docs/predictor.md) to the scores
-seen so far, on `CellFeatures` (GRAF-style graph statistics, #params and FLOPs at `feature_macro`,
-one-hot edges): free, no query. Candidates are a pool of about `pool_size` genotypes: uniform
-random samples (the share `explore`, default 1/5) and, half each of the rest, one-edge
-neighbours of the `parents` best cells so far and two-edge neighbours of the best cell (all of
-them enumerated when the space is small, random two-edge mutations otherwise). Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical`
-form: evaluating one would be a cache hit that teaches nothing), are dropped. The pick maximises
-the acquisition over the ensemble's per-tree predictions: `thompson` (one tree's prediction, drawn
-per ask; the default, measured best on development seeds, docs/predictor.md), `ucb` (mean +
-kappa * spread) or `ei` (expected improvement over the best score, spread as a normal SD).
-The budget predicate is checked in the order of the acquisition, so only the few candidates that
-could win pay for it.
+seen so far, on `CellFeatures` (GRAF-style graph statistics, #params and FLOPs at
+`feature_macro`, one-hot edges): free, no query. Candidates are a pool of about `pool_size`
+genotypes: uniform random samples (the share `explore`, default 1/5) and, half each of the
+rest, one-edge neighbours of the `parents` best cells so far and two-edge neighbours of the best
+cell (all of them enumerated when the space is small, random two-edge mutations otherwise).
+Genotypes seen before, and isomorphs of them (same `SearchSpace.canonical` form: evaluating one
+would be a cache hit that teaches nothing), are dropped. The pick maximises the acquisition over
+the ensemble's per-tree predictions: `thompson` (one tree's prediction, drawn per ask; the
+default, measured best on development seeds, docs/predictor.md), `ucb` (mean + kappa * spread)
+or `ei` (expected improvement over the best score, spread as a normal SD). The budget predicate
+is checked in the order of the acquisition, so only the few candidates that could win pay for
+it.
 
 Cheap signals (optional, off by default): `signals(genotype) -> {name: value}` (e.g. zero-cost
 indicators at initialisation: `evaluator_signals(IndicatorEvaluator(...))`) adds columns to the
-model. They are computed for the told cells
-and for the `signal_shortlist` candidates the feature-only model ranks best, then a second model
-on features + signals picks among the shortlist. Each computation is a cheap evaluation: counted
-in `cheap_evaluations` and timed in `cheap_seconds`, beside the queries, never hidden.
+model. They are computed for the told cells and for the `signal_shortlist` candidates the
+feature-only model ranks best, then a second model on features + signals picks among the
+shortlist. Each computation is a cheap evaluation: counted in `cheap_evaluations` and timed in
+`cheap_seconds`, beside the queries, never hidden.
 
 Deterministic for a seed: each fit draws its tree seed from the strategy's generator, and the
 model is refitted from the told scores, so `load_state_dict` continues identically.
