@@ -19,7 +19,8 @@ free cache hit, so no strategy gets free filtering the others lack.
 Writes experiments/results/nb201_nas_table/: nb201_nas_table.{csv,md} (one row per run, with its
 best-so-far curve; the table and the Welch tests), nb201_nas_curves.png and RUN.md (command,
 machine, torch, threads, wall time). The CSV is rewritten after every run; with --resume, the
-runs already in it are kept and not run again.
+runs already in it are kept and not run again; --merge adds the runs of other CSVs (parts run in
+parallel, each with its own --out) before the table is written.
 """
 
 from __future__ import annotations
@@ -77,14 +78,28 @@ def main() -> int:
     parser.add_argument("--budget", help="max parameters of the benchmark's network, e.g. 1M")
     parser.add_argument("--out", type=Path, default=HERE / "results" / NAME)
     parser.add_argument("--resume", action="store_true", help="keep the finished runs of the CSV")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="CSV",
+        help="with --resume: also keep the runs of these CSVs (parts run in parallel with --out)",
+    )
     args = parser.parse_args()
 
     space = get_space("nb201")
     bench = load_benchmark(args.benchmark)
     budget = parse_budget(args.budget) if args.budget else None
     feasible = make_budget_predicate(space, budget, space.resolve_macro("paper"))
-    rows: list[dict[str, object]] = read_rows(args.out) if args.resume else []
+    rows: list[dict[str, object]] = read_rows(args.out / f"{NAME}.csv") if args.resume else []
     done = {(str(r["objective"]), str(r["strategy"]), int(str(r["run"]))) for r in rows}
+    for part in args.merge if args.resume else []:
+        for row in read_rows(part):
+            key = (str(row["objective"]), str(row["strategy"]), int(str(row["run"])))
+            if key not in done:
+                done.add(key)
+                rows.append(row)
     optima: dict[str, tuple[float, str]] = {}
     total = time.perf_counter()
     for objective in args.objectives:
@@ -138,8 +153,7 @@ def main() -> int:
     return 0
 
 
-def read_rows(out: Path) -> list[dict[str, object]]:
-    path = out / f"{NAME}.csv"
+def read_rows(path: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
     with open(path, newline="") as handle:
