@@ -256,3 +256,30 @@ def test_evaluator_signals_read_the_metrics_and_refuse_failures(toy) -> None:
         evaluator_signals(Indicators(), ["jac_norm"])(g)
     with pytest.raises(ConfigError, match="failed"):
         signals(toy.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))
+
+
+def test_a_stalled_climb_restarts_and_resumes_identically(toy) -> None:
+    evaluator = ToyEvaluator(toy)
+
+    def run(strategy: Predictor, asks: int) -> list[str]:
+        out = []
+        for _ in range(asks):
+            g = strategy.ask()
+            out.append(g.to_str())
+            strategy.tell(g, evaluator.evaluate(g))
+        return out
+
+    a = make_strategy("predictor", toy, seed=4, objective="score", num_init=4, patience=3)
+    run(a, 30)
+    assert a.restarts >= 1
+    # a climb holds only the cells told since its restart
+    assert len(a.climb) < 30 and a.climb_best == max(a.scores[k] for k in a.climb)
+    b = make_strategy("predictor", toy, seed=4, objective="score", num_init=4, patience=3)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert run(a, 6) == run(b, 6)
+    assert (a.restarts, a.climb) == (b.restarts, b.climb)
+    never = make_strategy("predictor", toy, seed=4, objective="score", num_init=4)
+    run(never, 30)
+    assert never.restarts == 0 and never.climb == []
+    with pytest.raises(ValueError, match="patience"):
+        make_strategy("predictor", toy, seed=0, objective="score", patience=0)

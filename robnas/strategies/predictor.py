@@ -22,6 +22,12 @@ feature-only model ranks best, then a second model on features + signals picks a
 shortlist. Each computation is a cheap evaluation: counted in `cheap_evaluations` and timed in
 `cheap_seconds`, beside the queries, never hidden.
 
+Restarts (optional, off by default): with `patience`, a climb that finds no better cell for
+`patience` tells ends; the next one starts from cells the model picks among uniform random
+samples (its first `num_init // 2` asks), and the pool's neighbours come from the new climb's
+cells only. The model keeps learning from every told cell. This is local search's random
+restart, guided by the model: a way out of a basin the pool's neighbourhoods cannot leave.
+
 Deterministic for a seed: each fit draws its tree seed from the strategy's generator, and the
 model is refitted from the told scores, so `load_state_dict` continues identically.
 """
@@ -145,6 +151,7 @@ class Predictor(Strategy):
         feature_macro: dict[str, Any] | None = None,
         signals: Signals | None = None,
         signal_shortlist: int = 8,
+        patience: int | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(space, **kw)
@@ -171,7 +178,16 @@ class Predictor(Strategy):
         self.features = CellFeatures(space, macro=feature_macro, onehot=True)
         self.signals = signals
         self.signal_shortlist = signal_shortlist
+        if patience is not None and patience < 1:
+            raise ValueError("patience must be at least 1 (or None: never restart)")
+        self.patience = patience
         self.num_asked = 0
+        #: the current climb (with `patience`): the cells told since it started, its best score
+        #: and the tell count when that best was reached
+        self.climb: list[str] = []
+        self.climb_best = -math.inf
+        self.climb_best_at = 0
+        self.restarts = 0
         #: cheap evaluations (signals computed) and the seconds they took, reported by a run
         self.cheap_evaluations = 0
         self.cheap_seconds = 0.0
@@ -185,6 +201,8 @@ class Predictor(Strategy):
         told = sorted(k for k, v in self.scores.items() if math.isfinite(v))
         if len(told) < self.num_init:
             return self.sample_new()
+        if self.patience is not None and self.num_told - self.climb_best_at >= self.patience:
+            self._restart()
         cands = self._candidates(told)
         if not cands:
             return self.sample_new()
@@ -228,6 +246,11 @@ class Predictor(Strategy):
         the best one (all of them when they are few, random two-edge mutations otherwise), each
         up to (1 - explore) / 2 of `pool_size`, random samples for the rest; unseen classes
         only, one genotype per class, in a seed-determined order."""
+        if self.patience is not None:
+            climb = [k for k in self.climb if math.isfinite(self.scores.get(k, -math.inf))]
+            if len(climb) < max(1, self.num_init // 2):
+                return self._fresh(self.pool_size)  # a new climb starts where the model says
+            told = climb
         best = sorted(told, key=lambda k: self.scores[k], reverse=True)[: self.parents]
         parents = [self.parse(k) for k in best]
         share = max(1, int(self.pool_size * (1 - self.explore) / 2))
@@ -244,6 +267,22 @@ class Predictor(Strategy):
                 pool.append(self.space.mutate(self.space.mutate(parents[0], self.rng), self.rng))
         for _ in range(max(int(self.pool_size * self.explore), self.pool_size - len(pool))):
             pool.append(self.sample())
+        return self._unseen(pool)
+
+    def _fresh(self, size: int) -> list[Genotype]:
+        """Uniform random samples only (the start of a new climb)."""
+        return self._unseen([self.sample() for _ in range(size)])
+
+    def _restart(self) -> None:
+        """The climb found nothing better for `patience` tells: the next one starts afresh (the
+        model keeps every told cell; only the parents of the pool change)."""
+        self.climb = []
+        self.climb_best = -math.inf
+        self.climb_best_at = self.num_told
+        self.restarts += 1
+
+    def _unseen(self, pool: list[Genotype]) -> list[Genotype]:
+        """Unseen classes only, one genotype per class, in pool order."""
         seen = {self._class(self.parse(k)) for k in self.seen}
         out: dict[str, Genotype] = {}
         for g in pool:
@@ -307,6 +346,10 @@ class Predictor(Strategy):
         return self.propose(short[int(order[0])])
 
     def _on_tell(self, genotype: Genotype, score: float, result: Result) -> None:
+        if self.patience is not None:
+            self.climb.append(genotype.to_str())
+            if score > self.climb_best:
+                self.climb_best, self.climb_best_at = score, self.num_told
         if self.signals is not None and math.isfinite(score):
             self._signals_of(genotype)  # a told cell's signals train the second model
 
@@ -318,6 +361,10 @@ class Predictor(Strategy):
             "cheap_evaluations": self.cheap_evaluations,
             "cheap_seconds": self.cheap_seconds,
             "signal_values": dict(self._signal_values),
+            "climb": list(self.climb),
+            "climb_best": self.climb_best if math.isfinite(self.climb_best) else None,
+            "climb_best_at": self.climb_best_at,
+            "restarts": self.restarts,
         }
 
     def _load_extra(self, state: dict[str, Any]) -> None:
@@ -327,6 +374,11 @@ class Predictor(Strategy):
         self._signal_values = {
             k: {n: float(v) for n, v in row.items()} for k, row in state["signal_values"].items()
         }
+        self.climb = list(state["climb"])
+        best = state["climb_best"]
+        self.climb_best = -math.inf if best is None else float(best)
+        self.climb_best_at = int(state["climb_best_at"])
+        self.restarts = int(state["restarts"])
 
 
 __all__ = ["ACQUISITIONS", "Predictor", "Signals", "TreeEnsemble", "evaluator_signals"]
