@@ -35,6 +35,7 @@ model is refitted from the told scores, so `load_state_dict` continues identical
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +50,11 @@ from robnas.strategies.base import Strategy, _always
 from robnas.strategies.features import CellFeatures
 
 ACQUISITIONS = ("ucb", "ei", "thompson")
+#: where candidates come from: every unevaluated class of the space, the local pool, or the
+#: space when it is small enough to enumerate (`ENUMERABLE`)
+CANDIDATES = ("auto", "space", "pool")
+#: `candidates="auto"` scores the whole space when it has at most this many (shared) cells
+ENUMERABLE = 50_000
 
 
 def evaluator_signals(evaluator: Any, keys: Sequence[str] | None = None) -> Signals:
@@ -84,6 +90,23 @@ def _canonical(space: Any, genotype: Genotype) -> str:
 Signals = Callable[[Genotype], dict[str, float]]
 
 
+@functools.lru_cache(maxsize=4)
+def class_representatives(space: Any) -> tuple[tuple[Genotype, ...], tuple[str, ...]]:
+    """One shared-cell genotype per isomorphism class of a small space (the first of its class
+    in the order of `edge_choices`) and the class's canonical form, computed once per process."""
+    if space.size > 4 * ENUMERABLE:
+        raise ConfigError(
+            f"space {space.name!r} has {space.size:,} cells, too many to enumerate; "
+            'use candidates="pool"'
+        )
+    choices = space.edge_choices
+    firsts: dict[str, Genotype] = {}
+    for codes in itertools.product(range(len(choices)), repeat=space.num_edges):
+        genotype = Genotype(space.name, (space.cell_from_edges([choices[i] for i in codes]),))
+        firsts.setdefault(space.canonical(genotype), genotype)
+    return tuple(firsts.values()), tuple(firsts)
+
+
 class TreeEnsemble:
     """Extremely randomised trees (Geurts et al. 2006): `trees` scikit-learn decision trees with
     random split thresholds, each on the whole sample; the mean and the spread of their
@@ -93,26 +116,35 @@ class TreeEnsemble:
     scikit-learn is imported here, on the first fit, so that importing robnas (and running
     `robnas --help`) never loads it."""
 
-    def __init__(self, *, trees: int, max_features: float, seed: int) -> None:
+    def __init__(
+        self, *, trees: int, max_features: float, seed: int, bootstrap: bool = False
+    ) -> None:
         self.trees = trees
         self.max_features = max_features
         self.seed = seed
+        self.bootstrap = bootstrap
         self.members_: list[Any] = []
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> TreeEnsemble:
         from sklearn.tree import DecisionTreeRegressor
 
-        seeds = np.random.default_rng(self.seed).integers(2**31 - 1, size=self.trees)
+        rng = np.random.default_rng(self.seed)
+        seeds = rng.integers(2**31 - 1, size=self.trees)
         x = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype: checked once here
         y = np.ascontiguousarray(y, dtype=np.float64)
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError("tree ensemble: features and targets must be finite")
-        self.members_ = [
-            DecisionTreeRegressor(
+        self.members_ = []
+        for s in seeds:
+            tree = DecisionTreeRegressor(
                 splitter="random", max_features=self.max_features, random_state=int(s)
-            ).fit(x, y, check_input=False)
-            for s in seeds
-        ]
+            )
+            if self.bootstrap:  # each tree sees a resample: a draw from the bootstrap posterior
+                rows = rng.integers(len(y), size=len(y))
+                tree.fit(x[rows], y[rows], check_input=False)
+            else:
+                tree.fit(x, y, check_input=False)
+            self.members_.append(tree)
         return self
 
     def members(self, x: np.ndarray) -> np.ndarray:
@@ -152,6 +184,9 @@ class Predictor(Strategy):
         signals: Signals | None = None,
         signal_shortlist: int = 8,
         patience: int | None = None,
+        candidates: str = "auto",
+        bootstrap: bool = False,
+        random_every: int | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(space, **kw)
@@ -163,6 +198,21 @@ class Predictor(Strategy):
             raise ConfigError(
                 f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}"
             )
+        if candidates not in CANDIDATES:
+            raise ConfigError(
+                f"candidates must be one of {', '.join(CANDIDATES)}, got {candidates!r}"
+            )
+        if candidates == "auto":
+            small = not self.free and space.size <= ENUMERABLE
+            candidates = "space" if small else "pool"
+        if candidates == "space" and self.free:
+            raise ConfigError(
+                'candidates="space" needs shared-cell genotypes; cell-free ones (one cell per '
+                'layer) are too many to enumerate: use candidates="pool"'
+            )
+        #: "space": every unevaluated class of the space is a candidate; "pool": the local pool
+        self.candidates = candidates
+        self._space_x: np.ndarray | None = None
         self.num_init = num_init
         self.pool_size = pool_size
         self.parents = parents
@@ -173,6 +223,12 @@ class Predictor(Strategy):
         self.kappa = float(kappa)
         self.trees = trees
         self.max_features = max_features
+        self.bootstrap = bootstrap
+        if random_every is not None and random_every < 1:
+            raise ValueError(
+                "random_every must be at least 1 (or None: no interleaved random cells)"
+            )
+        self.random_every = random_every
         if feature_macro is None:
             feature_macro = space.resolve_macro("paper" if "paper" in space.presets else None)
         self.features = CellFeatures(space, macro=feature_macro, onehot=True)
@@ -201,16 +257,22 @@ class Predictor(Strategy):
         told = sorted(k for k, v in self.scores.items() if math.isfinite(v))
         if len(told) < self.num_init:
             return self.sample_new()
+        if self.random_every is not None and self.num_told % self.random_every == 0:
+            return self.sample_new()
         if self.patience is not None and self.num_told - self.climb_best_at >= self.patience:
             self._restart()
-        cands = self._candidates(told)
+        if self.candidates == "space":
+            cands, xc = self._space_candidates()
+        else:
+            cands = self._candidates(told)
+            xc = self.features.matrix(cands) if cands else np.zeros((0, len(self.features.names)))
         if not cands:
             return self.sample_new()
         y = np.array([self.scores[k] for k in told])
         x = self.features.matrix([self.parse(k) for k in told])
-        model = TreeEnsemble(trees=self.trees, max_features=self.max_features, seed=self._draw())
+        model = self._model()
         model.fit(x, y)
-        gain = self._acquire(model, self.features.matrix(cands), y.max())
+        gain = self._acquire(model, xc, y.max())
         if self.signals is not None:
             short = [cands[int(i)] for i in np.argsort(-gain, kind="stable")]
             return self._pick_with_signals(told, y, self._feasible_first(short))
@@ -219,6 +281,14 @@ class Predictor(Strategy):
             if self.feasible is _always or self.feasible(cands[int(i)]):
                 return self.propose(cands[int(i)])
         return self.sample_new()
+
+    def _model(self) -> TreeEnsemble:
+        return TreeEnsemble(
+            trees=self.trees,
+            max_features=self.max_features,
+            seed=self._draw(),
+            bootstrap=self.bootstrap,
+        )
 
     def _draw(self) -> int:
         return int(self.rng.integers(2**31 - 1))
@@ -268,6 +338,15 @@ class Predictor(Strategy):
         for _ in range(max(int(self.pool_size * self.explore), self.pool_size - len(pool))):
             pool.append(self.sample())
         return self._unseen(pool)
+
+    def _space_candidates(self) -> tuple[list[Genotype], np.ndarray]:
+        """Every class of the space not seen yet (one genotype each) and its feature rows."""
+        reps, forms = class_representatives(self.space)
+        if self._space_x is None:
+            self._space_x = self.features.matrix(list(reps))
+        seen = {self._class(self.parse(k)) for k in self.seen}
+        keep = [i for i, form in enumerate(forms) if form not in seen]
+        return [reps[i] for i in keep], self._space_x[keep]
 
     def _fresh(self, size: int) -> list[Genotype]:
         """Uniform random samples only (the start of a new climb)."""
@@ -338,7 +417,7 @@ class Predictor(Strategy):
             return self.sample_new()
         genotypes = [self.parse(k) for k in told]
         x = np.hstack([self.features.matrix(genotypes), self._signal_matrix(genotypes)])
-        model = TreeEnsemble(trees=self.trees, max_features=self.max_features, seed=self._draw())
+        model = self._model()
         model.fit(x, y)
         xc = np.hstack([self.features.matrix(short), self._signal_matrix(short)])
         gain = self._acquire(model, xc, y.max())
