@@ -1,6 +1,6 @@
 """Predictor search: a tree ensemble of the objective on free cell features picks each next cell.
 
-After `num_init` random genotypes, every ask fits an extremely randomised trees ensemble
+After `num_init` random genotypes, every ask (but the interleaved random ones, below) fits an extremely randomised trees ensemble
 (scikit-learn's random-split trees; chosen by measurement, docs/predictor.md) to the scores
 seen so far, on `CellFeatures` (GRAF-style graph statistics, #params and FLOPs at
 `feature_macro`, one-hot edges): free, no query. Candidates are a pool of about `pool_size`
@@ -15,6 +15,17 @@ or `ei` (expected improvement over the best score, spread as a normal SD). The b
 is checked in the order of the acquisition, so only the few candidates that could win pay for
 it.
 
+Interleaved random cells (`random_every`, default 5): every ask made when the number of told
+cells is a multiple of `random_every` (one in five) is a uniform random feasible cell of a class
+not seen yet, whatever the model thinks of it, as SMAC interleaves random configurations (Hutter
+et al. 2011). The pool alone cannot do this: its random samples are picked only when the model
+rates them best, so a group of cells the model rates low from its first few members (on pgd@1,
+the cells whose every path starts with a pooling) is never queried again, and a search that
+started in the other group stays there. A random query lands in such a group at the group's
+share of the space, and once one of its good cells is told, the model and the pool follow it.
+Measured on development seeds (docs/predictor.md): it removes most trapped runs on pgd@1 for a
+small loss on fgsm@1.
+
 Cheap signals (optional, off by default): `signals(genotype) -> {name: value}` (e.g. zero-cost
 indicators at initialisation: `evaluator_signals(IndicatorEvaluator(...))`) adds columns to the
 model. They are computed for the told cells and for the `signal_shortlist` candidates the
@@ -28,6 +39,9 @@ samples (its first `num_init // 2` asks), and the pool's neighbours come from th
 cells only. The model keeps learning from every told cell. This is local search's random
 restart, guided by the model: a way out of a basin the pool's neighbourhoods cannot leave.
 
+No proposal is an isomorph of a cell seen before (the random ones included): evaluating one would
+be a cache hit that teaches nothing.
+
 Deterministic for a seed: each fit draws its tree seed from the strategy's generator, and the
 model is refitted from the told scores, so `load_state_dict` continues identically.
 """
@@ -35,7 +49,6 @@ model is refitted from the told scores, so `load_state_dict` continues identical
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -50,11 +63,6 @@ from robnas.strategies.base import Strategy, _always
 from robnas.strategies.features import CellFeatures
 
 ACQUISITIONS = ("ucb", "ei", "thompson")
-#: where candidates come from: every unevaluated class of the space, the local pool, or the
-#: space when it is small enough to enumerate (`ENUMERABLE`)
-CANDIDATES = ("auto", "space", "pool")
-#: `candidates="auto"` scores the whole space when it has at most this many (shared) cells
-ENUMERABLE = 50_000
 
 
 def evaluator_signals(evaluator: Any, keys: Sequence[str] | None = None) -> Signals:
@@ -90,23 +98,6 @@ def _canonical(space: Any, genotype: Genotype) -> str:
 Signals = Callable[[Genotype], dict[str, float]]
 
 
-@functools.lru_cache(maxsize=4)
-def class_representatives(space: Any) -> tuple[tuple[Genotype, ...], tuple[str, ...]]:
-    """One shared-cell genotype per isomorphism class of a small space (the first of its class
-    in the order of `edge_choices`) and the class's canonical form, computed once per process."""
-    if space.size > 4 * ENUMERABLE:
-        raise ConfigError(
-            f"space {space.name!r} has {space.size:,} cells, too many to enumerate; "
-            'use candidates="pool"'
-        )
-    choices = space.edge_choices
-    firsts: dict[str, Genotype] = {}
-    for codes in itertools.product(range(len(choices)), repeat=space.num_edges):
-        genotype = Genotype(space.name, (space.cell_from_edges([choices[i] for i in codes]),))
-        firsts.setdefault(space.canonical(genotype), genotype)
-    return tuple(firsts.values()), tuple(firsts)
-
-
 class TreeEnsemble:
     """Extremely randomised trees (Geurts et al. 2006): `trees` scikit-learn decision trees with
     random split thresholds, each on the whole sample; the mean and the spread of their
@@ -116,35 +107,26 @@ class TreeEnsemble:
     scikit-learn is imported here, on the first fit, so that importing robnas (and running
     `robnas --help`) never loads it."""
 
-    def __init__(
-        self, *, trees: int, max_features: float, seed: int, bootstrap: bool = False
-    ) -> None:
+    def __init__(self, *, trees: int, max_features: float, seed: int) -> None:
         self.trees = trees
         self.max_features = max_features
         self.seed = seed
-        self.bootstrap = bootstrap
         self.members_: list[Any] = []
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> TreeEnsemble:
         from sklearn.tree import DecisionTreeRegressor
 
-        rng = np.random.default_rng(self.seed)
-        seeds = rng.integers(2**31 - 1, size=self.trees)
+        seeds = np.random.default_rng(self.seed).integers(2**31 - 1, size=self.trees)
         x = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype: checked once here
         y = np.ascontiguousarray(y, dtype=np.float64)
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError("tree ensemble: features and targets must be finite")
-        self.members_ = []
-        for s in seeds:
-            tree = DecisionTreeRegressor(
+        self.members_ = [
+            DecisionTreeRegressor(
                 splitter="random", max_features=self.max_features, random_state=int(s)
-            )
-            if self.bootstrap:  # each tree sees a resample: a draw from the bootstrap posterior
-                rows = rng.integers(len(y), size=len(y))
-                tree.fit(x[rows], y[rows], check_input=False)
-            else:
-                tree.fit(x, y, check_input=False)
-            self.members_.append(tree)
+            ).fit(x, y, check_input=False)
+            for s in seeds
+        ]
         return self
 
     def members(self, x: np.ndarray) -> np.ndarray:
@@ -184,9 +166,7 @@ class Predictor(Strategy):
         signals: Signals | None = None,
         signal_shortlist: int = 8,
         patience: int | None = None,
-        candidates: str = "auto",
-        bootstrap: bool = False,
-        random_every: int | None = None,
+        random_every: int | None = 5,
         **kw: Any,
     ) -> None:
         super().__init__(space, **kw)
@@ -198,21 +178,6 @@ class Predictor(Strategy):
             raise ConfigError(
                 f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}"
             )
-        if candidates not in CANDIDATES:
-            raise ConfigError(
-                f"candidates must be one of {', '.join(CANDIDATES)}, got {candidates!r}"
-            )
-        if candidates == "auto":
-            small = not self.free and space.size <= ENUMERABLE
-            candidates = "space" if small else "pool"
-        if candidates == "space" and self.free:
-            raise ConfigError(
-                'candidates="space" needs shared-cell genotypes; cell-free ones (one cell per '
-                'layer) are too many to enumerate: use candidates="pool"'
-            )
-        #: "space": every unevaluated class of the space is a candidate; "pool": the local pool
-        self.candidates = candidates
-        self._space_x: np.ndarray | None = None
         self.num_init = num_init
         self.pool_size = pool_size
         self.parents = parents
@@ -223,12 +188,6 @@ class Predictor(Strategy):
         self.kappa = float(kappa)
         self.trees = trees
         self.max_features = max_features
-        self.bootstrap = bootstrap
-        if random_every is not None and random_every < 1:
-            raise ValueError(
-                "random_every must be at least 1 (or None: no interleaved random cells)"
-            )
-        self.random_every = random_every
         if feature_macro is None:
             feature_macro = space.resolve_macro("paper" if "paper" in space.presets else None)
         self.features = CellFeatures(space, macro=feature_macro, onehot=True)
@@ -237,6 +196,9 @@ class Predictor(Strategy):
         if patience is not None and patience < 1:
             raise ValueError("patience must be at least 1 (or None: never restart)")
         self.patience = patience
+        if random_every is not None and random_every < 1:
+            raise ValueError("random_every must be at least 1 (or None: never interleave)")
+        self.random_every = random_every
         self.num_asked = 0
         #: the current climb (with `patience`): the cells told since it started, its best score
         #: and the tell count when that best was reached
@@ -256,23 +218,19 @@ class Predictor(Strategy):
         self.num_asked += 1
         told = sorted(k for k, v in self.scores.items() if math.isfinite(v))
         if len(told) < self.num_init:
-            return self.sample_new()
+            return self.random_new_class()
         if self.random_every is not None and self.num_told % self.random_every == 0:
-            return self.sample_new()
+            return self.random_new_class()
         if self.patience is not None and self.num_told - self.climb_best_at >= self.patience:
             self._restart()
-        if self.candidates == "space":
-            cands, xc = self._space_candidates()
-        else:
-            cands = self._candidates(told)
-            xc = self.features.matrix(cands) if cands else np.zeros((0, len(self.features.names)))
+        cands = self._candidates(told)
         if not cands:
-            return self.sample_new()
+            return self.random_new_class()
         y = np.array([self.scores[k] for k in told])
         x = self.features.matrix([self.parse(k) for k in told])
-        model = self._model()
+        model = TreeEnsemble(trees=self.trees, max_features=self.max_features, seed=self._draw())
         model.fit(x, y)
-        gain = self._acquire(model, xc, y.max())
+        gain = self._acquire(model, self.features.matrix(cands), y.max())
         if self.signals is not None:
             short = [cands[int(i)] for i in np.argsort(-gain, kind="stable")]
             return self._pick_with_signals(told, y, self._feasible_first(short))
@@ -280,15 +238,7 @@ class Predictor(Strategy):
         for i in order:
             if self.feasible is _always or self.feasible(cands[int(i)]):
                 return self.propose(cands[int(i)])
-        return self.sample_new()
-
-    def _model(self) -> TreeEnsemble:
-        return TreeEnsemble(
-            trees=self.trees,
-            max_features=self.max_features,
-            seed=self._draw(),
-            bootstrap=self.bootstrap,
-        )
+        return self.random_new_class()
 
     def _draw(self) -> int:
         return int(self.rng.integers(2**31 - 1))
@@ -339,14 +289,20 @@ class Predictor(Strategy):
             pool.append(self.sample())
         return self._unseen(pool)
 
-    def _space_candidates(self) -> tuple[list[Genotype], np.ndarray]:
-        """Every class of the space not seen yet (one genotype each) and its feature rows."""
-        reps, forms = class_representatives(self.space)
-        if self._space_x is None:
-            self._space_x = self.features.matrix(list(reps))
-        seen = {self._class(self.parse(k)) for k in self.seen}
-        keep = [i for i, form in enumerate(forms) if form not in seen]
-        return [reps[i] for i in keep], self._space_x[keep]
+    def random_new_class(self) -> Genotype:
+        """A uniform random feasible genotype of a class not seen yet (of one seen before only
+        when `max_tries` draws find none, as `sample_new` does)."""
+        seen = self._seen_classes()
+        for _ in range(self.max_tries):
+            g = self.sample()
+            if g.to_str() in self.seen or self._class(g) in seen:
+                continue
+            if self.feasible is _always or self.feasible(g):
+                return self.propose(g)
+        return self.sample_new()
+
+    def _seen_classes(self) -> set[str]:
+        return {self._class(self.parse(k)) for k in self.seen}
 
     def _fresh(self, size: int) -> list[Genotype]:
         """Uniform random samples only (the start of a new climb)."""
@@ -362,7 +318,7 @@ class Predictor(Strategy):
 
     def _unseen(self, pool: list[Genotype]) -> list[Genotype]:
         """Unseen classes only, one genotype per class, in pool order."""
-        seen = {self._class(self.parse(k)) for k in self.seen}
+        seen = self._seen_classes()
         out: dict[str, Genotype] = {}
         for g in pool:
             if g.to_str() in self.seen:
@@ -414,10 +370,10 @@ class Predictor(Strategy):
 
     def _pick_with_signals(self, told: list[str], y: np.ndarray, short: list[Genotype]) -> Genotype:
         if not short:
-            return self.sample_new()
+            return self.random_new_class()
         genotypes = [self.parse(k) for k in told]
         x = np.hstack([self.features.matrix(genotypes), self._signal_matrix(genotypes)])
-        model = self._model()
+        model = TreeEnsemble(trees=self.trees, max_features=self.max_features, seed=self._draw())
         model.fit(x, y)
         xc = np.hstack([self.features.matrix(short), self._signal_matrix(short)])
         gain = self._acquire(model, xc, y.max())
