@@ -60,6 +60,16 @@ class Ranks:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        """Rank 0's `flag` on every rank (a collective: every rank must call it)."""
+        if self.world == 1:
+            return flag
+        import torch.distributed as dist
+
+        value = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.broadcast(value, src=0)
+        return bool(value.item())
+
     def barrier(self) -> None:
         if self.world > 1:
             import torch.distributed as dist
