@@ -309,3 +309,59 @@ def test_an_epoch_end_checkpoint_without_the_new_fields_still_resumes(
     model, _ = case.fresh(5)
     resumed = (model, train(model, case.train, case.val, case.cfg, out, resume=True))
     assert_same_run(straight, resumed)  # the network draws nothing from the global generator
+
+
+@pytest.mark.slow
+def test_a_search_killed_inside_its_supernet_pass_resumes_there(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`robnas search` trains its supernet (the tiny preset's single dense_start pass) in
+    run_dir/supernet; killed inside the pass and resumed with --resume, it trains the remaining
+    steps only and ends with the supernet and the result of the uninterrupted search."""
+    from robnas.cli import main
+    from robnas.search.rundir import RunDir
+
+    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+
+    def argv(out: Path) -> list[str]:
+        return [
+            "search", "--space", "darts", "--preset", "tiny", "--strategy", "random",
+            "--trials", "1", "--train-size", "96", "--val-size", "16", "--finetune-epochs", "0",
+            "--attack-steps", "1", "--out", str(out), "--no-progress",
+        ]  # fmt: skip
+
+    torch.manual_seed(0)  # the supernet's initial weights: both runs start alike
+    assert main(argv(tmp_path / "straight")) == 0
+    monkeypatch.setattr(loop, "CHECKPOINT_EVERY", 0.0)  # the default of train(..., resume=True)
+    steps: list[int] = []
+    call = AdversarialStep.__call__
+
+    def dying(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        steps.append(1)
+        if len(steps) == 3:  # 96 images at batch 32: killed in the last of 3 steps
+            raise Killed
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdversarialStep, "__call__", dying)
+    out = tmp_path / "killed"
+    torch.manual_seed(0)
+    with pytest.raises(Killed):
+        main(argv(out))
+    saved = read_checkpoint(out / "supernet" / "last.pt")
+    assert saved["in_epoch"]["step"] == 2 and saved["sampler"]["name"] == "dense_start"
+    assert not (out / "supernet.pt").exists()
+    steps.clear()
+    torch.manual_seed(123)  # a new process would start elsewhere: the checkpoint decides
+    monkeypatch.setattr(AdversarialStep, "__call__", call)
+    counted = AdversarialStep.__call__
+    monkeypatch.setattr(
+        AdversarialStep, "__call__", lambda s, *a, **k: (steps.append(1), counted(s, *a, **k))[1]
+    )
+    assert main(["search", "--resume", str(out), "--no-progress"]) == 0
+    assert len(steps) == 1  # the killed step only
+    a = read_checkpoint(tmp_path / "straight" / "supernet.pt")["model"]
+    b = read_checkpoint(out / "supernet.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    best = [RunDir(run).read_summary()["best"] for run in (tmp_path / "straight", out)]
+    assert best[0]["genotype"] == best[1]["genotype"]
+    assert best[0]["metrics"] == best[1]["metrics"]
