@@ -76,7 +76,8 @@ CHECKPOINT_EVERY = 120.0
 @dataclass(frozen=True)
 class Progress:
     """One report to the progress callback: `kind` is "epoch_start", "step" or "epoch_end"
-    (`row` then holds the epoch's log row)."""
+    (`row` then holds the epoch's log row). `step` counts the epoch's steps done: an epoch
+    resumed inside starts at the checkpoint's step."""
 
     kind: str
     epoch: int  # 1-based
