@@ -5,7 +5,13 @@ and the resumed run is a fresh model, sampler and optimiser, as a new process wo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -365,3 +371,55 @@ def test_a_search_killed_inside_its_supernet_pass_resumes_there(
     best = [RunDir(run).read_summary()["best"] for run in (tmp_path / "straight", out)]
     assert best[0]["genotype"] == best[1]["genotype"]
     assert best[0]["metrics"] == best[1]["metrics"]
+
+
+# `robnas` with torch's global generator seeded (torch seeds it differently in every process,
+# and the supernet's initial weights come from it) and checkpoints after every step.
+SIGKILL_CLI = (
+    "import sys, torch; torch.manual_seed(0); import robnas.training.loop as loop; "
+    "loop.CHECKPOINT_EVERY = 0.0; from robnas.cli import main; sys.exit(main())"
+)
+
+
+@pytest.mark.slow
+def test_supernet_train_killed_with_sigkill_inside_its_pass_resumes_there(
+    data_root: Path, tmp_path: Path
+) -> None:
+    """A real kill of `robnas supernet train --preset tiny` (one dense_start pass) between two
+    checkpoints inside the pass, in another process: `--resume` in a third process ends with
+    the weights of the uninterrupted run. The global generator is restored from the checkpoint:
+    the resuming process starts from another seed."""
+
+    def argv(out: Path, seed: int = 0) -> list[str]:
+        return [
+            sys.executable, "-c", SIGKILL_CLI.replace("manual_seed(0)", f"manual_seed({seed})"),
+            "supernet", "train", "--space", "darts", "--preset", "tiny", "--C", "4",
+            "--layers", "2", "--train-size", "640", "--val-size", "16", "--val-steps", "1",
+            "--data-dir", str(data_root), "--out", str(out), "--no-progress",
+        ]  # fmt: skip
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    straight = tmp_path / "straight"
+    subprocess.run(argv(straight), env=env, check=True, capture_output=True, timeout=600)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        argv(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 600
+    step = 0
+    while step < 5 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with contextlib.suppress(CheckpointError):  # not written yet (each write is atomic)
+            step = read_checkpoint(killed / "last.pt").get("in_epoch", {}).get("step", 0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = read_checkpoint(killed / "last.pt")  # a whole checkpoint, however the kill fell
+    assert "in_epoch" in saved and 5 <= saved["in_epoch"]["step"] < 20, saved.get("in_epoch")
+    done = subprocess.run(
+        [*argv(killed, seed=7), "--resume"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    a, b = (read_checkpoint(run / "last.pt") for run in (straight, killed))
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert log_rows(straight) == log_rows(killed)
