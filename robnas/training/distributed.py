@@ -64,11 +64,8 @@ class Ranks:
         """Rank 0's `flag` on every rank (a collective: every rank must call it)."""
         if self.world == 1:
             return flag
-        import torch.distributed as dist
-
-        value = torch.tensor([1.0 if flag else 0.0], device=device)
-        dist.broadcast(value, src=0)
-        return bool(value.item())
+        mine = 1.0 if flag and self.main else 0.0  # only rank 0's counts
+        return bool(self.sum(torch.tensor([mine], device=device)).item())
 
     def barrier(self) -> None:
         if self.world > 1:
