@@ -53,7 +53,7 @@ def robust_accuracy(
         x = images[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device)
         ok = _correct(model, x, y)
-        adv = attack(model, x, y, generator=generator)
+        adv = attack(model, x, y, generator=generator, only=ok)  # wrong clean: never robust
         clean += ok.sum()
         robust += (ok & _correct(model, adv, y)).sum()
     n = images.shape[0]
