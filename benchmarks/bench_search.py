@@ -163,6 +163,44 @@ def pass_points(steps: int, points: int) -> list[int]:
     return [round((k + 0.5) * steps / points) for k in range(points)]
 
 
+def time_steps(
+    supernet: Supernet,
+    data: ImageData,
+    cfg: TrainConfig,
+    space: SearchSpace,
+    places: list[tuple[int, float]],
+    *,
+    steps_each: int,
+    seed: int,
+) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds per supernet step at each place (paths drawn as at draw `n` of the
+    pass, the attack at `eps_scale`), the mean of `steps_each` steps after one warm-up step."""
+    policy = device_policy(cfg.device)
+    policy.prepare(supernet)
+    total = len(data) // cfg.batch_size
+    sampler = make_sampler(cfg.sampler, space, seed, macro=supernet.macro)
+    sampler.start(total)
+    step = AdversarialStep(cfg, make_optimizer(supernet, cfg), None, policy=policy)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for drawn, scale in places:
+        if isinstance(sampler, DenseStartSampler):
+            sampler.drawn = drawn
+        idx = torch.randint(len(data), (steps_each + 1, cfg.batch_size), generator=gen)
+        wall = cpu = 0.0
+        for k in range(steps_each + 1):  # the first one warms up this place's shapes
+            x = policy.inputs(data.images[idx[k]].float().div_(255))
+            y = data.labels[idx[k]]
+            supernet.set_path(sampler.sample())
+            w, c = time.perf_counter(), time.process_time()
+            step(supernet, x, y, gen, eps_scale=scale)
+            if k:
+                wall += time.perf_counter() - w
+                cpu += time.process_time() - c
+        out.append((wall / steps_each, cpu / steps_each))
+    return out
+
+
 def time_supernet(
     supernet: Supernet,
     data: ImageData,
@@ -173,32 +211,16 @@ def time_supernet(
     steps_each: int,
     seed: int,
 ) -> tuple[float, list[dict[str, float]]]:
-    """Mean seconds per step over the pass: `steps_each` steps timed at each of `points` places
-    of the pass, each with that place's attack strength and path density."""
-    policy = device_policy(cfg.device)
-    policy.prepare(supernet)
+    """Mean wall seconds per step over the pass: `steps_each` steps timed at each of `points`
+    places of the pass, each with that place's attack strength and path density."""
     total = len(data) // cfg.batch_size
-    sampler = make_sampler(cfg.sampler, space, seed, macro=supernet.macro)
-    sampler.start(total)
-    step = AdversarialStep(cfg, make_optimizer(supernet, cfg), None, policy=policy)
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    for at in pass_points(total, points):
-        if isinstance(sampler, DenseStartSampler):
-            sampler.drawn = at
-        scale = cfg.eps_scale(at, total)
-        idx = torch.randint(len(data), (steps_each + 1, cfg.batch_size), generator=gen)
-        times = []
-        for k in range(steps_each + 1):  # the first one warms up this place's shapes
-            x = policy.inputs(data.images[idx[k]].float().div_(255))
-            y = data.labels[idx[k]]
-            supernet.set_path(sampler.sample())
-            began = time.perf_counter()
-            step(supernet, x, y, gen, eps_scale=scale)
-            if k:
-                times.append(time.perf_counter() - began)
-        seconds = sum(times) / len(times)
-        rows.append({"step": at, "eps_scale": scale, "seconds": seconds})
+    at = pass_points(total, points)
+    places = [(n, cfg.eps_scale(n, total)) for n in at]
+    times = time_steps(supernet, data, cfg, space, places, steps_each=steps_each, seed=seed)
+    rows = [
+        {"step": n, "eps_scale": scale, "seconds": wall, "cpu_seconds": cpu}
+        for (n, scale), (wall, cpu) in zip(places, times)
+    ]
     return sum(r["seconds"] for r in rows) / len(rows), rows
 
 
