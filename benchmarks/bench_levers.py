@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import cpu_info, time_supernet, warm_train  # noqa: E402
 
-from robnas.attacks import make_attack  # noqa: E402
+from robnas.attacks import Attack, make_attack  # noqa: E402
 from robnas.attacks.base import frozen_model  # noqa: E402
 from robnas.config import get_preset  # noqa: E402
 from robnas.data.datasets import ImageData, load_dataset, split_train_val  # noqa: E402
@@ -87,11 +87,18 @@ def side_by_side(
 
 
 def robust_accuracy_all(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    attack: Attack | None = None,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
 ) -> tuple[float, float]:
-    """Scoring as it was: every image attacked, the robust check on every image."""
-    attack = make_attack("pgd20", eps=8 / 255, seed=seed)
-    gen = torch.Generator().manual_seed(seed)
+    """Scoring as it was: every image attacked, the robust check on every image (default: the
+    scoring attack, PGD-20 at 8/255, seeded by `seed`)."""
+    attack = attack or make_attack("pgd20", eps=8 / 255, seed=seed)
+    gen = generator or torch.Generator().manual_seed(seed)
     clean = robust = 0
     for s in range(0, len(labels), batch_size):
         x, y = images[s : s + batch_size], labels[s : s + batch_size]
@@ -206,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     if "attack_only" in levers:
         got = {}
         tb, ta = side_by_side(
-            lambda: got.__setitem__("all", robust_accuracy_all(candidate, images, labels, 32, 0)),
+            lambda: got.__setitem__("all", robust_accuracy_all(candidate, images, labels, 32)),
             lambda: got.__setitem__("only", score(candidate, score_data, 32, 0)),
             args.repeats,
         )
@@ -287,8 +294,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if "batch" in levers:
         tb, ta = side_by_side(
-            lambda: robust_accuracy_all(candidate, images, labels, 32, 0),
-            lambda: robust_accuracy_all(candidate, images, labels, 128, 0),
+            lambda: robust_accuracy_all(candidate, images, labels, 32),
+            lambda: robust_accuracy_all(candidate, images, labels, 128),
             args.repeats,
         )
         record("batch", "batch 32", "batch 128", tb, ta, "CPU s, PGD-20 x 250")

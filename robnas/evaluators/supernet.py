@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from robnas.data.datasets import ImageData
-from robnas.device import device_policy
 from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer
 from robnas.genotype import Genotype
 from robnas.indicators import IndicatorConfig
@@ -84,14 +83,10 @@ class SupernetEvaluator(NetworkEvaluator):
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
         model = self.supernet.extract(genotype)
         device = next(model.parameters()).device
-        # The device policy's layout only (channels_last on a CPU; fp32, eager): the same
-        # finetune and attack, faster (benchmarks/bench_levers.py), equal up to float rounding.
-        policy = device_policy(device, bf16=False, compile=False)
-        policy.prepare(model)
         generator = torch.Generator().manual_seed(seed)
         if self.finetune_cfg is not None:
             from robnas.training.loop import finetune
 
-            finetune(model, self.train_data, self.finetune_cfg, generator=generator, policy=policy)
+            finetune(model, self.train_data, self.finetune_cfg, generator=generator)
         recalibrate(model, self.train_data, self.recal_batches, self.batch_size, generator, device)
         return model, self.val_data, device
