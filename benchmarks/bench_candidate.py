@@ -2,8 +2,8 @@
 
 Each cell is scored twice by `SupernetEvaluator` (inherit, FGSM-RS finetune on 500 images,
 BatchNorm recalibration, PGD-20 on 250 held-out images, FSP distance and Jacobian norm on 64):
-- before: the network in NCHW and every image attacked (the protocol as it was);
-- after: the library as it is (channels_last on a CPU; only the clean hits attacked).
+- before: every scored image attacked and checked (the protocol as it was);
+- after: the library as it is (only the images classified right clean are attacked).
 The two runs alternate cell by cell (before, after, before, after, ...) so other processes slow
 both alike. Printed per cell: CPU and wall seconds of both, and both metric sets (they must
 agree up to float rounding). The last line is one JSON object.
@@ -33,10 +33,8 @@ from bench_levers import robust_accuracy_all  # noqa: E402
 from bench_search import Bench, _supernet_evaluator, cpu_info, warm_train  # noqa: E402
 
 import robnas.evaluators.base as evaluator_base  # noqa: E402
-import robnas.evaluators.supernet as evaluator_supernet  # noqa: E402
 from robnas.config import get_preset  # noqa: E402
 from robnas.data.datasets import load_dataset, split_train_val  # noqa: E402
-from robnas.device import device_policy  # noqa: E402
 from robnas.models.samplers import UniformOpSampler  # noqa: E402
 from robnas.models.supernet import Supernet  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
@@ -44,10 +42,7 @@ from robnas.space.search_space import get_space  # noqa: E402
 
 @contextlib.contextmanager
 def as_before() -> Iterator[None]:
-    """The protocol as it was: candidates in NCHW, every scored image attacked."""
-
-    def nchw_policy(device: Any, **kw: Any) -> Any:
-        return device_policy(device, bf16=False, channels_last=False, compile=False)
+    """The protocol as it was: every scored image attacked."""
 
     def attack_all(
         model: nn.Module,
@@ -60,13 +55,12 @@ def as_before() -> Iterator[None]:
     ) -> tuple[float, float]:
         return robust_accuracy_all(model, images, labels, batch_size, attack, generator)
 
-    saved = evaluator_supernet.device_policy, evaluator_base.robust_accuracy
-    evaluator_supernet.device_policy = nchw_policy  # type: ignore[assignment]
+    saved = evaluator_base.robust_accuracy
     evaluator_base.robust_accuracy = attack_all  # type: ignore[assignment]
     try:
         yield
     finally:
-        evaluator_supernet.device_policy, evaluator_base.robust_accuracy = saved
+        evaluator_base.robust_accuracy = saved
 
 
 def main(argv: list[str] | None = None) -> None:
