@@ -341,6 +341,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for r in rows:
         print(f"supernet step {r['step']:>5} (eps x{r['eps_scale']:.2f}): {r['seconds']:.3f} s")
     total_steps = cfg.epochs * (len(train_data) // cfg.batch_size)
+    dense = total_steps // 2  # where dense_start's paths become uniform
+    with clock.phase("supernet_steps"):
+        places = [(0, 0.0), (dense, 0.0), (dense, 1.0)]
+        kinds = time_steps(
+            supernet, train_data, cfg, space, places, steps_each=steps_each + 1, seed=args.seed
+        )
+    (_, clean_dense), (_, clean_uniform), (_, adv_uniform) = kinds
+    print(
+        f"supernet step CPU s: clean on the whole supernet {clean_dense:.3f}, clean on a uniform "
+        f"path {clean_uniform:.3f}, FGSM-RS on a uniform path {adv_uniform:.3f}"
+    )
     print(
         f"supernet: {1 / step_s:.2f} steps/s, the pass ({total_steps} steps) {total_steps * step_s:.0f} s"
     )
@@ -391,6 +402,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"protocol {name}: {cell_wall[name]:.2f} s wall, {cell_cpu[name]:.2f} s CPU per cell, "
             f"{per_minute[name]:.1f} cells per CPU-minute"
         )
+    # robnas.estimate's constants: costs in clean steps on a uniform path (CPU time)
+    estimator = {
+        "adv_over_clean": adv_uniform / clean_uniform,
+        "dense_extra": clean_dense / clean_uniform - 1,
+        "validation_steps": clock.cpu["validation"] / clean_uniform,
+        "candidate_steps": cell_cpu.get(MAIN_PROTOCOL, float("nan")) / clean_uniform,
+    }
+    print("estimator: " + ", ".join(f"{k} {v:.2f}" for k, v in estimator.items()))
     result: dict[str, Any] = {
         "cpu": model_name,
         "simd": simd,
@@ -410,6 +429,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "candidate_s": round(cell_wall.get(MAIN_PROTOCOL, float("nan")), 3),
         "candidate_cpu_s": round(cell_cpu.get(MAIN_PROTOCOL, float("nan")), 3),
         "cells_per_minute": {k: round(v, 3) for k, v in per_minute.items()},
+        "estimator": {k: round(v, 3) for k, v in estimator.items()},
         "quick": args.quick,
     }
     print(json.dumps(result))

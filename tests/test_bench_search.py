@@ -45,3 +45,6 @@ def test_quick_bench_prints_the_phases_and_one_json_line(
     assert set(protocols) == set(bench.PROTOCOLS.names())
     assert {"finetune_pgd20", "inherited_pgd20", "prescreen_jac_norm"} <= set(protocols)
     assert all(v > 0 for v in protocols.values())
+    costs = result["estimator"]  # robnas.estimate's constants, measured
+    assert set(costs) == {"adv_over_clean", "dense_extra", "validation_steps", "candidate_steps"}
+    assert costs["adv_over_clean"] > 0 and costs["candidate_steps"] > 0
