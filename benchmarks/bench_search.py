@@ -339,7 +339,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             supernet, train_data, cfg, space, points=points, steps_each=steps_each, seed=args.seed
         )
     for r in rows:
-        print(f"supernet step {r['step']:>5} (eps x{r['eps_scale']:.2f}): {r['seconds']:.3f} s")
+        print(
+            f"supernet step {r['step']:>5} (eps x{r['eps_scale']:.2f}): {r['seconds']:.3f} s, "
+            f"{r['cpu_seconds']:.3f} s CPU"
+        )
+    cpu_step_s = sum(r["cpu_seconds"] for r in rows) / len(rows)
     total_steps = cfg.epochs * (len(train_data) // cfg.batch_size)
     dense = total_steps // 2  # where dense_start's paths become uniform
     with clock.phase("supernet_steps"):
@@ -420,6 +424,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "data_load_s": round(clock.wall["data_load"], 3),
         "supernet_steps_per_s": round(1 / step_s, 4),
         "supernet_pass_s": round(total_steps * step_s, 1),
+        "supernet_cpu_steps_per_s": round(1 / cpu_step_s, 4),
         "validation_s": round(clock.wall["validation"], 2),
         "recalibration_s": round(phase_clock.wall["recalibration"], 3),
         "finetune_s": round(phase_clock.wall["finetune"], 3),
