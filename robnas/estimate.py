@@ -39,8 +39,9 @@ class Costs:
     candidate_steps: float
 
 
-#: Measured by benchmarks/bench_search.py on the tiny darts supernet (docs/speed.md).
-COSTS = Costs(adv_over_clean=1.8, dense_extra=0.25, validation_steps=60.0, candidate_steps=55.0)
+#: Measured by benchmarks/bench_search.py on the main job's trained supernet, one thread, CPU
+#: seconds, 2-core AMD EPYC (Zen 5); against that job's own CPU time (650 s) they predict 670 s.
+COSTS = Costs(adv_over_clean=1.66, dense_extra=0.88, validation_steps=97.0, candidate_steps=111.0)
 
 #: The tiny preset's candidate protocol, which `candidate_steps` was measured with.
 _TINY_PROTOCOL = {"finetune_images": 500, "finetune_epochs": 1, "score_images": 250, "steps": 20}
