@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from robnas.errors import ConfigError, check_name
+from robnas.specs import DEFAULT_EPS
 
 METHODS = ("pgd", "trades", "fgsm-rs", "clean")  # clean: standard training, no attack
 
@@ -41,7 +42,7 @@ class TrainConfig:
     method: str = "pgd"
     clean_epochs: float = 0.0
     eps_ramp_epochs: float = 0.0
-    eps: float = 8 / 255
+    eps: float = DEFAULT_EPS
     alpha: float = 2 / 255
     steps: int = 7
     beta: float = 6.0

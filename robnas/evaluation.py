@@ -33,6 +33,7 @@ from robnas.checkpoint import (
 from robnas.data.datasets import load_dataset
 from robnas.errors import ConfigError
 from robnas.io import atomic_torch_save, atomic_write_text
+from robnas.specs import DEFAULT_EPS
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class EvaluationJob:
         checkpoint: Path,
         dataset: str = "cifar10",
         attacks: str | list[str] = "fgsm,pgd20",
-        eps: str | float = "8/255",
+        eps: str | float = DEFAULT_EPS,
         eps_l2: str | float = 0.5,
         n: int = 1000,
         batch_size: int = 100,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robnas.errors import ConfigError, UnknownName, check_name
+from robnas.specs import format_eps
 
 MODES = ("supernet", "tabular", "macro")  # macro: a macro space (wrn), see search/macro.py
 DIRECTIONS = ("maximize", "minimize")
@@ -44,12 +45,6 @@ def robust_key(steps: int) -> str:
 def supernet_objectives(steps: int) -> dict[str, str]:
     """Objective key -> direction for a supernet search whose attack takes `steps` steps."""
     return {robust_key(steps): "maximize", **SUPERNET_METRICS}
-
-
-def format_eps(value: float) -> str:
-    """8/255 -> "8/255" (fractions of 255 when exact, else the decimal)."""
-    scaled = float(value) * 255
-    return f"{round(scaled)}/255" if abs(scaled - round(scaled)) < 1e-6 else repr(float(value))
 
 
 def parse_size(text: str, space_presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
