@@ -87,6 +87,10 @@ class Eps(float):
     def __repr__(self) -> str:
         return f"Eps({format_eps(self)!r})"
 
+    def __reduce__(self) -> tuple[type, tuple[float]]:
+        # pickled (checkpoints, copies) as the plain float: readers need not know this class
+        return (float, (float(self),))
+
 
 #: The one default radius: RobNet's (and most robustness papers') CIFAR-10 L-inf eps.
 DEFAULT_EPS = Eps.parse("8/255")
@@ -262,6 +266,13 @@ class Objective:
         return self.key
 
 
+def default_objective(*, eps: Eps | None = None, steps: int | None = None) -> NetworkObjective:
+    """A network search's objective when none is named: the accuracy under PGD (`--eps`,
+    default 8/255; `--attack-steps`, default 20: `pgd20_acc`)."""
+    attack = _attack("pgd", eps, steps)
+    return NetworkObjective(attack.metric, "maximize", attack)
+
+
 def _attack(name: str, eps: Eps | None, steps: int | None) -> AttackSpec:
     if name == "fgsm" and steps is not None:
         raise ConfigError("FGSM takes one step; --attack-steps sets PGD's steps")
@@ -435,6 +446,7 @@ __all__ = [
     "Objective",
     "Size",
     "attack_of_metric",
+    "default_objective",
     "format_count",
     "format_eps",
     "parse_count",

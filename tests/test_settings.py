@@ -13,7 +13,7 @@ from robnas.result import Result
 from robnas.search.common import BudgetGate, trial_row
 from robnas.search.run import resolve_settings
 from robnas.search.rundir import SUMMARY_KEYS, RunDir, entry, make_summary
-from robnas.search.settings import SearchSettings, format_eps, parse_size
+from robnas.search.settings import SearchSettings, format_eps
 from robnas.space.search_space import get_space
 
 
@@ -56,7 +56,7 @@ def test_final_size_by_name_or_by_counts(data_root: Path, monkeypatch) -> None:
     with pytest.raises(UnknownName, match="unknown size 'huge'; known: paper, small, tiny"):
         resolve_settings(space="darts", final_size="huge")
     with pytest.raises(ConfigError, match="cannot read size"):
-        parse_size("C=many", darts.presets)
+        resolve_settings(space="darts", final_size="C=many")
     # 300K is below the smallest paper-size darts network but above the smallest tiny one
     with pytest.raises(BudgetError, match="below the smallest darts network"):
         resolve_settings(space="darts", budget="300K")

@@ -42,10 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if getattr(args, "preset", None) is not None:  # every command's --preset, checked once
+        if isinstance(getattr(args, "preset", None), str):  # every command's --preset, once
             from robnas.config import get_preset
 
-            get_preset(args.preset)
+            args.preset = get_preset(args.preset)  # commands read the Preset, never the name
         return int(args.func(args) or 0)
     except RobnasError as err:
         print(f"robnas {args.command}: error: {err}", file=sys.stderr)

@@ -117,7 +117,7 @@ def _settings(args: argparse.Namespace) -> tuple[SearchSettings, Path, str | Non
         space=args.space,
         strategy=args.strategy,
         trials=args.trials,
-        preset=args.preset,
+        preset=args.preset.name if args.preset else None,
         seed=args.seed,
         budget=args.budget,
         objective=args.objective,

@@ -101,13 +101,17 @@ def resolve_macro_settings(sp: SearchSpace, **o: Any) -> SearchSettings:
     p = get_preset(o["preset"] if o["preset"] is not None else "tiny")
     final_size = o["final_size"]
     if final_size is not None:
-        check_name("size", final_size, space.presets)
+        check_name("size", final_size, space.sizes)
     final_macro = space.resolve_macro(final_size)
     budget = parse_budget(o["budget"]) if o["budget"] is not None else None
     flops = parse_budget(o["flops_budget"]) if o["flops_budget"] is not None else None
     MacroBudgetGate(space, budget, flops, final_macro, o["dataset"])  # BudgetError if too low
     steps = o["attack_steps"] if o["attack_steps"] is not None else 20
-    low = o["finetune_epochs"] if o["finetune_epochs"] is not None else max(1, p.finetune_epochs)
+    low = (
+        o["finetune_epochs"]
+        if o["finetune_epochs"] is not None
+        else max(1, p.candidates.finetune_epochs)
+    )
     if low < 1:
         raise ConfigError("--finetune-epochs (the low fidelity) must be at least 1 here")
     full = with_overrides(p.train, seed=o["seed"], epochs=o["epochs"] or 2 * low)
@@ -123,7 +127,7 @@ def resolve_macro_settings(sp: SearchSpace, **o: Any) -> SearchSettings:
         strategy=strategy,
         objective=o["objective"] or robust_key(steps),
         direction="maximize",
-        trials=o["trials"] if o["trials"] is not None else p.trials,
+        trials=o["trials"] if o["trials"] is not None else p.candidates.trials,
         preset=p.name,
         seed=o["seed"],
         dataset=o["dataset"],
@@ -135,12 +139,12 @@ def resolve_macro_settings(sp: SearchSpace, **o: Any) -> SearchSettings:
         flops_budget=flops,
         final_size=final_size or "default",
         final_macro=final_macro,
-        search_macro=space.resolve_macro(p.space_size("search_size", space.presets)),
+        search_macro=space.resolve_size(p.default_size("search_size")),
         train=full.to_dict(),
         finetune=low_cfg.to_dict(),
-        train_size=o["train_size"] if o["train_size"] is not None else p.finetune_images,
+        train_size=o["train_size"] if o["train_size"] is not None else p.candidates.finetune_images,
         val_size=o["val_size"] if o["val_size"] is not None else p.val_images,
-        score_size=p.score_images,
+        score_size=p.candidates.score_images,
         data_dir=o["data_dir"],
         supernet=o["supernet"],
         eps=format_eps(parse_eps(o["eps"] if o["eps"] is not None else "8/255")),

@@ -27,12 +27,12 @@ from robnas.search.settings import (
     TABULAR_TRIALS,
     SearchSettings,
     format_eps,
-    parse_size,
     robust_key,
 )
 from robnas.search.study import Progress
 from robnas.space.budget import parse_budget
 from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import Size
 from robnas.strategies import STRATEGIES, make_budget_predicate
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,9 @@ def final_macro_of(
     """(label, macro) of the deployed network: `final_size` (a size name or `C=..,layers=..`)
     on the space's default macro, else the preset's final size."""
     if final_size is None:
-        name = preset_final if preset_final in sp.presets else None
+        name = preset_final if preset_final in sp.sizes else None
         return (name or "default"), sp.resolve_macro(name)
-    overrides = parse_size(final_size, sp.presets)
-    return final_size.strip(), sp.resolve_macro(None, **overrides)
+    return final_size.strip(), sp.resolve_size(Size.parse(final_size))
 
 
 def resolve_settings(
@@ -152,17 +151,17 @@ def resolve_settings(
     settings = SearchSettings(
         **common,
         mode="supernet",
-        trials=trials if trials is not None else p.trials,
+        trials=trials if trials is not None else p.candidates.trials,
         objective=key,
         direction=direction,
         repeats=repeats,
-        search_macro=sp.resolve_macro(p.space_size("search_size", sp.presets)),
+        search_macro=sp.resolve_size(p.default_size("search_size")),
         train=train_cfg.to_dict(),
         finetune=finetune.to_dict() if finetune is not None else None,
         train_size=train_size if train_size is not None else p.train_images,
         val_size=val_size if val_size is not None else p.val_images,
-        finetune_size=p.finetune_images,
-        score_size=p.score_images,
+        finetune_size=p.candidates.finetune_images,
+        score_size=p.candidates.score_images,
         data_dir=data_dir,
         supernet=str(Path(supernet).resolve()) if supernet else None,
         final_train=final_train,

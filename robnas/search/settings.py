@@ -47,22 +47,6 @@ def supernet_objectives(steps: int) -> dict[str, str]:
     return {robust_key(steps): "maximize", **SUPERNET_METRICS}
 
 
-def parse_size(text: str, space_presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Macro overrides from a `--final-size`: a space preset name or `C=36,layers=20`."""
-    text = text.strip()
-    if "=" not in text:
-        return dict(space_presets[check_name("size", text, space_presets)])
-    out: dict[str, Any] = {}
-    for part in text.split(","):
-        key, sep, value = (s.strip() for s in part.partition("="))
-        if not sep or not key or not value.isdigit() or int(value) < 1:
-            raise ConfigError(
-                f"cannot read size {text!r}: write a preset name or positive counts like C=36,layers=20"
-            )
-        out[key] = int(value)
-    return out
-
-
 @dataclass(frozen=True)
 class SearchSettings:
     # what is searched, how, and for how long
@@ -211,7 +195,6 @@ __all__ = [
     "TABULAR_TRIALS",
     "SearchSettings",
     "format_eps",
-    "parse_size",
     "robust_key",
     "supernet_objectives",
 ]
