@@ -117,6 +117,7 @@ def test_every_command_builds_the_same_size(
         ["arch", "info", NB201],
         ["export", NB201, "--out", "{out}"],
         ["evaluate", NB201, "--checkpoint", "{ckpt}", "--out", "{out}"],
+        ["search", "--space", "nb201", "--out", "{out}"],
         ["search", "--space", "nb201", "--final-size", "small", "--out", "{out}"],
     ],
 )
