@@ -118,6 +118,7 @@ def test_an_old_config_resumes_or_is_refused_in_one_line(
     again = (run / "trials.csv").read_text().splitlines()
     assert len(again) == 6 and again[:4] == first
     as_old_config(run, supernet="/x/supernet.pt")  # a field tabular searches never had
+    capsys.readouterr()
     assert main(["search", "--resume", str(run), "--trials", "6", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("setting supernet='/x/supernet.pt' does not apply to a tabular search; "
@@ -211,6 +212,44 @@ def test_supernet_search_end_to_end(
     as_old_config(run)
     assert main(["search", "--resume", str(run), "--trials", "4", "--no-progress"]) == 0
     assert json.loads((run / "summary.json").read_text())["trials"] == 4
+
+
+def test_a_search_starts_its_supernet_from_its_seed(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """torch's global generator is seeded differently in every process; the supernet a search
+    trains starts from --seed alone, so a search is repeatable."""
+    import robnas.search.supernet as search_supernet
+
+    class Stop(Exception):
+        pass
+
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def record(model, *args, **kw):  # type: ignore[no-untyped-def]
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        raise Stop
+
+    monkeypatch.setattr(search_supernet, "train", record)
+    monkeypatch.setenv("ROBNAS_DATA", str(data_root))
+    argv = [
+        "search",
+        "--space",
+        "nb201",
+        "--preset",
+        "tiny",
+        "--train-size",
+        "32",
+        "--val-size",
+        "16",
+    ]
+    for i, (global_seed, seed) in enumerate(((1, "0"), (2, "0"), (2, "1"))):
+        torch.manual_seed(global_seed)
+        with pytest.raises(Stop):
+            main([*argv, "--seed", seed, "--out", str(tmp_path / f"run{i}"), "--no-progress"])
+    first, again, other = seen
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
 @pytest.mark.slow

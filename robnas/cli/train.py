@@ -219,18 +219,23 @@ def _run(
 
 def run_train(args: argparse.Namespace) -> int:
     spec = resolve_from_args(args)
-    return _run(args, _config(args), spec.build(), spec.dataset, spec.label, spec=spec)
+    from robnas.evaluators.base import seeded
+
+    cfg = _config(args)
+    model = seeded(cfg.seed, spec.build)  # the initial weights follow --seed alone
+    return _run(args, cfg, model, spec.dataset, spec.label, spec=spec)
 
 
 def run_supernet_train(args: argparse.Namespace) -> int:
+    from robnas.evaluators.base import seeded
     from robnas.models.samplers import make_sampler
     from robnas.models.supernet import Supernet
     from robnas.space.search_space import get_space
 
     space = get_space(args.space)
     macro = space.resolve_size(size_of(args))
-    model = Supernet(space, macro, args.dataset)
     cfg = _config(args)
+    model = seeded(cfg.seed, lambda: Supernet(space, macro, args.dataset))
     sampler = make_sampler(cfg.sampler, space, cfg.seed, free=args.free, macro=macro)
     label = f"supernet:{space.name} ({sampler.name}{', free' if args.free else ''})"
     return _run(args, cfg, model, args.dataset, label, sampler=sampler)

@@ -18,9 +18,9 @@ import math
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -51,13 +51,23 @@ def genotype_seed(seed: int, genotype: Genotype) -> int:
     return zlib.crc32(f"{int(seed)}:{genotype.key}".encode()) & 0x7FFFFFFF
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
+def seeded(seed: int, make: Callable[[], M]) -> M:
+    """`make()` (a network) initialised from `seed` alone: torch's global generator, which
+    layers draw their initial weights from, is seeded inside and restored afterwards (its own
+    seed differs from process to process)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
+
+
 def seeded_build(
     space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str, seed: int
 ) -> nn.Module:
     """Build with a reproducible initialisation; the global RNG state is restored afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(genotype, macro, dataset)
+    return seeded(seed, lambda: space.build(genotype, macro, dataset))
 
 
 class QueryCounter:

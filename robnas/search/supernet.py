@@ -26,7 +26,14 @@ from robnas.config import Preset
 from robnas.data import datasets
 from robnas.data.datasets import ImageData, load_train_val, resolve_data_dir
 from robnas.errors import CheckpointError, ConfigError
-from robnas.evaluators.base import DEFAULT_INDICATORS, Scoring, build_attack
+from robnas.evaluators.base import (
+    DEFAULT_INDICATORS,
+    Scoring,
+    build_attack,
+    genotype_seed,
+    seeded,
+    seeded_build,
+)
 from robnas.evaluators.indicator import IndicatorEvaluator
 from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
@@ -145,7 +152,7 @@ class SupernetSearch(Mode[SupernetSettings]):
         """The supernet at the proxy size: loaded from the checkpoint, else trained here."""
         s, space = self.settings, self.space
         macro = dict(s.search_macro)
-        model = Supernet(space, macro, s.dataset)
+        model = seeded(s.seed, lambda: Supernet(space, macro, s.dataset))
         if self.ckpt is not None:
             self.phase(f"loading supernet {self.source}")
             load_state(model, self.ckpt["model"], str(self.source))
@@ -206,7 +213,7 @@ class SupernetSearch(Mode[SupernetSettings]):
         s, space = self.settings, self.space
         self.phase("training the winner")
         g = Genotype.from_str(genotype)
-        model = space.build(g, s.final_macro, s.dataset)
+        model = seeded_build(space, g, s.final_macro, s.dataset, genotype_seed(s.seed, g))
         train(
             model,
             self.train_data,
