@@ -181,6 +181,22 @@ def tiny_supernet(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> 
     return str(ckpt)
 
 
+@pytest.fixture
+def made_attacks(monkeypatch) -> list[tuple[str, float, dict]]:
+    """Every attack the evaluators build, as (name, eps, options)."""
+    import robnas.evaluators.base as evaluator_base
+
+    made: list[tuple[str, float, dict]] = []
+    real = evaluator_base.make_attack
+
+    def spy(name: str, *, eps: float, **kw):  # type: ignore[no-untyped-def]
+        made.append((name, eps, kw))
+        return real(name, eps=eps, **kw)
+
+    monkeypatch.setattr(evaluator_base, "make_attack", spy)
+    return made
+
+
 def supernet_search(ckpt: str, out: Path, *extra: str) -> list[str]:
     return [
         "search", "--space", "darts", "--strategy", "random", "--supernet", ckpt,
@@ -278,25 +294,22 @@ def test_a_search_trains_its_supernet_with_the_presets_sampler(
 
 @pytest.mark.slow  # ~half of it builds the paper-size FLOP table once per process
 def test_budget_binds_the_paper_size_of_a_tiny_proxy_search(
-    data_root: Path, tmp_path: Path, monkeypatch, capsys, tiny_supernet: str
+    data_root: Path,
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
+    tiny_supernet: str,
+    made_attacks: list[tuple[str, float, dict]],
 ) -> None:
     """`--budget 3M --preset tiny`: every cell found has at most 3M parameters at the paper
     size (most darts cells have more), the proxy count is stored beside it, rejections are
     counted, and the objective's eps and steps reach the attack and the trials table."""
-    import robnas.evaluators.base as evaluator_base
     from robnas.genotype import Genotype
     from robnas.search.rundir import RunDir
     from robnas.space.search_space import get_space
 
     monkeypatch.setenv("ROBNAS_DATA", str(data_root))
-    attacks: list[tuple[str, float, dict]] = []
-    real = evaluator_base.make_attack
-
-    def spy(name: str, *, eps: float, **kw):  # type: ignore[no-untyped-def]
-        attacks.append((name, eps, kw))
-        return real(name, eps=eps, **kw)
-
-    monkeypatch.setattr(evaluator_base, "make_attack", spy)
+    attacks = made_attacks
     run = tmp_path / "run"
     extra = ["--budget", "3M", "--preset", "tiny", "--trials", "2", "--eps", "4/255"]
     assert main(supernet_search(tiny_supernet, run, *extra, "--attack-steps", "2")) == 0
@@ -340,6 +353,7 @@ def test_a_network_search_measures_the_attack_its_objective_names(
     tmp_path: Path,
     monkeypatch,
     tiny_supernet: str,
+    made_attacks: list[tuple[str, float, dict]],
     objective: str,
     extra: list[str],
     attack: str,
@@ -348,18 +362,10 @@ def test_a_network_search_measures_the_attack_its_objective_names(
 ) -> None:
     """`--objective fgsm@1` names what the NB201 robustness dataset's `fgsm@1` column holds;
     a network search measures it on held-out images: FGSM at 1/255, stored as `fgsm_acc`."""
-    import robnas.evaluators.base as evaluator_base
     from robnas.search.rundir import RunDir
 
     monkeypatch.setenv("ROBNAS_DATA", str(data_root))
-    made: list[tuple[str, float, dict]] = []
-    real = evaluator_base.make_attack
-
-    def spy(name: str, *, eps: float, **kw):  # type: ignore[no-untyped-def]
-        made.append((name, eps, kw))
-        return real(name, eps=eps, **kw)
-
-    monkeypatch.setattr(evaluator_base, "make_attack", spy)
+    made = made_attacks
     run = tmp_path / "run"
     argv = supernet_search(tiny_supernet, run, "--trials", "1", "--objective", objective, *extra)
     assert main(argv) == 0

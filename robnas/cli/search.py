@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from robnas.cli._common import PRESET_HELP, add_data_arguments, data_spec
 from robnas.config import METHODS
-from robnas.specs import Budget, Eps, Objective, Size
+from robnas.specs import DEFAULT_EPS, Budget, Eps, Objective, Size
 
 if TYPE_CHECKING:
     from robnas.search.request import SearchRequest
@@ -108,7 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="per-candidate finetune epochs (default: tiny 1, paper 3)",
     )
-    p.add_argument("--eps", help="Linf radius of the objective's PGD attack (default: 8/255)")
+    p.add_argument(
+        "--eps", help=f"Linf radius of the objective's PGD attack (default: {DEFAULT_EPS})"
+    )
     p.add_argument(
         "--attack-steps",
         type=int,

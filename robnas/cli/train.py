@@ -13,7 +13,7 @@ from typing import Any
 from robnas.cli._common import add_data_arguments, add_size_arguments, data_spec, size_of
 from robnas.cli.arch import add_arch_arguments, resolve_from_args
 from robnas.config import METHODS
-from robnas.specs import Eps
+from robnas.specs import DEFAULT_EPS, Eps
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="after the clean start, raise the attack's eps from 0 over this many epochs",
     )
     parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--eps", help="Linf budget, e.g. 8/255")
+    parser.add_argument("--eps", help=f"Linf budget (default: the preset's, {DEFAULT_EPS})")
     parser.add_argument("--alpha", help="attack step size, e.g. 2/255")
     parser.add_argument("--steps", type=int, help="attack steps during training (PGD-K, TRADES)")
     parser.add_argument("--beta", type=float, help="TRADES trade-off")
