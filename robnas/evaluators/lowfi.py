@@ -25,7 +25,7 @@ from robnas.attacks import make_attack
 from robnas.attacks.base import frozen_model
 from robnas.data.datasets import ImageData
 from robnas.device import resolve_device
-from robnas.evaluators.base import NetworkEvaluator, Scorer, seeded_build
+from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.space.search_space import SearchSpace
 
@@ -69,13 +69,9 @@ class WeakAttackScorer(Scorer):
             space,
             final_macro,
             dataset,
-            eval_attack=None,
-            eval_eps=eps,
-            indicators=(),
-            indicator_cfg=None,
-            indicator_samples=1,
-            batch_size=batch_size,
+            Scoring(attack=None, indicator_samples=1, batch_size=batch_size),
         )
+        self.eval_eps = float(eps)
         if pgd_steps < 1:
             raise ValueError(f"pgd_steps must be >= 1, got {pgd_steps}")
         self.pgd_steps = int(pgd_steps)
