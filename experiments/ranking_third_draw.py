@@ -37,6 +37,7 @@ from robnas.evaluators.base import seeded_build
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
 from robnas.io import atomic_write_text
+from robnas.models import sizing
 from robnas.ranking.metrics import kendall, kendall_within, tau_gain, tau_within_interval
 from robnas.ranking.report import TRUTHS, draw_classes
 from robnas.ranking.scores import (
@@ -140,7 +141,7 @@ def signals(args: argparse.Namespace, archs: list[str]) -> None:
         if arch in done or arch in elsewhere:
             continue
         g = Genotype.from_str(f"nb201:{arch}")
-        row: dict = {"arch": arch, "params": space.num_params(g, deployed, "cifar10")}
+        row: dict = {"arch": arch, "params": sizing.num_params(space, g, deployed, "cifar10")}
         row |= path_features(g.cells[0])
         model = seeded_build(space, g, deployed, "cifar10", 0).eval()
         x, y = naswot_images.floats(), naswot_images.labels

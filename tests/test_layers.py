@@ -30,10 +30,10 @@ BASE = {"robnas", "errors", "registry", "io", "genotype", "ops", "config", "resu
 
 LAYERS = {
     "base": 0,
-    "space": 1,  # search spaces: TOML, sizing, canonical forms
+    "space": 1,  # search spaces as data: the protocol, TOML, canonical forms
     "attacks": 1,  # attacks, suite, checks: torch and the base only
     "data": 2,  # datasets, files, the tabular benchmark (reads spaces)
-    "models": 3,  # networks, supernet, samplers, baselines, resolve
+    "models": 3,  # networks, supernet, samplers, baselines, resolve; building and sizing genotypes
     "checkpoint": 4,
     "device": 4,  # device policy: knows which supernet parts torch.compile may see
     "training": 5,
@@ -52,16 +52,8 @@ LAYERS = {
 }
 
 # Deliberate upward imports, each inside a function: (importing module, imported package).
-FACADES = {
-    # SearchSpace.build / num_params / sizing build the network the space describes, and size it
-    # for a dataset: the space is the entry point the public API names (GUIDE: SearchSpace.build).
-    ("robnas.space.search_space", "models"): "SearchSpace.build builds its network lazily",
-    ("robnas.space.search_space", "data"): "SearchSpace sizes networks for a dataset",
-    ("robnas.space.sizing", "models"): "parameter counts of a built network (fallback)",
-    # MacroSpace (the wrn space) builds and costs the macro network its genotype names
-    ("robnas.space.macro", "models"): "MacroSpace.build/cost: build_macro, macro_cost",
-    ("robnas.space.macro", "data"): "MacroSpace sizes networks for a dataset",
-}
+# None: spaces are data (robnas.space), networks and their sizes are built in robnas.models.
+FACADES: dict[tuple[str, str], str] = {}
 
 # Rules still broken by work in progress elsewhere (strict: the mark must go once they pass).
 PENDING: dict[str, str] = {}

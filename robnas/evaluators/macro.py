@@ -26,6 +26,7 @@ from robnas.data.datasets import ImageData
 from robnas.device import resolve_device
 from robnas.evaluators.base import Scorer, Scoring, genotype_seed, seeded_build
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.macro import MacroSpace
 from robnas.specs import AttackSpec
@@ -109,7 +110,7 @@ class MacroEvaluator:
             log.warning("non-finite metrics for %s: %s", g.to_str(), metrics)
         return Result(
             metrics,
-            self.space.num_params(g, self.final_macro, self.dataset),
+            sizing.num_params(self.space, g, self.final_macro, self.dataset),
             time.perf_counter() - start,
             "ok" if finite else "failed",
         )

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from robnas.errors import ConfigError
+from robnas.genotype import MACRO_ACTIVATIONS, SE_MODES
 from robnas.ops import Normalize
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -20,6 +21,8 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hswish": nn.Hardswish,
     "relu6": nn.ReLU6,
 }
+if tuple(ACTIVATIONS) != MACRO_ACTIVATIONS:  # the grammar's names and the modules agree
+    raise ImportError("robnas.genotype.MACRO_ACTIVATIONS must list ACTIVATIONS' names in order")
 
 
 def make_activation(name: str) -> nn.Module:
@@ -91,9 +94,6 @@ class SqueezeExcite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
-
-
-SE_MODES = ("none", "standard", "residual")
 
 
 class ResidualMerge(nn.Module):

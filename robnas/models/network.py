@@ -18,7 +18,7 @@ from robnas.genotype import Cell, Genotype
 from robnas.ops import FactorizedReduce, Normalize, ReLUConvBN, make_op
 
 if TYPE_CHECKING:
-    from robnas.space.search_space import SearchSpace
+    from robnas.space.cell import CellSpace
 
 
 def edge_key(node: int, pred: int) -> str:
@@ -34,7 +34,7 @@ class CellDAG(nn.Module):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         channels: int,
         reduction: bool,
         affine: bool,
@@ -76,7 +76,7 @@ class CellDAG(nn.Module):
 class DartsCell(nn.Module):
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         c_prev_prev: int,
         c_prev: int,
         channels: int,
@@ -104,7 +104,7 @@ class CellNetwork(nn.Module):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         macro: dict[str, Any],
         genotype: Genotype | None,
         num_classes: int,
@@ -122,7 +122,7 @@ class DartsNetwork(CellNetwork):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         macro: dict[str, Any],
         genotype: Genotype | None,
         num_classes: int,
@@ -179,7 +179,7 @@ class ResNetBasicBlock(nn.Module):
 
 
 class NB201Cell(nn.Module):
-    def __init__(self, space: SearchSpace, channels: int, affine: bool, cell: Cell | None) -> None:
+    def __init__(self, space: CellSpace, channels: int, affine: bool, cell: Cell | None) -> None:
         super().__init__()
         self.dag = CellDAG(space, channels, False, affine, cell)
 
@@ -192,7 +192,7 @@ class NB201Network(CellNetwork):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         macro: dict[str, Any],
         genotype: Genotype | None,
         num_classes: int,

@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from robnas.errors import ConfigError
+from robnas.genotype import MACRO_BLOCKS, SE_MODES
 from robnas.models.layers import (
     ACTIVATIONS,
-    SE_MODES,
     ResidualMerge,
     init_weights,
     make_activation,
@@ -35,7 +35,7 @@ from robnas.models.layers import (
 )
 from robnas.models.robust_resnet import EXPANSION, PLAIN_BOTTLENECK, ROBUST_BLOCK, BottleneckBlock
 
-BLOCKS = ("basic", "preact", "bottleneck", "robust")
+BLOCKS = MACRO_BLOCKS
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 

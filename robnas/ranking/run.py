@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from robnas import models
 from robnas.data.datasets import ImageData
 from robnas.data.tabular import TabularBenchmark
 from robnas.genotype import Genotype
@@ -77,7 +78,7 @@ def _row(score: CellScore, space: Any, macro: dict[str, Any], dataset: str) -> d
     from robnas.indicators import count_flops
 
     with torch.device("meta"):
-        net = space.build(score.genotype, macro, dataset)
+        net = models.build(space, score.genotype, macro, dataset)
     kept, nan = score.clean_logp is not None, float("nan")
     return {
         "arch": score.genotype.to_str().partition(":")[2],
