@@ -8,6 +8,7 @@ distribution's version (pyproject.toml is its one source).
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from robnas.errors import (
@@ -44,8 +45,6 @@ _LAZY = {
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("robnas")
     except PackageNotFoundError:  # a source tree nobody installed: no metadata to read

@@ -28,6 +28,7 @@ from robnas.device import resolve_device
 from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.space.search_space import SearchSpace
+from robnas.training.finetune import finetune
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -152,8 +153,6 @@ class LowFidelityEvaluator(NetworkEvaluator):
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
-        from robnas.training.finetune import finetune
-
         model = seeded_build(self.space, genotype, self.macro, self.dataset, seed).to(self.device)
         generator = torch.Generator().manual_seed(seed)
         self.last_train = finetune(model, self.train_data, self.train_cfg, generator=generator)

@@ -30,6 +30,7 @@ from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.macro import MacroSpace
 from robnas.specs import AttackSpec
+from robnas.training.loop import train
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -77,8 +78,6 @@ class MacroEvaluator:
         self.low_scores: list[float] = []  #: low-fidelity objectives, for the promotion rule
 
     def _train(self, model: torch.nn.Module, cfg: TrainConfig) -> None:
-        from robnas.training.loop import train
-
         train(model, self.train_data, self.check_data, dataclasses.replace(cfg, val_steps=1))
 
     def promoted(self, low: float) -> bool:

@@ -18,9 +18,13 @@ import pandas as pd
 import torch
 
 from robnas import models
+from robnas.checkpoint import image_fingerprints, load_state, read_checkpoint, unseen_images
 from robnas.data.datasets import ImageData
 from robnas.data.tabular import TabularBenchmark
+from robnas.errors import CheckpointError, ConfigError
+from robnas.evaluators.base import seeded_build
 from robnas.genotype import Genotype
+from robnas.indicators import INDICATORS, count_flops
 from robnas.io import atomic_write_text
 from robnas.models.supernet import Supernet
 from robnas.ranking.metrics import tau_gain
@@ -58,8 +62,6 @@ class RankSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from robnas.errors import ConfigError
-
         if self.score not in SCORES:
             raise ConfigError(f"unknown score {self.score!r}; choose one of {', '.join(SCORES)}")
         if self.indicators_at not in ("init", "inherited"):
@@ -75,8 +77,6 @@ class RankSettings:
 
 
 def _row(score: CellScore, space: Any, macro: dict[str, Any], dataset: str) -> dict[str, Any]:
-    from robnas.indicators import count_flops
-
     with torch.device("meta"):
         net = models.build(space, score.genotype, macro, dataset)
     kept, nan = score.clean_logp is not None, float("nan")
@@ -153,7 +153,6 @@ def _same_indicators(
 ) -> None:
     """A resumed ranking keeps its indicator settings: rows already written were computed with
     them, and a new indicator would be missing from those rows."""
-    from robnas.errors import ConfigError
 
     these = {
         "indicators": list(settings.indicators),
@@ -176,8 +175,6 @@ def _same_indicators(
 def _indicator(
     supernet: Supernet, g: Genotype, name: str, data: ImageData, settings: RankSettings
 ) -> float:
-    from robnas.evaluators.base import seeded_build
-    from robnas.indicators import INDICATORS
 
     if settings.indicators_at == "init":
         macro = indicator_macro(supernet, settings)
@@ -281,8 +278,6 @@ def scores_by(summary: dict[str, Any], score: str, truth: str) -> dict[str, floa
 
 def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
     """A trained supernet from its checkpoint (space, macro and dataset as recorded)."""
-    from robnas.checkpoint import load_state, read_checkpoint
-    from robnas.errors import CheckpointError
 
     ckpt = read_checkpoint(path, complete=True)
     if ckpt.get("kind") != "supernet" or not ckpt.get("space"):
@@ -306,7 +301,6 @@ def ranking_images(
 ) -> tuple[ImageData, ImageData]:
     """(recalibration images, held-out scoring images): the scoring images are ones the supernet
     never trained on (refused otherwise); BatchNorm statistics come from its training images."""
-    from robnas.checkpoint import image_fingerprints, unseen_images
 
     dataset = str(ckpt.get("dataset") or "cifar10")
     unseen = unseen_images(ckpt, data, source, dataset=dataset, need=images)
