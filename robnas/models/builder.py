@@ -22,6 +22,7 @@ from robnas.genotype import Genotype
 from robnas.models.network import FAMILIES
 from robnas.models.robust_resnet import PLAIN_BOTTLENECK, ROBUST_BLOCK
 from robnas.models.wrn import MacroConfig, build_macro
+from robnas.space.cell import CellSpace
 from robnas.space.macro import MacroSpace
 from robnas.space.search_space import SearchSpace, cell_space
 
@@ -33,25 +34,34 @@ def build(
     dataset: str = "cifar10",
 ) -> nn.Module:
     """The network of `genotype` (validated against `space` at this size), taking [0,1] images."""
-    info = dataset_info(dataset)
     if isinstance(space, MacroSpace):
-        return build_macro(
-            macro_config(space, genotype, macro), info.num_classes, info.mean, info.std
-        )
-    cells = cell_space(space)
-    m = cells.resolve_macro() if macro is None else macro
+        info = dataset_info(dataset)
+        config = macro_config(space, genotype, macro)
+        return build_macro(config, info.num_classes, info.mean, info.std)
+    cells, m = cell_size(space, macro)
     cells.validate(genotype, m)
-    return FAMILIES[cells.family](cells, m, genotype, info.num_classes, info.mean, info.std)
+    return _cell_network(cells, m, genotype, dataset)
 
 
 def build_supernet(
     space: SearchSpace, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
 ) -> nn.Module:
     """Every op of every edge built once; `forward(x, genotype)` runs one path (cell spaces)."""
+    cells, m = cell_size(space, macro)
+    return _cell_network(cells, m, None, dataset)
+
+
+def cell_size(space: SearchSpace, macro: dict[str, Any] | None) -> tuple[CellSpace, dict[str, Any]]:
+    """The cell space (a macro space is refused) and its size (None: the default `[macro]`)."""
     cells = cell_space(space)
-    m = cells.resolve_macro() if macro is None else macro
+    return cells, cells.resolve_macro() if macro is None else macro
+
+
+def _cell_network(
+    space: CellSpace, macro: dict[str, Any], genotype: Genotype | None, dataset: str
+) -> nn.Module:
     info = dataset_info(dataset)
-    return FAMILIES[cells.family](cells, m, None, info.num_classes, info.mean, info.std)
+    return FAMILIES[space.family](space, macro, genotype, info.num_classes, info.mean, info.std)
 
 
 def macro_config(

@@ -65,6 +65,18 @@ def normalized(net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> n
     return nn.Sequential(OrderedDict(normalize=Normalize(mean, std), net=net))
 
 
+def switched_factory(make: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """A study network's factory `(num_classes, mean, std, *, bn, residual, se) -> model`:
+    `make(num_classes, **switches)` behind Normalize (switches left out keep `make`'s defaults)."""
+
+    def factory(
+        num_classes: int, mean: Sequence[float], std: Sequence[float], **switches: bool
+    ) -> nn.Module:
+        return normalized(make(num_classes, **switches), mean, std)
+
+    return factory
+
+
 class SkipAdd(nn.Module):
     """`a + b` for a residual connection; a module so tests and analyses can find every skip."""
 

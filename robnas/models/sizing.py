@@ -21,12 +21,12 @@ import torch
 from robnas.data.datasets import dataset_info
 from robnas.errors import InvalidSpace
 from robnas.genotype import Genotype
-from robnas.models.builder import build_supernet, macro_config
+from robnas.models.builder import build_supernet, cell_size, macro_config
 from robnas.models.network import CellDAG, edge_key
 from robnas.models.scaling import Cost, macro_cost
 from robnas.space.cell import CellSpace
 from robnas.space.macro import MacroSpace
-from robnas.space.search_space import SearchSpace, cell_space
+from robnas.space.search_space import SearchSpace
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -90,8 +90,7 @@ def num_params(
     """The parameter count of `build(space, genotype, macro, dataset)`, without building it."""
     if isinstance(space, MacroSpace):
         return cost(space, genotype, macro, dataset).params
-    cells = cell_space(space)
-    m = cells.resolve_macro() if macro is None else macro
+    cells, m = cell_size(space, macro)
     cells.validate(genotype, m)
     return param_table(cells, m, dataset).count(genotype)
 
@@ -102,8 +101,7 @@ def min_params(
     """The smallest parameter count any genotype of the space reaches at this macro size."""
     if isinstance(space, MacroSpace):
         return min(num_params(space, g, macro, dataset) for g in space.smallest())
-    cells = cell_space(space)
-    m = cells.resolve_macro() if macro is None else macro
+    cells, m = cell_size(space, macro)
     return param_table(cells, m, dataset).minimum()
 
 
