@@ -77,6 +77,15 @@ def switched_factory(make: Callable[..., nn.Module]) -> Callable[..., nn.Module]
     return factory
 
 
+def projection(c_in: int, c_out: int, stride: int, *, bn: bool = False) -> nn.Module | None:
+    """A residual block's shortcut: a strided 1x1 conv (then BN if `bn`) where the block changes
+    the shape, else None (the identity)."""
+    if stride == 1 and c_in == c_out:
+        return None
+    conv = nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out)) if bn else conv
+
+
 class SkipAdd(nn.Module):
     """`a + b` for a residual connection; a module so tests and analyses can find every skip."""
 
