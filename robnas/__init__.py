@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from robnas.export.record import load
     from robnas.genotype import Genotype
     from robnas.models.resolve import ArchSpec, build, resolve_arch
+    from robnas.models.sizing import num_params
     from robnas.space.budget import parse_budget
     from robnas.space.search_space import SearchSpace, get_space, space_names
 
@@ -38,6 +39,7 @@ _LAZY = {
     "ArchSpec": "robnas.models.resolve",
     "build": "robnas.models.resolve",
     "resolve_arch": "robnas.models.resolve",
+    "num_params": "robnas.models.sizing",
     "SearchSpace": "robnas.space.search_space",
     "get_space": "robnas.space.search_space",
     "space_names": "robnas.space.search_space",
@@ -78,6 +80,7 @@ __all__ = [
     "build",
     "get_space",
     "load",
+    "num_params",
     "parse_budget",
     "resolve_arch",
     "space_names",

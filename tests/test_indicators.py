@@ -318,7 +318,7 @@ def test_genotype_flops_table_matches_counting_the_built_network(space_name: str
 
 def test_fsp_on_nb201_cells_uses_each_cells_own_input() -> None:
     nb201 = get_space("nb201")
-    net = nb201.build(nb201.sample(np.random.default_rng(0)), nb201.resolve_macro("tiny"))
+    net = models.build(nb201, nb201.sample(np.random.default_rng(0)), nb201.resolve_macro("tiny"))
     x, y = _batch(2)
     shapes = [tuple(g.shape) for g in fsp_matrices(net, x)]
     assert shapes == [(2, 8, 8), (2, 16, 16), (2, 32, 32)]  # N=1: one cell per stage
