@@ -1,0 +1,75 @@
+"""The declared objectives of the network-mode protocols: one shape, within-size formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from robnas.errors import ConfigError, UnknownName
+from robnas.ranking.protocols import (
+    FORMULAS,
+    PROTOCOLS,
+    TARGETS,
+    definition,
+    objective,
+    within_size,
+)
+from robnas.ranking.scores import score
+
+SMOOTH = {"naswot": 1500.0, "paths_nopool": 0.0, "min_pool_per_path": 1.0, "free_paths": 0.0}
+ROUGH = {"naswot": 1500.0, "paths_nopool": 4.0, "min_pool_per_path": 0.0, "free_paths": 1.0}
+
+
+def test_every_protocol_declares_every_target() -> None:
+    assert set(FORMULAS) == {(p, t) for p in PROTOCOLS for t in TARGETS}
+    for p in PROTOCOLS:
+        for t in TARGETS:
+            assert t in definition(p, t) and "parameter count first" in definition(p, t)
+
+
+def test_the_ranker_clean_objective_is_the_declared_score() -> None:
+    m = {**ROUGH, "naswot": 1562.7}
+    assert objective("ranker", "clean", m, 587386) == pytest.approx(score(587386, 1562.7, 4.0))
+
+
+def test_size_comes_first_whatever_the_formula() -> None:
+    for p, extra in (("ranker", {}), ("lowfi", {}), ("supernet", {})):
+        for t in TARGETS:
+            best = {**SMOOTH, "clean_acc": 0.9, "fgsm_acc": 0.9, "pgd_acc": 0.9, **extra}
+            worst = {**ROUGH, "naswot": 1.0, "clean_acc": 0.0, "fgsm_acc": 0.0, "pgd_acc": 0.0}
+            assert objective(p, t, worst, 1001) > objective(p, t, best, 1000)
+            assert objective(p, t, best, 1000) > objective(p, t, worst, 1000)
+
+
+def test_pooling_counts_only_up_to_one_pool_per_path() -> None:
+    # the all-pool chain (three pools on its one path) is worth no more than one pool per path:
+    # the formula is not extrapolated past the range it was chosen on
+    chain = {**SMOOTH, "min_pool_per_path": 3.0}
+    for t in ("fgsm@1", "pgd@1"):
+        assert within_size("ranker", t, chain) == within_size("ranker", t, SMOOTH)
+        assert within_size("ranker", t, SMOOTH) > within_size("ranker", t, ROUGH)
+
+
+def test_naswot_only_breaks_ties_for_pgd() -> None:
+    low, high = {**SMOOTH, "naswot": 1000.0}, {**ROUGH, "naswot": 2000.0}
+    assert within_size("ranker", "pgd@1", low) > within_size("ranker", "pgd@1", high)
+    assert within_size("ranker", "pgd@1", {**SMOOTH, "naswot": 1001.0}) > within_size(
+        "ranker", "pgd@1", low
+    )
+
+
+def test_measuring_protocols_read_the_measured_accuracy() -> None:
+    m = {"clean_acc": 0.5, "fgsm_acc": 0.3, "pgd_acc": 0.2}
+    assert within_size("lowfi", "fgsm@1", m) == 0.3
+    assert within_size("supernet", "pgd@1", m) == 0.2
+    assert math.isnan(objective("lowfi", "clean", {"clean_acc": math.nan}, 10))
+
+
+def test_bad_names_and_missing_measurements_say_what_to_do() -> None:
+    with pytest.raises(UnknownName, match="unknown protocol 'oracle'; known: lowfi, ranker"):
+        objective("oracle", "clean", {}, 1)
+    with pytest.raises(UnknownName, match="unknown objective 'pgd20_acc'"):
+        objective("ranker", "pgd20_acc", {}, 1)
+    with pytest.raises(ConfigError, match="needs the measurement 'naswot'"):
+        objective("ranker", "fgsm@1", {"free_paths": 0.0, "min_pool_per_path": 0.0}, 1)
