@@ -13,8 +13,8 @@ top-5) up in it.
 
 Every strategy of one protocol scores the same number of cells (`--trials`: a query is the first
 evaluation of an isomorph class), on the same seeds, under the same budget, so the comparison
-(issue: predictor against random and regularized evolution in network mode) charges each the
-same.
+(the predictor against random search and regularized evolution in network mode) charges each
+the same.
 
 Writes, resumably (a search whose row is in the table is not run again):
 
@@ -28,7 +28,7 @@ Writes, resumably (a search whose row is in the table is not run again):
   cells and at 10, the largest-cell rule, a random cell);
 - DIR/e2e_nb201.png: the winners (per seed and the mean) beside the references.
 
-    python experiments/e2e_nb201.py --budget 0.6M --seeds 0-4 --out experiments/results/e2e_nb201
+    python experiments/e2e_nb201.py --budget 0.6M --seeds 0-4 --out DIR
 """
 
 from __future__ import annotations

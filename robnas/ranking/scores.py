@@ -33,7 +33,7 @@ NASWOT_SCORES = ("params+(supernet,naswot)", "params+naswot")  # need NASWOT at 
 
 # ---------------------------------------------------------------------------------------------
 # The declared rankers (docs/ranking.md). Chosen on the two earlier NB201 draws (1,000 isomorph
-# classes: experiments/results/oneshot_rank_nb201{,_fresh500}.csv and their indicator tables),
+# classes: experiments/results/oneshot_rank_nb201/oneshot_rank_nb201{,_fresh500}.csv and their indicator tables),
 # fixed here before a third draw was measured. Each divisor is the pooled within-size standard
 # deviation of that signal over those 1,000 cells (a property of the signal, not of any ground
 # truth), so the terms weigh the same inside a size.
