@@ -73,3 +73,15 @@ def test_bad_names_and_missing_measurements_say_what_to_do() -> None:
         objective("ranker", "pgd20_acc", {}, 1)
     with pytest.raises(ConfigError, match="needs the measurement 'naswot'"):
         objective("ranker", "fgsm@1", {"free_paths": 0.0, "min_pool_per_path": 0.0}, 1)
+
+
+def test_the_declaration_evidence_scores_what_the_library_declares(monkeypatch) -> None:
+    from experiment_helpers import load_experiment
+
+    script = load_experiment("protocol_declaration_nb201", monkeypatch)
+    dev = script.development_table().head(40)
+    found = script.formulas(dev)
+    for target in TARGETS:
+        (name,) = [n for n in found if f"[declared: {target}]" in n]
+        mine = [within_size("ranker", target, row) for row in dev.to_dict("records")]
+        assert found[name] == pytest.approx(mine)

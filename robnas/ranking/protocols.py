@@ -44,7 +44,7 @@ DEFAULT_PROTOCOL = "ranker"
 #: the within-size formula of each (protocol, target), as text (docs, summaries)
 FORMULAS: dict[tuple[str, str], str] = {
     ("ranker", "clean"): "naswot / 24.71 + paths_nopool / 0.812 (the declared `score`)",
-    ("ranker", "fgsm@1"): "naswot / 24.71 + min(min_pool_per_path, 1) / 0.2818 "
+    ("ranker", "fgsm@1"): "naswot / 24.71 + 0.5 * min(min_pool_per_path, 1) / 0.2818 "
     "- free_paths / 0.6191",
     ("ranker", "pgd@1"): "min(min_pool_per_path, 1) / 0.2818 - free_paths / 0.6191 "
     "+ 0.001 * naswot / 24.71 (NASWOT only breaks ties)",
@@ -83,7 +83,7 @@ def within_size(protocol: str, target: str, metrics: Mapping[str, float]) -> flo
         if target == "clean":
             return naswot + float(metrics["paths_nopool"]) / SCALES["paths_nopool"]
         if target == "fgsm@1":
-            return naswot + _capped_pool(metrics) - free
+            return naswot + 0.5 * _capped_pool(metrics) - free
         return _capped_pool(metrics) - free + 0.001 * naswot
     except KeyError as err:
         raise ConfigError(
