@@ -17,7 +17,7 @@ whole 0.6M budget, returns an all-pool cell at clean 0.634), so robustness is ra
 within a size and every cell-path count enters only over the range the development cells span
 (`min_pool_per_path` capped at 1: "every path passes a pooling op").
 
-docs/e2e_nb201.md states each formula with the evidence it was chosen on and when.
+docs/network_protocols.md states each formula with the evidence it was chosen on and when.
 """
 
 from __future__ import annotations
