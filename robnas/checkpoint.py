@@ -2,8 +2,11 @@
 
 A checkpoint is a dict saved with torch.save: `{"format": FORMAT, "version": VERSION, "model":
 state_dict, "arch", "space", "macro", "dataset", "split", ...}`; the trainer adds its own state
-(optimizer, scheduler, sampler, RNG, history). `read_checkpoint` also accepts a bare state dict
-(wrapped as `{"model": ...}`). Every problem is a `CheckpointError` of one line that says what to do.
+(optimizer, scheduler, sampler, RNG, history), and a checkpoint written inside an epoch adds
+`in_epoch` (the step within the epoch, the epoch's data order, its partial statistics; see
+robnas.training.loop). Checkpoints without these fields (older ones) still load. `read_checkpoint`
+also accepts a bare state dict (wrapped as `{"model": ...}`). Every problem is a
+`CheckpointError` of one line that says what to do.
 
 `split` records which images the weights trained on (see `split_record`), so a search that reuses
 the weights can score only on images they never saw (`unseen_images`).

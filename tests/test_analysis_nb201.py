@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from data_helpers import needs
 
 from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_params_tables
 from robnas.analysis.report import analyze
@@ -21,13 +22,12 @@ from robnas.space.search_space import get_space
 # whose own cell has exactly two nor_conv_3x3 and no nor_conv_1x1.
 SAME_PARAMS_COUNT = 405
 
+pytestmark = needs("nb201-robustness")
+
 
 @pytest.fixture(scope="module")
 def bench_dir(data_root: Path) -> Path:
-    path = data_root / "nb201-robustness"
-    if not (path / "meta.json").is_file():
-        pytest.skip("nb201-robustness not in the data folder")
-    return path
+    return data_root / "nb201-robustness"
 
 
 @pytest.fixture(scope="module")

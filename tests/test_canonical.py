@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_helpers import needs
 
 from robnas.genotype import Genotype
 from robnas.space.canonical import relabel
 from robnas.space.search_space import get_space
 
 
+@needs("nb201-robustness")
 def test_nb201_form_reproduces_the_datasets_isomorph_classes(data_root: Path) -> None:
     from robnas.data.tabular import load_benchmark
 

@@ -245,7 +245,15 @@ def _imported_modules(args: list[str]) -> set[str]:
 )
 def test_import_and_help_load_no_torch(args: list[str]) -> None:
     loaded = _imported_modules(args)
-    assert not loaded & {"torch", "torchvision", "matplotlib", "pandas", "scipy", "optuna"}
+    assert not loaded & {
+        "torch",
+        "torchvision",
+        "matplotlib",
+        "pandas",
+        "scipy",
+        "optuna",
+        "sklearn",
+    }
 
 
 def test_lazy_public_names_resolve() -> None:

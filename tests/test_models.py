@@ -61,7 +61,19 @@ def test_node_without_edges_is_zero_in_a_reduction_cell():
     # A cell whose first node has no input: its output channels for that node must be zeros.
     codes = ",".join(["00", "00"] + ["11"] * 12)
     net = build(f"{codes}", space="darts", C=8, layers=3).eval()
+    outputs: dict[int, torch.Tensor] = {}
+    for layer in (0, 1):  # a normal cell, then the first reduction cell (layers 1 and 2)
+        net.cells[layer].register_forward_hook(
+            lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, out)
+        )
     assert net(torch.rand(2, 3, 32, 32)).isfinite().all()
+    assert net.cells[1].dag.reduction and not net.cells[0].dag.reduction
+    for layer, (channels, size) in {0: (8, 32), 1: (16, 16)}.items():
+        out = outputs[layer]
+        # four nodes concatenated, node 0 first: its channels at the cell's (reduced) size
+        assert out.shape == (2, 4 * channels, size, size)
+        assert torch.equal(out[:, :channels], torch.zeros(2, channels, size, size)), layer
+        assert out[:, channels:].abs().amax(dim=(0, 2, 3)).gt(0).all(), layer  # nodes 1-3 work
 
 
 def test_published_cell_at_a_preset_size():

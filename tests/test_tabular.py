@@ -8,12 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_helpers import needs
 
 from robnas.data import tabular
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.evaluators.tabular import TabularEvaluator
 from robnas.genotype import Genotype
 from robnas.space.search_space import get_space
+
+pytestmark = needs("nb201-robustness")
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,9 @@ class ProgressBar:
 
         if report.kind == "epoch_start":
             desc = f"epoch {report.epoch}/{report.epochs}"
-            self.bar = tqdm(total=report.steps, desc=desc, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(  # a run resumed inside the epoch starts at its step
+                total=report.steps, initial=report.step, desc=desc, leave=False, dynamic_ncols=True
+            )
         elif report.kind == "step" and self.bar is not None:
             self.bar.update(report.step - self.bar.n)
             self.bar.set_postfix(loss=f"{report.loss:.3f}")

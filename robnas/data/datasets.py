@@ -211,14 +211,22 @@ def batches(
     augment: bool = False,
     device: str | torch.device = "cpu",
     drop_last: bool = False,
+    order: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images float [0,1], labels) on device; uint8 crosses to the device, floats are made there."""
+    """(images float [0,1], labels) on device; uint8 crosses to the device, floats are made there.
+    `order`: the indices to serve, in that order, instead of all of `data` shuffled or not (the
+    training loop draws an epoch's order itself, so a resumed epoch serves the rest of it)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     dev = torch.device(device)
     cuda = dev.type == "cuda"
-    n = len(data)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if order is None:
+        order = (
+            torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
+        )
+    elif shuffle:
+        raise ValueError("pass either shuffle=True or an order, not both")
+    n = len(order)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]

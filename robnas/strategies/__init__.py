@@ -7,6 +7,9 @@
     nsga2                  Optuna NSGA-II: robust metric vs parameter count
     surrogate              ours: GP (Hamming + path kernel) EI, alternating with GP-ranked
                            local steps; never queries an isomorph of an evaluated cell
+    predictor              ours: extra-trees ensemble on free cell features (GRAF-style graph
+                           statistics, #params, FLOPs), Thompson sampling over a pool of
+                           neighbours, two-edge neighbours and random samples
 
 `make_strategy(name, space, seed=..., objective=..., ...)` builds one; `prescreened(...)` wraps
 any strategy with a cheap-indicator pre-screen (multi-fidelity).
@@ -22,12 +25,13 @@ from robnas.strategies.base import Feasible, Strategy, make_budget_predicate
 from robnas.strategies.evolution import RegularizedEvolution
 from robnas.strategies.local_search import LocalSearch
 from robnas.strategies.optuna_based import NSGA2, TPE, OptunaStrategy
+from robnas.strategies.predictor import Predictor
 from robnas.strategies.prescreen import Prescreened
 from robnas.strategies.random_search import RandomSearch
 from robnas.strategies.surrogate import Surrogate
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
-for _cls in (RandomSearch, RegularizedEvolution, LocalSearch, TPE, NSGA2, Surrogate):
+for _cls in (RandomSearch, RegularizedEvolution, LocalSearch, TPE, NSGA2, Surrogate, Predictor):
     STRATEGIES.add(_cls.name, _cls)
 
 
@@ -43,6 +47,7 @@ __all__ = [
     "Feasible",
     "LocalSearch",
     "OptunaStrategy",
+    "Predictor",
     "Prescreened",
     "RandomSearch",
     "RegularizedEvolution",

@@ -60,6 +60,13 @@ class Ranks:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        """Rank 0's `flag` on every rank (a collective: every rank must call it)."""
+        if self.world == 1:
+            return flag
+        mine = 1.0 if flag and self.main else 0.0  # only rank 0's counts
+        return bool(self.sum(torch.tensor([mine], device=device)).item())
+
     def barrier(self) -> None:
         if self.world > 1:
             import torch.distributed as dist
