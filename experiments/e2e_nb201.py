@@ -289,6 +289,30 @@ def plot(table: pd.DataFrame, refs: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def has_row(table: pd.DataFrame, key: tuple[int, str, str, str]) -> bool:
+    seed, strategy, protocol, objective = key
+    mine = (
+        (table["seed"] == seed)
+        & (table["strategy"] == strategy)
+        & (table["protocol"] == protocol)
+        & (table["objective"] == objective)
+    )
+    return bool(mine.any())
+
+
+def append_row(path: Path, row: dict[str, Any]) -> pd.DataFrame:
+    """Add one search's row to the table on disk (read again under a lock, so several
+    processes running different strategies into one folder keep every row); the new table."""
+    import fcntl
+
+    with (path.parent / ".e2e_nb201.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = pd.concat([load_table(path), pd.DataFrame([row])], ignore_index=True)
+        table = table.reindex(columns=list(COLUMNS))
+        _write(path, table)
+    return table
+
+
 def load_table(path: Path) -> pd.DataFrame:
     if path.exists():
         return pd.read_csv(path)
@@ -326,7 +350,6 @@ def main(argv: list[str] | None = None) -> int:
     budget = parse_budget(args.budget)
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / "e2e_nb201.csv"
-    table = load_table(csv_path)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if args.part in ("all", "run"):
         view = search_data_view(args.data, args.out)
@@ -335,13 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             for strategy in strategies:
                 key = (seed, strategy, args.protocol, args.objective)
-                done = table[
-                    (table["seed"] == seed)
-                    & (table["strategy"] == strategy)
-                    & (table["protocol"] == args.protocol)
-                    & (table["objective"] == args.objective)
-                ]
-                if len(done):
+                if has_row(load_table(csv_path), key):  # this run or another process did it
                     continue
                 name = run_name(strategy, args.protocol, args.objective, seed)
                 run_dir = args.out / "runs" / name
@@ -360,9 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                     row["cells_per_cpu_min"] = cells / (ran["cpu_s"] / 60) if ran["cpu_s"] else None
                     row["arch"] = top[0] if top else None
                     row["top5_archs"] = json.dumps(top[:5])
-                table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-                table = table.reindex(columns=list(COLUMNS))
-                _write(csv_path, table)
+                table = append_row(csv_path, row)
                 print(f"[{name}] {ran['status']} in {ran['wall_s']:.0f}s", file=sys.stderr)
     if args.part in ("all", "report"):
         # the dataset is read only now, after every search has ended
@@ -372,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
 
         bench = load_benchmark(args.data / "nb201-robustness")
         refs = budget_references(bench, budget)
+        table = load_table(csv_path)  # every process's rows
         for i, text in table["top5_archs"].items():
             top = json.loads(text) if isinstance(text, str) else []
             if top:
