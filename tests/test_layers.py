@@ -41,6 +41,7 @@ LAYERS = {
     "evaluation": 6,  # `robnas evaluate`: the attack suite on a trained checkpoint
     "strategies": 6,
     "search": 7,
+    "estimate": 7,  # a supernet search's time estimate from its settings and training progress
     "ranking": 7,
     "studies": 7,  # studies: train + attack grids of named networks (`robnas study`)
     "analysis": 8,

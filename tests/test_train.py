@@ -255,7 +255,7 @@ class _Brighten:
 
     seed = 0
 
-    def __call__(self, model, images, labels, *, generator=None):
+    def __call__(self, model, images, labels, *, generator=None, only=None):
         return (images + 0.5).clamp(0.0, 1.0)
 
 

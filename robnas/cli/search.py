@@ -177,6 +177,14 @@ def run(args: argparse.Namespace) -> int:
         ProgressBar,
     )  # the trainer's epoch bars, as `robnas train` draws them
 
+    train_progress: Any = ProgressBar() if bar is not None else None
+    if settings.mode == "supernet" and settings.supernet is None:  # one line after a minute
+        from robnas.estimate import search_estimate
+
+        def say(text: str) -> None:  # stderr, above the bars when they are drawn
+            (bar.write if bar is not None else print)(text, file=sys.stderr)
+
+        train_progress = search_estimate(settings, emit=say, then=train_progress)
     try:
         summary = run_search(
             settings,
@@ -186,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
             **(
                 {}
                 if settings.mode == "tabular"
-                else {"phase": phase, "train_progress": ProgressBar() if bar is not None else None}
+                else {"phase": phase, "train_progress": train_progress}
             ),
         )
     finally:
