@@ -43,6 +43,7 @@ def test_measures_the_declared_signals_and_the_objective() -> None:
     assert m["min_pool_per_path"] == 1.0 and m["free_paths"] == 0.0
     assert result.num_params == space.num_params(g, space.resolve_macro(C=4, N=1), "cifar10")
     assert m["objective"] == objective("ranker", "fgsm@1", m, result.num_params)
+    assert m["cpu_s"] > 0
     # no training: the same cell gives the same NASWOT in a fresh evaluator
     assert _evaluator().evaluate(g).metrics["naswot"] == m["naswot"]
 

@@ -96,8 +96,9 @@ class RankerEvaluator(NetworkEvaluator):
 
 class ObjectiveEvaluator:
     """Wraps a protocol's evaluator: its metrics plus the declared objective of `target` under
-    the key `objective` (robnas.ranking.protocols), which the strategy maximises. A result whose
-    objective is not finite is marked failed (it never wins)."""
+    the key `objective` (robnas.ranking.protocols), which the strategy maximises, and the CPU
+    seconds the cell took (`cpu_s`). A result whose objective is not finite is marked failed
+    (it never wins)."""
 
     def __init__(self, inner: Evaluator, protocol: str, target: str) -> None:
         self.inner = inner
@@ -108,6 +109,7 @@ class ObjectiveEvaluator:
         return int(getattr(self.inner, "queries", 0))
 
     def evaluate(self, genotype: Genotype) -> Result:
+        cpu = time.process_time()
         result = self.inner.evaluate(genotype)
         start = time.perf_counter()
         value = (
@@ -116,7 +118,8 @@ class ObjectiveEvaluator:
             else math.nan
         )
         status = result.status if math.isfinite(value) else "failed"
-        metrics = {**result.metrics, OBJECTIVE_KEY: value}
+        # CPU seconds of this process for the cell (every thread): cells per CPU-minute
+        metrics = {**result.metrics, OBJECTIVE_KEY: value, "cpu_s": time.process_time() - cpu}
         seconds = result.seconds + (time.perf_counter() - start)
         return Result(metrics, result.num_params, seconds, status)
 
