@@ -28,7 +28,7 @@ Writes, resumably (a search whose row is in the table is not run again):
   cells and at 10, the largest-cell rule, a random cell);
 - DIR/e2e_nb201.png: the winners (per seed and the mean) beside the references.
 
-    python experiments/e2e_nb201.py --budget 0.6M --seeds 0-4 --out DIR
+    python experiments/e2e_nb201.py --budget 0.6M --seeds 0-4 --out experiments/results/e2e_nb201
 """
 
 from __future__ import annotations
@@ -258,7 +258,9 @@ def plot(table: pd.DataFrame, refs: Any, path: Path) -> None:
     summary = contenders(table)
     ok = table[table["status"] == "ok"]
     ref = reference_table(refs, summary["cells_scored"].tolist())
-    names = [f"{r['strategy']}\n{r['protocol']}" for r in summary.to_dict("records")]
+    names = [
+        f"{r['strategy']}\n{r['protocol']}, {r['objective']}" for r in summary.to_dict("records")
+    ]
     ref_names = [
         r.replace("oracle random search, ", "oracle ")
         .replace(" (best of each metric)", "")
@@ -266,7 +268,7 @@ def plot(table: pd.DataFrame, refs: Any, path: Path) -> None:
         .split(" (random")[0]
         for r in ref["reference"]
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharey=False)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharey=False)
     for ax, key in zip(axes, KEYS, strict=True):
         xs = np.arange(len(names) + len(ref_names))
         ax.bar(xs[: len(names)], summary[key], color="tab:blue", alpha=0.6)
