@@ -36,8 +36,10 @@ def test_the_ranker_clean_objective_is_the_declared_score() -> None:
 def test_size_comes_first_whatever_the_formula() -> None:
     for p, extra in (("ranker", {}), ("lowfi", {}), ("supernet", {})):
         for t in TARGETS:
-            best = {**SMOOTH, "clean_acc": 0.9, "fgsm_acc": 0.9, "pgd_acc": 0.9, **extra}
-            worst = {**ROUGH, "naswot": 1.0, "clean_acc": 0.0, "fgsm_acc": 0.0, "pgd_acc": 0.0}
+            measured = ("clean_acc", "fgsm_acc", "pgd_acc", "clean_margin", "fgsm_margin",
+                        "pgd_margin")  # fmt: skip
+            best = {**SMOOTH, **dict.fromkeys(measured, 0.9), **extra}
+            worst = {**ROUGH, "naswot": 1.0, **dict.fromkeys(measured, 0.0)}
             assert objective(p, t, worst, 1001) > objective(p, t, best, 1000)
             assert objective(p, t, best, 1000) > objective(p, t, worst, 1000)
 
@@ -59,11 +61,13 @@ def test_naswot_only_breaks_ties_for_pgd() -> None:
     )
 
 
-def test_measuring_protocols_read_the_measured_accuracy() -> None:
+def test_measuring_protocols_read_their_measurement() -> None:
     m = {"clean_acc": 0.5, "fgsm_acc": 0.3, "pgd_acc": 0.2}
-    assert within_size("lowfi", "fgsm@1", m) == 0.3
-    assert within_size("supernet", "pgd@1", m) == 0.2
-    assert math.isnan(objective("lowfi", "clean", {"clean_acc": math.nan}, 10))
+    m |= {"clean_margin": 1.5, "fgsm_margin": -0.5, "pgd_margin": -0.7}
+    assert within_size("lowfi", "fgsm@1", m) == -0.5  # the low-fidelity margins
+    assert within_size("lowfi", "pgd@1", m) == -0.7
+    assert within_size("supernet", "pgd@1", m) == 0.2  # the supernet's accuracies
+    assert math.isnan(objective("lowfi", "clean", {"clean_margin": math.nan}, 10))
 
 
 def test_bad_names_and_missing_measurements_say_what_to_do() -> None:
