@@ -51,13 +51,14 @@ from robnas.attacks import PGD
 from robnas.checkpoint import load_checkpoint, load_state, unseen_images
 from robnas.config import TrainConfig, get_preset
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
-from robnas.evaluators.base import seeded_build
+from robnas.evaluators.base import Scoring, seeded_build
 from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
 from robnas.models.published import get_published
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import DEFAULT_EPS, AttackSpec
 from robnas.training.loop import train
 from robnas.training.validate import robust_counts, validate
 
@@ -311,10 +312,10 @@ def make_evaluator(s: Setup, supernet: Supernet, args: argparse.Namespace) -> Su
         finetune_data,
         score,
         finetune_cfg=s.finetune_cfg,
-        eval_attack="pgd20",
-        eval_steps=None if args.pgd_steps == 20 else args.pgd_steps,
-        indicators=(),
-        batch_size=min(250, args.score_images),
+        scoring=Scoring(
+            attack=AttackSpec("pgd", DEFAULT_EPS, args.pgd_steps),
+            batch_size=min(250, args.score_images),
+        ),
         seed=args.seed,
     )
 

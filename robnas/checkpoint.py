@@ -25,6 +25,7 @@ from torch import nn
 
 from robnas.errors import CheckpointError, RobnasError
 from robnas.io import atomic_torch_save
+from robnas.specs import Size
 
 if TYPE_CHECKING:
     from robnas.data.datasets import ImageData
@@ -191,7 +192,7 @@ def load_state(
     if problems:
         raise CheckpointError(
             f"checkpoint {source} does not match the architecture: {'; '.join(problems)}; "
-            "pass the ARCH and macro size (--space/--preset/--C/--layers/--N) it was trained with"
+            "pass the ARCH and macro size (--space/--size/--C/--layers/--N) it was trained with"
         )
     model.load_state_dict({k: state[prefix + k] for k in target})
 
@@ -231,7 +232,7 @@ def check_checkpoint(checkpoint: Mapping[str, Any], spec: ArchSpec, source: str)
             flags = ", ".join(f"{k}={v} (not {spec.macro[k]})" for k, v in sorted(diff.items()))
             raise CheckpointError(
                 f"checkpoint {source} was trained at {flags}; "
-                "pass the same macro (--C/--layers/--N/--preset)"
+                "pass the same macro (--size/--C/--layers/--N)"
             )
     dataset = checkpoint.get("dataset")
     if dataset is not None and str(dataset).lower() != spec.dataset.lower():
@@ -247,23 +248,23 @@ def spec_for_checkpoint(
     *,
     dataset: str | None = None,
     space: str | None = None,
-    preset: str | None = None,
+    size: Size | None = None,
     **macro: Any,
 ) -> ArchSpec:
-    """Resolve ARCH for a checkpoint. Without a preset, the checkpoint's macro (and dataset) size
-    the network and the given macro options override it, so `ARCH --checkpoint PATH` needs no
-    flags; a mismatch is then caught by `check_checkpoint`."""
+    """Resolve ARCH for a checkpoint. Unless a size is named, the checkpoint's macro (and
+    dataset) size the network and the given counts and macro options override it, so
+    `ARCH --checkpoint PATH` needs no flags; a mismatch is then caught by `check_checkpoint`."""
     from robnas.models.resolve import resolve_arch
 
-    given = {k: v for k, v in macro.items() if v is not None}
     ds = dataset or str(checkpoint.get("dataset") or "cifar10")
-    spec = resolve_arch(arch, ds, space=space, preset=preset, **given)
+    spec = resolve_arch(arch, ds, space=space, size=size, **macro)
     saved = checkpoint.get("macro")
     same_space = spec.space is not None and checkpoint.get("space") in (None, spec.space.name)
-    if preset is None and isinstance(saved, Mapping) and same_space:
+    if (size is None or size.name is None) and isinstance(saved, Mapping) and same_space:
         assert spec.space is not None
         fitting = {k: v for k, v in saved.items() if k in spec.space.macro}
-        spec = resolve_arch(arch, ds, space=space, **{**fitting, **given})
+        base = {**spec.space.macro, **fitting}
+        spec = resolve_arch(arch, ds, space=space, size=size, base=base, **macro)
     return spec
 
 

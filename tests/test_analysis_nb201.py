@@ -15,7 +15,7 @@ from robnas.analysis.report import analyze
 from robnas.data.tabular import load_benchmark
 from robnas.evaluators.tabular import TabularEvaluator
 from robnas.search.rundir import RunDir
-from robnas.search.settings import SearchSettings
+from robnas.search.settings import TabularSettings
 from robnas.space.search_space import get_space
 
 # Counted directly from meta.json (see test_count_matches_raw_metadata): evaluated architectures
@@ -99,8 +99,7 @@ def test_tabular_run_report_has_same_params_section(bench_dir: Path, tmp_path: P
             }
         )
     run = tmp_path / "run"
-    settings = SearchSettings(
-        mode="tabular",
+    settings = TabularSettings(
         space="nb201",
         strategy="random",
         objective="pgd@1",

@@ -221,7 +221,7 @@ def test_a_path_that_ignores_its_input_gets_zero_gradient(name: str) -> None:
     from robnas.models.resolve import build as build_arch
 
     model = build_arch(
-        "nb201:|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", preset="tiny"
+        "nb201:|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", size="tiny"
     ).eval()
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     y = torch.arange(4)

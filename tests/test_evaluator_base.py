@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from robnas.data.datasets import ImageData
-from robnas.evaluators.base import NetworkEvaluator, QueryCounter, Scorer
+from robnas.evaluators.base import NetworkEvaluator, QueryCounter, Scorer, Scoring
 from robnas.genotype import Genotype
 from robnas.result import Result, signed_score
 from robnas.space.search_space import get_space
@@ -28,15 +28,7 @@ class Counting(NetworkEvaluator):
     def __init__(self) -> None:
         self.space, self.macro, self.seed = SPACE, dict(MACRO), 0
         self.scorer = Scorer(
-            SPACE,
-            MACRO,
-            "cifar10",
-            eval_attack=None,
-            eval_eps=8 / 255,
-            indicators=(),
-            indicator_cfg=None,
-            indicator_samples=1,
-            batch_size=4,
+            SPACE, MACRO, "cifar10", Scoring(attack=None, indicator_samples=1, batch_size=4)
         )
         self.built: list[str] = []
         super().__init__()

@@ -24,8 +24,9 @@ import robnas
 
 PACKAGE = Path(robnas.__file__).parent
 
-# Modules every layer may use: values, names, errors, atomic files, presets.
-BASE = {"robnas", "errors", "registry", "io", "genotype", "ops", "config", "result"}
+# Modules every layer may use: values (specs: the parsed command-line values), names, errors,
+# atomic files, presets.
+BASE = {"robnas", "errors", "registry", "io", "genotype", "ops", "config", "result", "specs"}
 
 LAYERS = {
     "base": 0,

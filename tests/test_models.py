@@ -45,7 +45,7 @@ def test_build_accepts_genotype_strings_objects_and_macro_overrides():
     b = build(g.to_str(), C=8, layers=5)
     assert _count(a) == _count(b) == spec.space.num_params(g, spec.macro)
     assert build(
-        "nb201:|skip_connect~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|", preset="tiny"
+        "nb201:|skip_connect~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|", size="tiny"
     )(torch.rand(1, 3, 32, 32)).shape == (1, 10)
     assert build(g, dataset="cifar100", C=8, layers=5)(torch.rand(1, 3, 32, 32)).shape == (1, 100)
 
@@ -77,6 +77,6 @@ def test_node_without_edges_is_zero_in_a_reduction_cell():
 
 
 def test_published_cell_at_a_preset_size():
-    spec = resolve_arch("robnet_large", preset="tiny")
+    spec = resolve_arch("robnet_large", size="tiny")
     assert spec.macro["C"] == 8 and spec.macro["layers"] == 5 and not spec.macro["normalize"]
-    assert resolve_arch("robnet_large", preset="tiny", C=12).macro["C"] == 12
+    assert resolve_arch("robnet_large", size="tiny", C=12).macro["C"] == 12

@@ -125,10 +125,10 @@ def test_malformed_space_files_name_the_field(tmp_path, body, message):
         get_space(str(path))
 
 
-def test_unknown_space_and_preset():
+def test_unknown_space_and_size():
     with pytest.raises(UnknownName, match="known: darts, nb201"):
         get_space("resnet")
-    with pytest.raises(UnknownName, match="preset 'huge'"):
+    with pytest.raises(UnknownName, match="unknown size 'huge'; known: paper, small, tiny"):
         get_space("darts").resolve_macro("huge")
     with pytest.raises(InvalidSpace, match="not found"):
         get_space("missing/space.toml")

@@ -18,8 +18,9 @@ import pandas as pd
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
 from robnas.search.rundir import TRIAL_SETTING_COLUMNS, RunDir
-from robnas.search.settings import SearchSettings, robust_key
+from robnas.search.settings import NetworkSettings, SearchSettings
 from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import AttackSpec
 
 MIN_TRIALS = 5
 # trials.csv columns that are no measurement of the architecture
@@ -126,9 +127,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     settings = run.read_settings()
     frame, csv = _read_trials(run), run.trials_path
     columns = [str(c) for c in frame.columns]
-    key, reason = choose_robust_key(
-        columns, [settings.objective], robust_key(settings.attack_steps)
-    )
+    attack = settings.attack if isinstance(settings, NetworkSettings) else AttackSpec()
+    key, reason = choose_robust_key(columns, [settings.objective], attack.metric)
     total = len(frame)
     if "status" in frame.columns:
         frame = frame[frame["status"].fillna("ok").astype(str) == "ok"]
@@ -172,7 +172,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
 
 def find_benchmark_dir(settings: SearchSettings) -> Path | None:
     """The NB201 robustness dataset folder: the settings' `benchmark`, else under $ROBNAS_DATA."""
-    candidates = [settings.benchmark] if settings.benchmark else []
+    benchmark = getattr(settings, "benchmark", None)  # a tabular search's dataset folder
+    candidates = [benchmark] if benchmark else []
     if os.environ.get("ROBNAS_DATA"):
         candidates.append(os.environ["ROBNAS_DATA"])
     for text in candidates:

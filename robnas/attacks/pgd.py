@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.attacks.base import Attack, flat_norm, input_grad, margin, project, random_in_ball
+from robnas.specs import DEFAULT_EPS
 
 LOSSES = ("ce", "cw")
 
@@ -27,7 +28,7 @@ class PGD(Attack):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float = DEFAULT_EPS,
         *,
         alpha: float | None = None,
         steps: int = 20,

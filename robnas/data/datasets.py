@@ -19,6 +19,7 @@ from robnas.data.files import (
     load_native,
 )
 from robnas.errors import ConfigError, DataError, UnknownName
+from robnas.specs import DataSpec
 
 __all__ = [
     "DATASETS",
@@ -183,6 +184,16 @@ def split_train_val(
     keep = torch.ones(len(data), dtype=torch.bool)
     keep[val_idx] = False
     return data.take(keep.nonzero().squeeze(1)), data.take(val_idx)
+
+
+def load_train_val(spec: DataSpec, seed: int) -> tuple[ImageData, ImageData]:
+    """The one train/held-out split of every command that trains: `spec.limit` images of the
+    training split (a seeded class-balanced subset; None: all of them), split into disjoint
+    (train, val) with `spec.val_size` class-balanced held-out images. Never the test split."""
+    if spec.val_size is None:
+        raise ConfigError("give the held-out images (--val-size)")
+    data = load_dataset(spec.dataset, "train", data_dir=spec.data_dir, limit=spec.limit, seed=seed)
+    return split_train_val(data, spec.val_size, seed)
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

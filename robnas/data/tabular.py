@@ -30,6 +30,7 @@ from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
 from robnas.io import read_json
 from robnas.space.search_space import SearchSpace
+from robnas.specs import Objective
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +45,8 @@ def _eps_label(value: float) -> str:
 
 
 def normalize_key(key: str) -> str:
-    """`fgsm@1.0`, `fgsm@1/255` and `FGSM@1` all read as `fgsm@1`."""
-    text = key.strip().lower()
-    name, sep, level = text.partition("@")
-    if not sep:
-        return name
-    level = level.removesuffix("/255")
-    try:
-        return f"{name}@{_eps_label(float(level))}"
-    except ValueError:
-        raise UnknownName(
-            f"cannot read objective {key!r}: write clean, <attack>@<eps in 1/255> (fgsm@1) or <corruption>@<severity>"
-        ) from None
+    """`fgsm@1.0`, `fgsm@1/255` and `FGSM@1` all read as `fgsm@1` (`Objective.parse`)."""
+    return Objective.parse(key).key
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,11 @@ class Supernet(nn.Module):
         macro: dict[str, Any] | None = None,
         dataset: str = "cifar10",
         *,
-        preset: str | None = None,
+        size: str | None = None,
     ) -> None:
         super().__init__()
         self.space = get_space(space) if isinstance(space, str) else space
-        self.macro = self.space.resolve_macro(preset, **(macro or {}))
+        self.macro = self.space.resolve_macro(size, **(macro or {}))
         self.dataset = dataset
         self.net = self.space.build_supernet(self.macro, dataset)
         self.path: Genotype | None = None

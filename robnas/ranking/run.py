@@ -194,10 +194,10 @@ def _indicator(
 
 def indicator_macro(supernet: Supernet, settings: RankSettings) -> dict[str, Any]:
     """The size cells are built at for indicators at initialisation: the given one, else the
-    deployed network's (the space's `paper` preset), else the supernet's."""
+    deployed network's (the space's `paper` size), else the supernet's."""
     if settings.indicator_macro is not None:
         return settings.indicator_macro
-    paper = supernet.space.presets.get("paper")
+    paper = supernet.space.sizes.get("paper")
     if paper is None:
         return dict(supernet.macro)
     return supernet.space.resolve_macro(**{**supernet.macro, **paper})

@@ -8,7 +8,7 @@ offers what strategies use of a cell space: `dimensions()` (a flat list of categ
 
 Sizes ("macro" here, as for cell spaces): `stem`, `base_channels` and `depth_scale`. The default
 `[macro]` is the deployed network (depth_scale 1: the genotype as named, which budgets bind);
-a `[presets.NAME]` table is a proxy the search trains candidates at: stage channels
+a `[sizes.NAME]` table is a proxy the search trains candidates at: stage channels
 `base_channels[i] * width[i]` with smaller base channels, each stage's depth
 `max(1, round(depth * depth_scale))`. Costs come from `macro_cost` (exact, no network built).
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from robnas.errors import InvalidGenotype, InvalidSpace
 from robnas.genotype import Genotype, MacroGenotype
-from robnas.space.search_space import SPACE_KINDS, Dimension, SearchSpace
+from robnas.space.search_space import SPACE_KINDS, Dimension, SearchSpace, read_sizes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -67,9 +67,9 @@ class MacroSpace(SearchSpace):
         macro = data.get("macro", {})
         self._check_keys(macro, "macro.")
         self.macro = {**MACRO_DEFAULTS, **macro}
-        self.presets = dict(data.get("presets", {}))
-        for preset, values in self.presets.items():
-            self._check_keys(values, f"presets.{preset}.")
+        self.sizes = read_sizes(data, source)
+        for size, values in self.sizes.items():
+            self._check_keys(values, f"sizes.{size}.")
         # cell-space attributes read by generic code (listings); a macro space has no cell
         self.inputs, self.nodes, self.edge_kind, self.output = 0, 0, "macro", "none"
         self.ops: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ import functools
 import itertools
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from robnas.errors import InvalidGenotype, InvalidSpace, UnknownName
+from robnas.errors import InvalidGenotype, InvalidSpace, UnknownName, unknown_name
 from robnas.genotype import NONE, Cell, Edge, Genotype, edge_from_str, edge_to_str, split_nodes
 from robnas.ops import OPS
+from robnas.specs import Size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -102,9 +104,9 @@ class SearchSpace:
         self.macro: dict[str, Any] = {**FAMILY_MACRO[self.family], **macro}
         self.macro.pop("family")
         self._check_macro_keys(macro, "macro.")
-        self.presets: dict[str, dict[str, Any]] = data.get("presets", {})
-        for preset, values in self.presets.items():
-            self._check_macro_keys(values, f"presets.{preset}.")
+        self.sizes: dict[str, dict[str, Any]] = read_sizes(data, source)
+        for size, values in self.sizes.items():
+            self._check_macro_keys(values, f"sizes.{size}.")
 
     def _check_macro_keys(self, values: dict[str, Any], where: str) -> None:
         known = set(FAMILY_MACRO[self.family]) | {"family"}
@@ -134,15 +136,26 @@ class SearchSpace:
         """The number of distinct cells."""
         return len(self.edge_choices) ** self.num_edges
 
-    def resolve_macro(self, preset: str | None = None, **overrides: Any) -> dict[str, Any]:
-        macro = dict(self.macro)
-        if preset is not None:
-            if preset not in self.presets:
+    def resolve_size(
+        self, size: Size | None = None, *, base: dict[str, Any] | None = None, **overrides: Any
+    ) -> dict[str, Any]:
+        """The macro of a size, for every command that builds a network: `base` (default the
+        space's `[macro]`), then the size's table of `[sizes]`, then its counts, then any
+        `overrides` (None: not given). A size the user names must exist; a preset's default
+        size (`size.fallback`) the space lacks leaves `base` as it is (nb201 has no `small`:
+        `--preset small` builds its default size in every command)."""
+        macro = dict(self.macro if base is None else base)
+        name = None if size is None else size.name
+        if size is not None and size.fallback and name not in self.sizes:
+            name = None  # a preset's default size this space does not have
+        if name is not None:
+            if name not in self.sizes:
                 raise UnknownName(
-                    f"unknown preset {preset!r} of space {self.name!r}; known: {', '.join(sorted(self.presets))}"
+                    f"{unknown_name('size', name, self.sizes)} (the sizes of space {self.name})"
                 )
-            macro.update(self.presets[preset])
-        for key, value in overrides.items():
+            macro.update(self.sizes[name])
+        given = [*(size.counts if size is not None else ()), *overrides.items()]
+        for key, value in given:
             if value is None:
                 continue
             if key not in macro:
@@ -151,6 +164,10 @@ class SearchSpace:
                 )
             macro[key] = value
         return macro
+
+    def resolve_macro(self, size: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """`resolve_size` by a size name and keyword overrides (None: not given)."""
+        return self.resolve_size(None if size is None else Size(size), **overrides)
 
     def num_layers(self, macro: dict[str, Any] | None = None) -> int:
         """Cells in the network: a cell-free genotype has this many cells."""
@@ -376,6 +393,23 @@ class SearchSpace:
 
     def __repr__(self) -> str:
         return f"SearchSpace({self.name!r}, {self.num_edges} edges, ops={list(self.ops)})"
+
+
+def read_sizes(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """A space file's `[sizes]` tables. Files written before sizes had their own name called
+    them `[presets]`: those are read as sizes, with a warning to rename them."""
+    if "presets" not in data:
+        return dict(data.get("sizes", {}))
+    if "sizes" in data:
+        raise InvalidSpace(
+            f"{source} has both [sizes] and [presets] tables; rename [presets] to [sizes]"
+        )
+    warnings.warn(
+        f"{source}: [presets.NAME] tables are sizes now; rename them to [sizes.NAME]",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return dict(data["presets"])
 
 
 def _load_toml(path: Path, source: str) -> SearchSpace:

@@ -37,6 +37,7 @@ from robnas.attacks.suite import RobustnessSuite
 from robnas.config import TrainConfig, get_preset, with_overrides
 from robnas.errors import ConfigError
 from robnas.io import atomic_write_text
+from robnas.specs import DEFAULT_EPS
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class StudySettings:
     steps: int | None = None  # training attack steps
     val_steps: int | None = None  # PGD steps of the trainer's robust validation
     attacks: tuple[str, ...] = STUDY_ATTACKS
-    eps: float = 8 / 255
+    eps: float = DEFAULT_EPS
     eps_l2: float = 0.5
     cw_steps: int | None = None
     batch_size: int = 100
