@@ -25,7 +25,7 @@ from robnas.attacks import make_attack
 from robnas.attacks.base import frozen_model
 from robnas.data.datasets import ImageData
 from robnas.device import resolve_device
-from robnas.evaluators.base import NetworkEvaluator, Scorer, seeded_build
+from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.space.search_space import SearchSpace
 
@@ -65,17 +65,8 @@ class WeakAttackScorer(Scorer):
         pgd_steps: int,
         batch_size: int,
     ) -> None:
-        super().__init__(
-            space,
-            final_macro,
-            dataset,
-            eval_attack=None,
-            eval_eps=eps,
-            indicators=(),
-            indicator_cfg=None,
-            indicator_samples=1,
-            batch_size=batch_size,
-        )
+        super().__init__(space, final_macro, dataset, Scoring(attack=None, batch_size=batch_size))
+        self.eps = float(eps)
         if pgd_steps < 1:
             raise ValueError(f"pgd_steps must be >= 1, got {pgd_steps}")
         self.pgd_steps = int(pgd_steps)
@@ -83,8 +74,8 @@ class WeakAttackScorer(Scorer):
     def model_metrics(
         self, model: nn.Module, data: ImageData, seed: int, device: torch.device
     ) -> dict[str, float]:
-        fgsm = make_attack("fgsm", eps=self.eval_eps, seed=seed)
-        pgd = make_attack("pgd", eps=self.eval_eps, steps=self.pgd_steps, seed=seed)
+        fgsm = make_attack("fgsm", eps=self.eps, seed=seed)
+        pgd = make_attack("pgd", eps=self.eps, steps=self.pgd_steps, seed=seed)
         generator = torch.Generator(device=device).manual_seed(seed)
         images, labels = data.floats(), data.labels
         hits = {k: torch.zeros((), device=device) for k in ("clean", "fgsm", "pgd")}

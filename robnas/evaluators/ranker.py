@@ -19,7 +19,7 @@ from torch import nn
 
 from robnas.data.datasets import ImageData
 from robnas.errors import ConfigError
-from robnas.evaluators.base import Evaluator, NetworkEvaluator, Scorer, seeded_build
+from robnas.evaluators.base import Evaluator, NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
 from robnas.ranking.protocols import OBJECTIVE_KEY, check_protocol, objective
@@ -36,15 +36,7 @@ class RankerScorer(Scorer):
 
     def __init__(self, space: SearchSpace, final_macro: dict[str, Any], dataset: str) -> None:
         super().__init__(
-            space,
-            final_macro,
-            dataset,
-            eval_attack=None,
-            eval_eps=0.0,
-            indicators=(),
-            indicator_cfg=None,
-            indicator_samples=1,
-            batch_size=NASWOT_IMAGES,
+            space, final_macro, dataset, Scoring(attack=None, batch_size=NASWOT_IMAGES)
         )
 
     def structure(self, genotype: Genotype) -> tuple[dict[str, float], int]:

@@ -174,7 +174,7 @@ class Predictor(Strategy):
         self.trees = trees
         self.max_features = max_features
         if feature_macro is None:
-            feature_macro = space.resolve_macro("paper" if "paper" in space.presets else None)
+            feature_macro = space.resolve_macro("paper" if "paper" in space.sizes else None)
         self.features = CellFeatures(space, macro=feature_macro, onehot=True)
         self.signals = signals
         self.signal_shortlist = signal_shortlist
