@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         space,
         preset,
         supernet,
-        train_data.subset(preset.finetune_images or 500, args.seed),
-        val_data.subset(preset.score_images or 250, args.seed),
+        train_data.subset(preset.candidates.finetune_images or 500, args.seed),
+        val_data.subset(preset.candidates.score_images or 250, args.seed),
         space.resolve_macro("paper"),
         args.seed,
     )

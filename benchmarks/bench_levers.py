@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> None:
         load_state(supernet, load_checkpoint(args.supernet)["model"], args.supernet)
     else:
         warm_train(supernet, train_data, cfg, args.warm_steps, args.seed)
-    ft_data = train_data.subset(preset.finetune_images or 500, args.seed)
-    score_data = val_data.subset(preset.score_images or 250, args.seed)
+    ft_data = train_data.subset(preset.candidates.finetune_images or 500, args.seed)
+    score_data = val_data.subset(preset.candidates.score_images or 250, args.seed)
     genotype = UniformOpSampler(space, args.seed + 1).sample()
     ft_cfg = preset.finetune_config()
     assert ft_cfg is not None

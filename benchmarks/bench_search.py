@@ -46,7 +46,7 @@ import torch
 from robnas.config import Preset, TrainConfig, get_preset
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.device import device_policy
-from robnas.evaluators.base import Evaluator
+from robnas.evaluators.base import DEFAULT_INDICATORS, Evaluator, Scoring
 from robnas.evaluators.indicator import IndicatorEvaluator
 from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
@@ -54,6 +54,7 @@ from robnas.models.samplers import DenseStartSampler, UniformOpSampler, make_sam
 from robnas.models.supernet import Supernet
 from robnas.registry import Registry
 from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import AttackSpec
 from robnas.training.steps import AdversarialStep, make_optimizer
 
 SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni", "amx_bf16")
@@ -123,12 +124,13 @@ def _supernet_evaluator(b: Bench, finetune: bool) -> SupernetEvaluator:
         b.finetune_data,
         b.score_data,
         finetune_cfg=b.preset.finetune_config() if finetune else None,
-        eval_attack="pgd20",
-        eval_eps=8 / 255,
-        eval_steps=20,
+        scoring=Scoring(
+            attack=AttackSpec(),  # the main job's PGD-20 at the default eps
+            indicators=DEFAULT_INDICATORS,
+            batch_size=min(128, train_cfg.batch_size),
+        ),
         final_macro=b.final_macro,
         seed=b.seed,
-        batch_size=min(128, train_cfg.batch_size),
     )
 
 
@@ -142,7 +144,7 @@ def _prescreen(key: str) -> ProtocolFactory:
             b.space,
             None,
             b.score_data.subset(min(64, len(b.score_data)), b.seed),
-            indicators=[key] if weighted else [],
+            Scoring(attack=None, indicators=(key,) if weighted else (), batch_size=64),
             supernet=b.supernet,
             final_macro=b.final_macro,
             seed=b.seed,
@@ -313,7 +315,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         macro = space.resolve_macro("tiny", C=4, layers=3)
         small = dataclasses.replace(preset.train, batch_size=8, val_size=16, recal_batches=2)
         preset = dataclasses.replace(
-            preset, train=small, val_images=40, finetune_images=16, score_images=16
+            preset,
+            train=small,
+            val_images=40,
+            candidates=dataclasses.replace(preset.candidates, finetune_images=16, score_images=16),
         )
     cfg = preset.train
     final_macro = space.resolve_macro("paper")
@@ -368,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"validation ({cfg.val_paths} paths, PGD-{cfg.val_steps}): {clock.wall['validation']:.1f} s"
     )
 
-    ft_n, score_n = preset.finetune_images, preset.score_images
+    ft_n, score_n = preset.candidates.finetune_images, preset.candidates.score_images
     bench = Bench(
         space,
         preset,

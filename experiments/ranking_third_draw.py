@@ -50,7 +50,10 @@ from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-EARLIER = (RESULTS / "oneshot_rank_nb201.csv", RESULTS / "oneshot_rank_nb201_fresh500.csv")
+EARLIER = (
+    RESULTS / "oneshot_rank_nb201" / "oneshot_rank_nb201.csv",
+    RESULTS / "oneshot_rank_nb201" / "oneshot_rank_nb201_fresh500.csv",
+)
 LOWFI_COLUMNS = ("lowfi_clean", "lowfi_fgsm", "lowfi_pgd", "lowfi_clean_margin",
                  "lowfi_fgsm_margin", "lowfi_pgd_margin", "lowfi_seconds")  # fmt: skip
 

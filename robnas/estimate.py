@@ -150,20 +150,20 @@ def search_estimate(
     trials and candidate protocol)."""
     from robnas.space.search_space import get_space
 
-    train = dict(settings.train or {})
-    epochs = max(1, int(train.get("epochs", 1)))
+    train = settings.train  # a TrainConfig
+    epochs = max(1, int(train.epochs))
     dense = 0.0
-    if train.get("sampler") == "dense_start" and get_space(settings.space).edge_kind == "subset":
+    if train.sampler == "dense_start" and get_space(settings.space).edge_kind == "subset":
         dense = 0.5  # DenseStartSampler's default: the first half of the run's draws
-    finetune = dict(settings.finetune or {})
+    finetune = settings.finetune
     scale = candidate_scale(
         int(settings.finetune_size or 50_000),  # None: the whole (CIFAR-sized) training split
-        int(finetune.get("epochs", 0)) if finetune else 0,
+        int(finetune.epochs) if finetune is not None else 0,
         int(settings.score_size or 5_000),
         int(settings.attack_steps),
     )
     return SearchEstimate(
-        clean_fraction=float(train.get("clean_epochs", 0.0)) / epochs,
+        clean_fraction=float(train.clean_epochs) / epochs,
         dense_fraction=dense,
         trials=settings.trials,
         candidate_scale=scale,

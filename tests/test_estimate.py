@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from robnas.config import get_preset
 from robnas.estimate import Costs, SearchEstimate, candidate_scale, search_estimate
-from robnas.search.run import resolve_settings
+from robnas.search.pipeline import resolve_settings
+from robnas.search.request import SearchRequest
+from robnas.specs import Budget
 from robnas.training.loop import Progress
 
 
@@ -73,11 +76,13 @@ def test_nothing_is_said_before_a_minute_of_steps() -> None:
 
 
 def test_settings_of_the_main_job() -> None:
-    settings = resolve_settings(space="darts", budget="5M", preset="tiny")
+    settings = resolve_settings(SearchRequest(budget=Budget.parse("5M"), preset=get_preset("tiny")))
     est = search_estimate(settings, emit=print)
     assert est.clean_fraction == pytest.approx(0.3)
     assert est.dense_fraction == 0.5 and est.trials == 10
     assert est.candidate_scale == pytest.approx(1.0) and est.preset == "tiny"
-    more = resolve_settings(space="darts", budget="5M", preset="tiny", attack_steps=40)
+    more = resolve_settings(
+        SearchRequest(budget=Budget.parse("5M"), preset=get_preset("tiny"), attack_steps=40)
+    )
     assert search_estimate(more, emit=print).candidate_scale > 1.5
     assert candidate_scale(500, 1, 250, 20) == pytest.approx(1.0)

@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     from robnas.estimate import search_estimate
     from robnas.search.pipeline import run_search
     from robnas.search.rundir import RunDir
+    from robnas.search.settings import SupernetSettings
 
     settings, run_dir, storage = _settings(args)
     RunDir(run_dir).check(settings)  # a run dir of another configuration: refuse, write nothing
@@ -209,8 +210,6 @@ def run(args: argparse.Namespace) -> int:
             print(text, file=sys.stderr)
 
     train_progress: Any = ProgressBar() if bar is not None else None
-    from robnas.search.settings import SupernetSettings
-
     if isinstance(settings, SupernetSettings) and settings.supernet is None:  # after a minute
 
         def say(text: str) -> None:  # stderr, above the bars when they are drawn

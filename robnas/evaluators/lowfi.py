@@ -65,8 +65,13 @@ class WeakAttackScorer(Scorer):
         pgd_steps: int,
         batch_size: int,
     ) -> None:
-        super().__init__(space, final_macro, dataset, Scoring(attack=None, batch_size=batch_size))
-        self.eps = float(eps)
+        super().__init__(
+            space,
+            final_macro,
+            dataset,
+            Scoring(attack=None, indicator_samples=1, batch_size=batch_size),
+        )
+        self.eval_eps = float(eps)
         if pgd_steps < 1:
             raise ValueError(f"pgd_steps must be >= 1, got {pgd_steps}")
         self.pgd_steps = int(pgd_steps)
@@ -74,8 +79,8 @@ class WeakAttackScorer(Scorer):
     def model_metrics(
         self, model: nn.Module, data: ImageData, seed: int, device: torch.device
     ) -> dict[str, float]:
-        fgsm = make_attack("fgsm", eps=self.eps, seed=seed)
-        pgd = make_attack("pgd", eps=self.eps, steps=self.pgd_steps, seed=seed)
+        fgsm = make_attack("fgsm", eps=self.eval_eps, seed=seed)
+        pgd = make_attack("pgd", eps=self.eval_eps, steps=self.pgd_steps, seed=seed)
         generator = torch.Generator(device=device).manual_seed(seed)
         images, labels = data.floats(), data.labels
         hits = {k: torch.zeros((), device=device) for k in ("clean", "fgsm", "pgd")}
