@@ -110,3 +110,22 @@ def test_the_supernet_protocol_trains_normally_and_attacks_at_1_255():
     )
     s = resolve_settings(request_of(parser.parse_args([*base, "--objective", "pgd@1"])))
     assert s.attack.name == "pgd" and str(s.eps) == "1/255"
+
+
+@needs("cifar10")
+def test_each_protocol_scores_as_many_cells_by_default_as_fit_a_few_minutes():
+    # the tiny preset's 10 candidates are what its supernet protocol affords; the free ranker
+    # scores 300 cells by default, the low-fidelity protocol 30; --trials always wins
+    from robnas.cli import build_parser
+    from robnas.cli.search import request_of
+    from robnas.search.pipeline import resolve_settings
+
+    parser = build_parser()
+    base = ["search", "--space", "nb201", "--budget", "0.6M"]  # the tiny preset by default
+    trials = {
+        p: resolve_settings(request_of(parser.parse_args([*base, "--protocol", p]))).trials
+        for p in ("ranker", "lowfi", "supernet")
+    }
+    assert trials == {"ranker": 300, "lowfi": 30, "supernet": 10}
+    given = parser.parse_args([*base, "--protocol", "ranker", "--trials", "7"])
+    assert resolve_settings(request_of(given)).trials == 7

@@ -41,6 +41,10 @@ PROTOCOLS: dict[str, str] = {
     "scored on inherited weights, clean and under FGSM and PGD at eps 1/255 on held-out images",
 }
 DEFAULT_PROTOCOL = "ranker"
+#: Cells a search scores by default with each protocol (the preset's candidate count when larger):
+#: what fits a few minutes of a 2-core CPU at the protocol's measured cost (ranker: about 50 cells
+#: per CPU-minute, lowfi: about 4; docs/network_protocols.md).
+DEFAULT_TRIALS: dict[str, int] = {"ranker": 300, "lowfi": 30}
 
 #: the within-size formula of each (protocol, target), as text (docs, summaries)
 FORMULAS: dict[tuple[str, str], str] = {
@@ -122,6 +126,7 @@ __all__ = [
     "DEFAULT_PROTOCOL",
     "FORMULAS",
     "OBJECTIVE_KEY",
+    "DEFAULT_TRIALS",
     "PROTOCOLS",
     "TARGETS",
     "check_protocol",

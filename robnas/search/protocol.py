@@ -13,7 +13,13 @@ from __future__ import annotations
 from robnas.config import Preset
 from robnas.errors import ConfigError, UnknownName
 from robnas.evaluators.protocol import LOWFI_FIDELITY, protocol_evaluator
-from robnas.ranking.protocols import DEFAULT_PROTOCOL, OBJECTIVE_KEY, PROTOCOLS, TARGETS
+from robnas.ranking.protocols import (
+    DEFAULT_PROTOCOL,
+    DEFAULT_TRIALS,
+    OBJECTIVE_KEY,
+    PROTOCOLS,
+    TARGETS,
+)
 from robnas.search.mode import Mode, Wiring, common_fields, refuse
 from robnas.search.request import SearchRequest
 from robnas.search.settings import ProtocolSettings
@@ -74,7 +80,9 @@ class ProtocolSearch(Mode[ProtocolSettings]):
             **common_fields(request, space, preset),
             objective=OBJECTIVE_KEY,
             direction="maximize",
-            trials=request.trials if request.trials is not None else preset.candidates.trials,
+            trials=request.trials
+            if request.trials is not None
+            else max(preset.candidates.trials, DEFAULT_TRIALS.get(protocol, 0)),
             protocol=protocol,
             target=target_of(request),
             data_dir=request.data.data_dir,
