@@ -27,8 +27,8 @@ import pandas as pd
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
 from robnas.models import sizing
+from robnas.objectives.scores import path_features, robust_objective, score
 from robnas.ranking.report import TRUTHS, ranks_over_all, with_rank_columns
-from robnas.ranking.scores import path_features, robust_objective, score
 from robnas.space.search_space import get_space
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -32,6 +32,7 @@ LAYERS = {
     "base": 0,
     "space": 1,  # search spaces as data: the protocol, TOML, canonical forms
     "attacks": 1,  # attacks, suite, checks: torch and the base only
+    "objectives": 1,  # declared rankers and protocol objectives: formulas of measured values
     "data": 2,  # datasets, files, the tabular benchmark (reads spaces)
     "models": 3,  # networks, supernet, samplers, baselines, resolve; building and sizing genotypes
     "checkpoint": 4,

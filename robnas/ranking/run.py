@@ -27,6 +27,7 @@ from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS, count_flops
 from robnas.io import atomic_write_text
 from robnas.models.supernet import Supernet
+from robnas.objectives.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 from robnas.ranking.metrics import tau_gain
 from robnas.ranking.oneshot import CellScore, score_cells
 from robnas.ranking.report import (
@@ -39,7 +40,6 @@ from robnas.ranking.report import (
     signed_indicator,
     split_agreement,
 )
-from robnas.ranking.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 
 log = logging.getLogger(__name__)
 
