@@ -32,6 +32,7 @@ import torch
 from robnas.evaluators.lowfi import FIDELITIES, make_lowfi_evaluator
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
+from robnas.models import sizing
 from robnas.ranking.metrics import kendall, kendall_within
 from robnas.space.search_space import get_space
 
@@ -51,7 +52,9 @@ def development_cells(count: int, budget: int, seed: int) -> pd.DataFrame:
     for path in DRAWS:
         for arch in pd.read_csv(path, usecols=["arch"])["arch"]:
             g = Genotype.from_str(f"nb201:{arch}")
-            seen.setdefault(space.canonical(g), (arch, space.num_params(g, deployed, "cifar10")))
+            seen.setdefault(
+                space.canonical(g), (arch, sizing.num_params(space, g, deployed, "cifar10"))
+            )
     rows = sorted(v for v in seen.values() if v[1] <= budget)
     if len(rows) < count:
         raise SystemExit(f"error: only {len(rows)} in-budget development cells, asked {count}")

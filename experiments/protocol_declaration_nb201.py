@@ -1,4 +1,4 @@
-"""The evidence the ranker protocol's objectives (robnas/ranking/protocols.py) were chosen on:
+"""The evidence the ranker protocol's objectives (robnas/objectives/protocols.py) were chosen on:
 the two development draws only (experiments/results/oneshot_rank_nb201/oneshot_rank_nb201.csv and
 oneshot_rank_nb201_fresh500.csv, with NASWOT at C=16 N=5 from
 experiments/results/indicators_nb201/indicators_nb201_{oneshot500,fresh500}_naswot_n5.csv).
@@ -24,8 +24,9 @@ import pandas as pd
 
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
+from robnas.models import sizing
+from robnas.objectives.scores import SCALES, path_features
 from robnas.ranking.metrics import kendall_within
-from robnas.ranking.scores import SCALES, path_features
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +60,7 @@ def development_table() -> pd.DataFrame:
     for arch in table["arch"]:
         g = Genotype.from_str(f"nb201:{arch}")
         feats.append(path_features(g.cells[0]))
-        params.append(space.num_params(g, deployed, "cifar10"))
+        params.append(sizing.num_params(space, g, deployed, "cifar10"))
     table["params"] = params
     return pd.concat([table, pd.DataFrame(feats)], axis=1)
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{len(dev)} development cells, {len(fit)} of them within {args.budget:,} parameters at "
         "C=16 N=5. pool = min(min_pool_per_path, 1) / 0.2818, free = free_paths / 0.6191, "
-        "naswot = NASWOT / 24.71, paths_nopool / 0.812 (robnas.ranking.scores.SCALES).",
+        "naswot = NASWOT / 24.71, paths_nopool / 0.812 (robnas.objectives.scores.SCALES).",
         "",
         "## Kendall tau within equal params, in-budget cells (first draw / fresh draw)",
         "",

@@ -10,6 +10,7 @@ from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData
 from robnas.evaluators.lowfi import LOWFI_KEYS, LowFidelityEvaluator, margins
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.space.search_space import get_space
 
 CELL = "|nor_conv_3x3~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
@@ -60,7 +61,7 @@ def test_scores_one_cell_repeats_itself_and_counts_isomorphs_once() -> None:
     assert m["fgsm_margin"] < m["clean_margin"] and m["pgd_margin"] < m["clean_margin"]
     # the budget binds the deployed size, not the C=4 N=1 copy that was trained
     space = get_space("nb201")
-    assert first.num_params == space.num_params(g, space.resolve_macro("paper"), "cifar10")
+    assert first.num_params == sizing.num_params(space, g, space.resolve_macro("paper"), "cifar10")
     twin = evaluator.evaluate(Genotype.from_str(f"nb201:{ISOMORPH}")).metrics
     assert {k: twin[k] for k in LOWFI_KEYS} == {k: m[k] for k in LOWFI_KEYS}
     assert evaluator.queries == 1  # the isomorph was answered from memory

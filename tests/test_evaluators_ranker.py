@@ -9,8 +9,9 @@ from robnas.data.datasets import ImageData
 from robnas.errors import ConfigError
 from robnas.evaluators.ranker import ObjectiveEvaluator, RankerEvaluator
 from robnas.genotype import Genotype
-from robnas.ranking.protocols import objective
-from robnas.ranking.scores import path_features
+from robnas.models import sizing
+from robnas.objectives.protocols import objective
+from robnas.objectives.scores import path_features
 from robnas.space.search_space import get_space
 
 SMOOTH = "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_3x3~2|"
@@ -41,7 +42,9 @@ def test_measures_the_declared_signals_and_the_objective() -> None:
     m = result.metrics
     assert {k: m[k] for k in path_features(g.cells[0])} == path_features(g.cells[0])
     assert m["min_pool_per_path"] == 1.0 and m["free_paths"] == 0.0
-    assert result.num_params == space.num_params(g, space.resolve_macro(C=4, N=1), "cifar10")
+    assert result.num_params == sizing.num_params(
+        space, g, space.resolve_macro(C=4, N=1), "cifar10"
+    )
     assert m["objective"] == objective("ranker", "fgsm@1", m, result.num_params)
     assert m["cpu_s"] > 0
     # no training: the same cell gives the same NASWOT in a fresh evaluator

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from robnas.errors import ConfigError, UnknownName
-from robnas.ranking.protocols import (
+from robnas.objectives.protocols import (
     FORMULAS,
     PROTOCOLS,
     TARGETS,
@@ -15,7 +15,7 @@ from robnas.ranking.protocols import (
     objective,
     within_size,
 )
-from robnas.ranking.scores import score
+from robnas.objectives.scores import score
 
 SMOOTH = {"naswot": 1500.0, "paths_nopool": 0.0, "min_pool_per_path": 1.0, "free_paths": 0.0}
 ROUGH = {"naswot": 1500.0, "paths_nopool": 4.0, "min_pool_per_path": 0.0, "free_paths": 1.0}

@@ -13,7 +13,7 @@ import pytest
 from data_helpers import DATA, needs
 
 from robnas.cli import main
-from robnas.ranking.protocols import objective
+from robnas.objectives.protocols import objective
 from robnas.search.settings import ProtocolSettings, settings_from_json
 
 CHILD = """

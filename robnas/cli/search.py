@@ -290,7 +290,7 @@ def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> 
 
 def _throughput(settings: Any, run_dir: Path) -> str:
     """The protocol, its declared objective, and the cells scored per CPU-minute."""
-    from robnas.ranking.protocols import definition
+    from robnas.objectives.protocols import definition
     from robnas.search.rundir import RunDir
 
     trials = RunDir(run_dir).read_trials()

@@ -23,11 +23,14 @@ from torch import Tensor, nn
 
 from robnas.attacks import make_attack
 from robnas.attacks.base import frozen_model
-from robnas.data.datasets import ImageData
+from robnas.config import TrainConfig
+from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.device import resolve_device
+from robnas.errors import check_name
 from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.space.search_space import SearchSpace
+from robnas.training.finetune import finetune
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -152,8 +155,6 @@ class LowFidelityEvaluator(NetworkEvaluator):
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
-        from robnas.training.finetune import finetune
-
         model = seeded_build(self.space, genotype, self.macro, self.dataset, seed).to(self.device)
         generator = torch.Generator().manual_seed(seed)
         self.last_train = finetune(model, self.train_data, self.train_cfg, generator=generator)
@@ -189,8 +190,6 @@ class LowFidelity:
             raise ValueError(f"fidelity {self.name}: need 0 < score_images <= held_out")
 
     def train_config(self) -> TrainConfig:
-        from robnas.config import TrainConfig
-
         return TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -222,7 +221,6 @@ def lowfi_data(
 ) -> tuple[ImageData, ImageData]:
     """(training images, scoring images) of a fidelity: both from the training split, disjoint;
     the scoring images class-balanced and shuffled (never the first k of a class-ordered set)."""
-    from robnas.data.datasets import load_dataset, split_train_val
 
     full = load_dataset(
         dataset, "train", data_dir=data_dir, limit=fidelity.train_images + fidelity.held_out,
@@ -244,7 +242,6 @@ def make_lowfi_evaluator(
     seed: int = 0,
 ) -> LowFidelityEvaluator:
     """The low-fidelity evaluator of a fidelity (a `LowFidelity` or a name in FIDELITIES)."""
-    from robnas.errors import check_name
 
     f = (
         fidelity

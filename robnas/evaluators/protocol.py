@@ -1,4 +1,4 @@
-"""One evaluator per network-mode protocol (robnas.ranking.protocols), each wrapped so its result
+"""One evaluator per network-mode protocol (robnas.objectives.protocols), each wrapped so its result
 carries the declared objective of the target under the key `objective`.
 
 `protocol_evaluator` builds the `ranker` and `lowfi` protocols from the data folder alone (CIFAR-10
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from robnas.data.datasets import load_dataset
 from robnas.errors import ConfigError
 from robnas.evaluators.base import Evaluator
+from robnas.evaluators.lowfi import make_lowfi_evaluator
 from robnas.evaluators.ranker import NASWOT_IMAGES, ObjectiveEvaluator, RankerEvaluator
-from robnas.ranking.protocols import check_protocol
+from robnas.objectives.protocols import check_protocol
 from robnas.space.search_space import SearchSpace
 
 #: the fidelity the `lowfi` protocol trains at (robnas.evaluators.lowfi.FIDELITIES)
@@ -40,13 +42,9 @@ def protocol_evaluator(
     are declared at seed 0 whatever the search's seed."""
     protocol, target = check_protocol(protocol, target)
     if protocol == "ranker":
-        from robnas.data.datasets import load_dataset
-
         images = load_dataset(dataset, "train", data_dir=data_dir, limit=NASWOT_IMAGES, seed=0)
         inner: Evaluator = RankerEvaluator(space, final_macro, images, dataset=dataset)
     elif protocol == "lowfi":
-        from robnas.evaluators.lowfi import make_lowfi_evaluator
-
         inner = make_lowfi_evaluator(
             fidelity, space, final_macro=final_macro, dataset=dataset, data_dir=data_dir, seed=seed
         )

@@ -1,7 +1,7 @@
 """`RankerEvaluator`: the signals the declared rankers read, with no training, and
 `ObjectiveEvaluator`: any protocol's evaluator plus the declared objective of a target.
 
-The ranker protocol (robnas.ranking.protocols) measures, per cell: NASWOT at initialisation at
+The ranker protocol (robnas.objectives.protocols) measures, per cell: NASWOT at initialisation at
 the deployed size (the declared `score`'s setting: 128 class-balanced training images, the
 network initialised from seed 0, so every cell is charged the same and a cell's value does not
 depend on what was evaluated before it) and the cell-graph path counts (free: read off the
@@ -22,8 +22,8 @@ from robnas.errors import ConfigError
 from robnas.evaluators.base import Evaluator, NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
-from robnas.ranking.protocols import OBJECTIVE_KEY, check_protocol, objective
-from robnas.ranking.scores import path_features
+from robnas.objectives.protocols import OBJECTIVE_KEY, check_protocol, objective
+from robnas.objectives.scores import path_features
 from robnas.result import Result
 from robnas.space.search_space import SearchSpace
 
@@ -88,7 +88,7 @@ class RankerEvaluator(NetworkEvaluator):
 
 class ObjectiveEvaluator:
     """Wraps a protocol's evaluator: its metrics plus the declared objective of `target` under
-    the key `objective` (robnas.ranking.protocols), which the strategy maximises, and the CPU
+    the key `objective` (robnas.objectives.protocols), which the strategy maximises, and the CPU
     seconds the cell took (`cpu_s`). A result whose objective is not finite is marked failed
     (it never wins)."""
 

@@ -25,6 +25,7 @@ every strategy; proposing an evaluated genotype, or an isomorph of one, is a fre
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ import numpy as np
 from robnas.config import get_preset
 from robnas.errors import ConfigError, UnknownName, check_name
 from robnas.genotype import Genotype
+from robnas.objectives.protocols import PROTOCOLS
 from robnas.search.common import build_strategy, cheap_evaluations
 from robnas.search.mode import Mode, Phase, Wiring, quiet
 from robnas.search.request import SearchRequest
@@ -43,6 +45,7 @@ from robnas.search.rundir import RunDir, TrialRecord, entry, write_outputs
 from robnas.search.settings import SearchSettings, TabularSettings
 from robnas.search.study import Progress, Study
 from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import Objective
 from robnas.strategies import STRATEGIES
 
 if TYPE_CHECKING:
@@ -61,8 +64,6 @@ MODE_MODULES = {
 
 
 def mode_class(name: str) -> type[Mode[Any]]:
-    import importlib
-
     module, cls = MODE_MODULES[name]
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
@@ -85,8 +86,6 @@ def mode_of(request: SearchRequest, space: SearchSpace) -> type[Mode[Any]]:
     if request.protocol in ("ranker", "lowfi"):
         return mode_class("protocol")
     if request.protocol is not None:
-        from robnas.ranking.protocols import PROTOCOLS
-
         check_name("protocol", request.protocol, PROTOCOLS)
     return mode_class("supernet")
 
@@ -98,8 +97,6 @@ def resolve_settings(request: SearchRequest) -> SearchSettings:
     space = get_space(request.space)
     mode = mode_of(request, space)
     if request.protocol == "supernet":  # as the NB201 robustness dataset: trained normally
-        from robnas.specs import Objective
-
         objective = request.objective or Objective("fgsm@1")
         if objective.key not in ("clean", "clean_acc", "fgsm@1", "pgd@1"):
             raise UnknownName(

@@ -2,7 +2,7 @@
 matches the NB201 robustness dataset (networks trained normally where anything is trained,
 robustness at eps 1/255 under FGSM and PGD on images the search never trained on) and ranked by
 the declared objective of the target (`--objective clean | fgsm@1 | pgd@1`, the dataset's names;
-robnas.ranking.protocols says each formula). `--protocol supernet` is the supernet search.
+robnas.objectives.protocols says each formula). `--protocol supernet` is the supernet search.
 
 The search reads CIFAR-10's training split from the data folder and nothing else: never the test
 split, never the benchmark (this module imports no tabular code).
@@ -11,9 +11,10 @@ split, never the benchmark (this module imports no tabular code).
 from __future__ import annotations
 
 from robnas.config import Preset
+from robnas.data.datasets import resolve_data_dir
 from robnas.errors import ConfigError, UnknownName
 from robnas.evaluators.protocol import LOWFI_FIDELITY, protocol_evaluator
-from robnas.ranking.protocols import (
+from robnas.objectives.protocols import (
     DEFAULT_PROTOCOL,
     DEFAULT_TRIALS,
     OBJECTIVE_KEY,
@@ -74,7 +75,6 @@ class ProtocolSearch(Mode[ProtocolSettings]):
         )
         if request.repeats != 1:
             raise ConfigError("--repeats needs a tabular search (--benchmark PATH)")
-        from robnas.data.datasets import resolve_data_dir
 
         settings = ProtocolSettings(
             **common_fields(request, space, preset),

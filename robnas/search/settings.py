@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from robnas.config import TrainConfig, get_preset
 from robnas.errors import ConfigError, RobnasError, UnknownName, check_name
+from robnas.objectives.protocols import OBJECTIVE_KEY, check_protocol
 from robnas.specs import (
     DEFAULT_ATTACK_STEPS,
     DEFAULT_EPS,
@@ -309,7 +310,7 @@ class MacroSettings(NetworkSettings):
 class ProtocolSettings(SearchSettings):
     """mode "protocol": an NB201 network search whose candidates are scored by a protocol
     (`ranker`: NASWOT at the deployed size and path counts; `lowfi`: a short normal training)
-    and ranked by the declared objective of `target` (robnas.ranking.protocols), which the
+    and ranked by the declared objective of `target` (robnas.objectives.protocols), which the
     evaluator reports under the metric key `objective`."""
 
     mode: ClassVar[str] = "protocol"
@@ -322,7 +323,6 @@ class ProtocolSettings(SearchSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from robnas.ranking.protocols import OBJECTIVE_KEY, check_protocol
 
         check_protocol(self.protocol, self.target)
         if self.protocol == "supernet":

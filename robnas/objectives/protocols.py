@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 
 from robnas.errors import ConfigError, check_name
-from robnas.ranking.scores import SCALES
+from robnas.objectives.scores import SCALES
 
 #: what the user may ask a network-mode NB201 search to maximise (the dataset's metric names)
 TARGETS = ("clean", "fgsm@1", "pgd@1")
