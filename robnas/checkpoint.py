@@ -2,8 +2,11 @@
 
 A checkpoint is a dict saved with torch.save: `{"format": FORMAT, "version": VERSION, "model":
 state_dict, "arch", "space", "macro", "dataset", "split", ...}`; the trainer adds its own state
-(optimizer, scheduler, sampler, RNG, history). `read_checkpoint` also accepts a bare state dict
-(wrapped as `{"model": ...}`). Every problem is a `CheckpointError` of one line that says what to do.
+(optimizer, scheduler, sampler, RNG, history), and a checkpoint written inside an epoch adds
+`in_epoch` (the step within the epoch, the epoch's data order, its partial statistics; see
+robnas.training.loop). Checkpoints without these fields (older ones) still load. `read_checkpoint`
+also accepts a bare state dict (wrapped as `{"model": ...}`). Every problem is a
+`CheckpointError` of one line that says what to do.
 
 `split` records which images the weights trained on (see `split_record`), so a search that reuses
 the weights can score only on images they never saw (`unseen_images`).
@@ -22,6 +25,8 @@ from torch import nn
 
 from robnas.errors import CheckpointError, RobnasError
 from robnas.io import atomic_torch_save
+from robnas.models.resolve import resolve_arch
+from robnas.specs import Size
 
 if TYPE_CHECKING:
     from robnas.data.datasets import ImageData
@@ -188,7 +193,7 @@ def load_state(
     if problems:
         raise CheckpointError(
             f"checkpoint {source} does not match the architecture: {'; '.join(problems)}; "
-            "pass the ARCH and macro size (--space/--preset/--C/--layers/--N) it was trained with"
+            "pass the ARCH and macro size (--space/--size/--C/--layers/--N) it was trained with"
         )
     model.load_state_dict({k: state[prefix + k] for k in target})
 
@@ -228,7 +233,7 @@ def check_checkpoint(checkpoint: Mapping[str, Any], spec: ArchSpec, source: str)
             flags = ", ".join(f"{k}={v} (not {spec.macro[k]})" for k, v in sorted(diff.items()))
             raise CheckpointError(
                 f"checkpoint {source} was trained at {flags}; "
-                "pass the same macro (--C/--layers/--N/--preset)"
+                "pass the same macro (--size/--C/--layers/--N)"
             )
     dataset = checkpoint.get("dataset")
     if dataset is not None and str(dataset).lower() != spec.dataset.lower():
@@ -244,23 +249,22 @@ def spec_for_checkpoint(
     *,
     dataset: str | None = None,
     space: str | None = None,
-    preset: str | None = None,
+    size: Size | None = None,
     **macro: Any,
 ) -> ArchSpec:
-    """Resolve ARCH for a checkpoint. Without a preset, the checkpoint's macro (and dataset) size
-    the network and the given macro options override it, so `ARCH --checkpoint PATH` needs no
-    flags; a mismatch is then caught by `check_checkpoint`."""
-    from robnas.models.resolve import resolve_arch
+    """Resolve ARCH for a checkpoint. Unless a size is named, the checkpoint's macro (and
+    dataset) size the network and the given counts and macro options override it, so
+    `ARCH --checkpoint PATH` needs no flags; a mismatch is then caught by `check_checkpoint`."""
 
-    given = {k: v for k, v in macro.items() if v is not None}
     ds = dataset or str(checkpoint.get("dataset") or "cifar10")
-    spec = resolve_arch(arch, ds, space=space, preset=preset, **given)
+    spec = resolve_arch(arch, ds, space=space, size=size, **macro)
     saved = checkpoint.get("macro")
     same_space = spec.space is not None and checkpoint.get("space") in (None, spec.space.name)
-    if preset is None and isinstance(saved, Mapping) and same_space:
+    if (size is None or size.name is None) and isinstance(saved, Mapping) and same_space:
         assert spec.space is not None
         fitting = {k: v for k, v in saved.items() if k in spec.space.macro}
-        spec = resolve_arch(arch, ds, space=space, **{**fitting, **given})
+        base = {**spec.space.macro, **fitting}
+        spec = resolve_arch(arch, ds, space=space, size=size, base=base, **macro)
     return spec
 
 

@@ -8,11 +8,11 @@ means: `get_preset(name)` is the only lookup and refuses unknown names with one 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from robnas.errors import ConfigError, check_name
+from robnas.specs import DEFAULT_EPS, Size
 
 METHODS = ("pgd", "trades", "fgsm-rs", "clean")  # clean: standard training, no attack
 
@@ -41,7 +41,7 @@ class TrainConfig:
     method: str = "pgd"
     clean_epochs: float = 0.0
     eps_ramp_epochs: float = 0.0
-    eps: float = 8 / 255
+    eps: float = DEFAULT_EPS
     alpha: float = 2 / 255
     steps: int = 7
     beta: float = 6.0
@@ -162,45 +162,51 @@ _PAPER_TRAIN = TrainConfig(
 
 
 @dataclass(frozen=True)
-class Preset:
-    """Everything `--preset NAME` means, for every command.
+class CandidateProtocol:
+    """How a network search scores candidates: `trials` of them by default, each finetuned
+    `finetune_epochs` on `finetune_images` training images (None: all of them) and scored on
+    `score_images` held-out images (None: all of them)."""
 
-    Sizes are names of a space's TOML `[presets]` tables (which hold the per-space C/layers/N):
-    `size` is what `train`, `arch`, `evaluate` and `supernet train` build; `search_size` the
-    proxy supernet a search trains and scores candidates on; `final_size` the deployed network
-    (`--budget`, `--final-train` and `robnas export` refer to it, whatever the proxy is). A space
-    without a size of that name uses its default `[macro]` (see `space_size`).
-    Data: `train_images` (None = the whole training split minus the held-out part) and
-    `val_images` held out of the training split (never the test split).
-    Candidate protocol of a supernet search: each candidate is finetuned `finetune_epochs` on
-    `finetune_images` and scored on `score_images` held-out images (None = all); `trials`
-    candidates by default.
+    trials: int
+    finetune_epochs: int
+    finetune_images: int | None = None
+    score_images: int | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything `--preset NAME` means, for every command: a training schedule (`train`, on
+    `train_images` images, None = the whole training split minus the held-out part, with
+    `val_images` held out of the training split, never the test split) and a candidate
+    protocol (`candidates`).
+
+    A preset also names default sizes (names of a space's `[sizes]` tables, `Size.default_of`):
+    `size` is what `train`, `arch`, `evaluate`, `export` and `supernet train` build,
+    `search_size` the proxy a search trains and scores candidates at, `final_size` the
+    deployed network (`--budget`, `--final-train` and `robnas export` refer to it). `--size`
+    and `--final-size` override them; a space without a size of that name uses its default
+    `[macro]`.
     """
 
     name: str
-    size: str
-    search_size: str
-    final_size: str
     train: TrainConfig
+    candidates: CandidateProtocol
     train_images: int | None
     val_images: int
-    finetune_images: int | None
-    finetune_epochs: int
-    score_images: int | None
-    trials: int
+    size: str
+    search_size: str
+    final_size: str = "paper"
 
-    def space_size(self, which: str, available: Iterable[str]) -> str | None:
-        """The space preset for `which` ("size", "search_size" or "final_size"), or None
-        (the space's default macro) when the space has no size of that name."""
-        name = getattr(self, which)
-        return name if name in set(available) else None
+    def default_size(self, which: str = "size") -> Size:
+        """The default size `which` ("size", "search_size" or "final_size") of this preset."""
+        return Size.default_of(getattr(self, which))
 
     def finetune_config(
         self, train: TrainConfig | None = None, epochs: int | None = None
     ) -> TrainConfig | None:
         """The per-candidate finetune schedule (no warm-up, no clean start, no eps ramp) of
-        `epochs` (default `finetune_epochs`), None when that is 0."""
-        epochs = self.finetune_epochs if epochs is None else epochs
+        `epochs` (default the protocol's `finetune_epochs`), None when that is 0."""
+        epochs = self.candidates.finetune_epochs if epochs is None else epochs
         if epochs == 0:
             return None
         base = self.train if train is None else train
@@ -209,50 +215,36 @@ class Preset:
         )
 
 
+# RobNet's search-time size (C=16, 8 layers) with the default schedule, and RobNet's candidate
+# protocol: 1000 candidates, each finetuned 3 epochs on the whole training split, scored on every
+# held-out image.
+_SMALL = Preset(
+    name="small",
+    train=TrainConfig(),
+    candidates=CandidateProtocol(trials=1000, finetune_epochs=3),
+    train_images=None,
+    val_images=5000,
+    size="small",
+    search_size="small",
+)
+
 PRESETS: dict[str, Preset] = {
     # CPU minutes: searches a tiny proxy; the budget still binds the deployed (paper) size.
     "tiny": Preset(
         name="tiny",
-        size="tiny",
-        search_size="tiny",
-        final_size="paper",
         train=_TINY_TRAIN,
+        candidates=CandidateProtocol(
+            trials=10, finetune_epochs=1, finetune_images=500, score_images=250
+        ),
         train_images=None,
         val_images=500,
-        finetune_images=500,
-        finetune_epochs=1,
-        score_images=250,
-        trials=10,
+        size="tiny",
+        search_size="tiny",
     ),
-    # RobNet's search-time size (C=16, 8 layers) with the default schedule.
-    "small": Preset(
-        name="small",
-        size="small",
-        search_size="small",
-        final_size="paper",
-        train=TrainConfig(),
-        train_images=None,
-        val_images=5000,
-        finetune_images=None,
-        finetune_epochs=3,
-        score_images=None,
-        trials=1000,
-    ),
-    # RobNet: supernet at the small size, 1000 candidates each finetuned 3 epochs on the whole
-    # training split, the winner trained at the paper size.
-    "paper": Preset(
-        name="paper",
-        size="paper",
-        search_size="small",
-        final_size="paper",
-        train=_PAPER_TRAIN,
-        train_images=None,
-        val_images=5000,
-        finetune_images=None,
-        finetune_epochs=3,
-        score_images=None,
-        trials=1000,
-    ),
+    "small": _SMALL,
+    # RobNet: the small preset's proxy and candidate protocol with the paper's schedule; the
+    # networks it trains are built at the paper size.
+    "paper": dataclasses.replace(_SMALL, name="paper", train=_PAPER_TRAIN, size="paper"),
 }
 
 # The training schedules by name (derived from PRESETS, never edited by hand).

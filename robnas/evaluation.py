@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -33,6 +34,7 @@ from robnas.checkpoint import (
 from robnas.data.datasets import load_dataset
 from robnas.errors import ConfigError
 from robnas.io import atomic_torch_save, atomic_write_text
+from robnas.specs import DEFAULT_EPS, Size
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,13 @@ def load_model(
     *,
     device: str | torch.device = "cpu",
     space: str | None = None,
-    preset: str | None = None,
+    size: Size | None = None,
     **macro: Any,
 ) -> nn.Module:
     """ARCH built at the checkpoint's size (given macro options override it) with its weights,
     in eval mode on `device`."""
     ckpt = read_checkpoint(checkpoint)
-    spec = spec_for_checkpoint(arch, ckpt, dataset=dataset, space=space, preset=preset, **macro)
+    spec = spec_for_checkpoint(arch, ckpt, dataset=dataset, space=space, size=size, **macro)
     return model_from_checkpoint(spec, ckpt, str(checkpoint)).to(device).eval()
 
 
@@ -89,7 +91,7 @@ class EvaluationJob:
         checkpoint: Path,
         dataset: str = "cifar10",
         attacks: str | list[str] = "fgsm,pgd20",
-        eps: str | float = "8/255",
+        eps: str | float = DEFAULT_EPS,
         eps_l2: str | float = 0.5,
         n: int = 1000,
         batch_size: int = 100,
@@ -101,7 +103,7 @@ class EvaluationJob:
         checks: bool = True,
         macro: dict[str, Any] | None = None,
         space: str | None = None,
-        preset: str | None = None,
+        size: Size | None = None,
     ) -> EvaluationJob:
         names = parse_attack_list(attacks if isinstance(attacks, str) else ",".join(attacks))
         eps_v = parse_eps(eps)
@@ -112,7 +114,7 @@ class EvaluationJob:
             name: make_attack(name, eps=eps_v, eps_l2=eps_l2_v, seed=seed) for name in names
         }
         model = load_model(
-            arch, checkpoint, dataset, device=device, space=space, preset=preset, **(macro or {})
+            arch, checkpoint, dataset, device=device, space=space, size=size, **(macro or {})
         )
         data = load_dataset(dataset, "test", data_dir=data_dir, limit=n, seed=seed)
         if len(data) < n:
@@ -186,8 +188,6 @@ class EvaluationJob:
         return report
 
     def write(self, report: SuiteReport) -> None:
-        import pandas as pd
-
         buffer = io.StringIO()
         pd.DataFrame(report.to_records()).to_csv(buffer, index=False)
         atomic_write_text(self.csv_path, buffer.getvalue())

@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from robnas.config import TrainConfig
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.search.rundir import RunDir
-from robnas.search.settings import SearchSettings
+from robnas.search.settings import MacroSettings, SupernetSettings, TabularSettings
 from robnas.space.search_space import get_space
 
 N_BOOT = 300
@@ -46,7 +48,7 @@ def make_run(
             "trial": t,
             "genotype": g.to_str(),
             "status": "ok" if status is None else status[t],
-            "num_params": space.num_params(g, macro),
+            "num_params": sizing.num_params(space, g, macro),
             "flops": 1000,
             "seconds": 1.0,
             "clean_acc": (70 + rng.normal(0, 3)) / 100,
@@ -64,10 +66,9 @@ def make_run(
     return root
 
 
-def supernet_settings(**changes: Any) -> SearchSettings:
+def supernet_settings(**changes: Any) -> SupernetSettings:
     """The settings of a tiny supernet search of the darts space (what config.json holds)."""
-    base = SearchSettings(
-        mode="supernet",
+    base = SupernetSettings(
         space="darts",
         strategy="random",
         objective="pgd20_acc",
@@ -75,7 +76,35 @@ def supernet_settings(**changes: Any) -> SearchSettings:
         trials=60,
         preset="tiny",
         search_macro={"C": 8, "layers": 5},
-        train={"epochs": 1},
+        train=TrainConfig(epochs=1),
+    )
+    return base.replace(**changes)
+
+
+def tabular_settings(**changes: Any) -> TabularSettings:
+    """The settings of a tabular search of the NB201 robustness dataset (what config.json holds)."""
+    base = TabularSettings(
+        space="nb201",
+        strategy="random",
+        objective="fgsm@1",
+        trials=60,
+        preset="paper",
+        benchmark="nb201-robustness",
+    )
+    return base.replace(**changes)
+
+
+def macro_settings(**changes: Any) -> MacroSettings:
+    """The settings of a macro search of the wrn space (what config.json holds)."""
+    base = MacroSettings(
+        space="wrn",
+        strategy="random",
+        objective="pgd20_acc",
+        trials=30,
+        preset="tiny",
+        final_size="default",
+        search_macro={},
+        train=TrainConfig(epochs=1),
     )
     return base.replace(**changes)
 
@@ -88,7 +117,7 @@ def make_macro_run(root: Path, *, n: int = 30, seed: int = 0) -> Path:
     rows = []
     for t in range(n):
         g = space.sample(rng)
-        params = space.num_params(g)
+        params = sizing.num_params(space, g)
         robust = 30 + 2 * np.log10(params) + rng.normal(0, 1)
         rows.append(
             {
@@ -102,6 +131,6 @@ def make_macro_run(root: Path, *, n: int = 30, seed: int = 0) -> Path:
                 "fidelity_epochs": float(1 + (t % 2)),
             }
         )
-    RunDir(root).init(supernet_settings(mode="macro", space="wrn", trials=n, search_macro={}))
+    RunDir(root).init(macro_settings(trials=n))
     pd.DataFrame(rows).to_csv(root / "trials.csv", index=False)
     return root

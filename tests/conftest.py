@@ -1,4 +1,6 @@
-"""Shared fixtures. Real data comes from ROBNAS_DATA (CI sets it); nothing is downloaded."""
+"""Shared fixtures. Real data comes from ROBNAS_DATA (CI sets it); nothing is downloaded. A test
+reading it takes `data_root` or is marked with `data_helpers.needs`; without the data it skips,
+or fails under ROBNAS_REQUIRE_DATA=1 (see data_helpers)."""
 
 from __future__ import annotations
 
@@ -14,22 +16,42 @@ from pathlib import Path
 
 import pytest
 import torch
-from data_helpers import find_data_root
+from data_helpers import DATASETS, MARKER, needs, require_data
 
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    root = find_data_root()
-    if root is None:
-        pytest.skip("real data not found: set ROBNAS_DATA to the shared data folder")
-    return root
+    """The data folder. What a test reads of it is checked before the test runs (its `needs`
+    marker, else every dataset: see pytest_collection_modifyitems)."""
+    return require_data()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*names): reads these datasets of ROBNAS_DATA; skips without them, "
+        "fails under ROBNAS_REQUIRE_DATA=1",
+    )
     # Under pytest-xdist each worker gets one core: two torch threads per worker on a 2-core
     # machine oversubscribe it and make small forward passes orders of magnitude slower.
     if os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # a test taking data_root without saying what it reads needs the whole folder
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "data_root" in fixtures and item.get_closest_marker(MARKER) is None:
+            item.add_marker(needs(*DATASETS))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # before any fixture is set up: a missing dataset skips (or fails) the test, never errors
+    names = {name for mark in item.iter_markers(MARKER) for name in mark.args}
+    if names:
+        require_data(*sorted(names))
 
 
 @pytest.fixture(autouse=True)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.search_space import SearchSpace, get_space
+
+if TYPE_CHECKING:
+    from robnas.search.settings import SearchSettings
 
 # A user space of 4 ops x 6 edges (4,096 cells): small enough for exhaustive checks.
 TOY_SPACE = """
@@ -67,7 +73,7 @@ class ToyEvaluator:
                 handle.write(genotype.to_str() + "\n")
         return Result(
             metrics={"score": self.score(genotype)},
-            num_params=self.space.num_params(genotype, self.space.resolve_macro()),
+            num_params=sizing.num_params(self.space, genotype, self.space.resolve_macro()),
             seconds=0.0,
         )
 
@@ -83,3 +89,33 @@ class CrashAfter(ToyEvaluator):
         if len(self.calls) >= self.k:
             raise RuntimeError("simulated crash")
         return super().evaluate(genotype)
+
+
+def search_settings(*argv: str) -> SearchSettings:
+    """The settings `robnas search ARGV` resolves (parsed by the CLI; nothing is written)."""
+    from robnas.cli import build_parser, parse_values
+    from robnas.cli.search import request_of
+    from robnas.search.pipeline import resolve_settings
+
+    args = parse_values(build_parser().parse_args(["search", *argv]))
+    return resolve_settings(request_of(args))
+
+
+#: Every field of the one settings type of the three modes before it was split by mode, with the
+#: value it held in a mode that did not use it (as the base version wrote config.json).
+OLD_UNION_DEFAULTS = {
+    "attack_steps": 20, "benchmark": None, "benchmark_macro": None, "data_dir": None,
+    "eps": "8/255", "final_train": False, "finetune": None, "finetune_size": None,
+    "flops_budget": None, "prescreen": None, "prescreen_ratio": 4, "repeats": 1,
+    "score_size": None, "search_macro": None, "supernet": None, "train": None,
+    "train_size": None, "val_size": None,
+}  # fmt: skip
+
+
+def as_old_config(run: Path, **fields: object) -> dict:
+    """Rewrite RUN/config.json as the settings were written before they were split by mode
+    (the other modes' fields at their defaults), with `fields` changed; the dict written."""
+    path = Path(run) / "config.json"
+    old = {**OLD_UNION_DEFAULTS, **json.loads(path.read_text()), **fields}
+    path.write_text(json.dumps(old, indent=2, sort_keys=True))
+    return old

@@ -78,7 +78,7 @@ def test_cell_free_genotype_draws_the_requested_cell() -> None:
 
 
 def test_draw_writes_png_with_title(tmp_path: Path) -> None:
-    spec = resolve_arch(DARTS, preset="tiny")
+    spec = resolve_arch(DARTS, size="tiny")
     path = draw_spec(spec, tmp_path / "cell.png", cell=1)
     data = path.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 10_000
@@ -93,9 +93,9 @@ def test_draw_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="baseline"):
         draw_spec(resolve_arch("resnet18"), tmp_path / "x.png")
     with pytest.raises(ConfigError, match="out of range"):
-        draw_spec(resolve_arch(NB201, preset="tiny"), tmp_path / "x.png", cell=3)
+        draw_spec(resolve_arch(NB201, size="tiny"), tmp_path / "x.png", cell=3)
     with pytest.raises(ConfigError, match=".png"):
-        draw_spec(resolve_arch(NB201, preset="tiny"), tmp_path / "x.gif")
+        draw_spec(resolve_arch(NB201, size="tiny"), tmp_path / "x.gif")
     assert list(tmp_path.iterdir()) == []
 
 

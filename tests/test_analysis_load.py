@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from analysis_helpers import make_run, supernet_settings
+from analysis_helpers import make_run, supernet_settings, tabular_settings
 
 from robnas.analysis.load import choose_robust_key, find_benchmark_dir, load_run
 from robnas.errors import ConfigError
@@ -41,7 +41,7 @@ def test_settings_objective_and_mode_are_read(tmp_path: Path) -> None:
         supernet_settings(objective="jac_norm", direction="minimize").to_json()
     )
     assert load_run(run).robust_key == "pgd20_acc"  # the robust metric of its attack_steps
-    tabular = supernet_settings(mode="tabular", benchmark="b", objective="fgsm@1")
+    tabular = tabular_settings(space="darts", benchmark="b")
     (run / "config.json").write_text(tabular.to_json())
     assert load_run(run).tabular
     (run / "config.json").unlink()  # not a robnas run without its settings
@@ -72,7 +72,7 @@ def test_benchmark_dir_from_settings_then_robnas_data(
     bench.mkdir(parents=True)
     (bench / "meta.json").write_text("{}")
     monkeypatch.delenv("ROBNAS_DATA", raising=False)
-    tabular = supernet_settings(mode="tabular", objective="fgsm@1", benchmark=str(bench))
+    tabular = tabular_settings(benchmark=str(bench))
     assert find_benchmark_dir(tabular) == bench
     assert find_benchmark_dir(tabular.replace(benchmark=str(tmp_path))) is None
     monkeypatch.setenv("ROBNAS_DATA", str(tmp_path / "data"))

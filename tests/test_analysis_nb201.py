@@ -8,26 +8,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from data_helpers import needs
 
 from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_params_tables
 from robnas.analysis.report import analyze
 from robnas.data.tabular import load_benchmark
 from robnas.evaluators.tabular import TabularEvaluator
+from robnas.models import sizing
 from robnas.search.rundir import RunDir
-from robnas.search.settings import SearchSettings
+from robnas.search.settings import TabularSettings
 from robnas.space.search_space import get_space
 
 # Counted directly from meta.json (see test_count_matches_raw_metadata): evaluated architectures
 # whose own cell has exactly two nor_conv_3x3 and no nor_conv_1x1.
 SAME_PARAMS_COUNT = 405
 
+pytestmark = needs("nb201-robustness")
+
 
 @pytest.fixture(scope="module")
 def bench_dir(data_root: Path) -> Path:
-    path = data_root / "nb201-robustness"
-    if not (path / "meta.json").is_file():
-        pytest.skip("nb201-robustness not in the data folder")
-    return path
+    return data_root / "nb201-robustness"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_count_matches_raw_metadata(bench_dir: Path, study: SameParamsStudy) -> 
 def test_same_parameter_count_and_spread(bench_dir: Path, study: SameParamsStudy) -> None:
     space = get_space("nb201")
     macro = space.resolve_macro("paper")
-    params = {space.num_params(space.parse(a), macro) for a in study.table["arch"]}
+    params = {sizing.num_params(space, space.parse(a), macro) for a in study.table["arch"]}
     assert len(params) == 1  # the premise: one parameter count for all of them
     low, high = study.spread
     assert 15 < low < high < 50 and high - low > 10  # the paper: 20% to 41%
@@ -99,8 +100,7 @@ def test_tabular_run_report_has_same_params_section(bench_dir: Path, tmp_path: P
             }
         )
     run = tmp_path / "run"
-    settings = SearchSettings(
-        mode="tabular",
+    settings = TabularSettings(
         space="nb201",
         strategy="random",
         objective="pgd@1",

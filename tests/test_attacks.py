@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -44,20 +45,28 @@ def test_registry_has_the_paper_attacks() -> None:
         make_attack("nope")
 
 
-@pytest.mark.parametrize("name", ATTACKS.names())
-def test_attack_contract(name: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-    images, labels = batch
+def assert_attack_contract(make: Callable[[], Attack], images: torch.Tensor) -> None:
+    """What every attack must do on a tiny untrained CNN, whose own predictions are the labels
+    (every example starts correctly classified): return inputs of the right shape and type, fool
+    at least one example, leave the model as it was (modes, weights, buffers, grads), and repeat
+    itself for a seed. Raises AssertionError naming the broken promise."""
     model = tiny_cnn()
+    with torch.no_grad():
+        labels = model.eval()(images).argmax(1)
     model.train()
     model[1].weight.grad = torch.ones_like(model[1].weight)  # a stale .grad must survive
     model[2].eval()  # mixed modes must survive too
     before = copy.deepcopy(model.state_dict())
     grads = {k: None if p.grad is None else p.grad.clone() for k, p in model.named_parameters()}
     modes = [m.training for m in model.modules()]
-    attack = build(name)
-    adv = attack(model, images, labels)
+    adv = make()(model, images, labels)
     # (The eps-ball and [0, 1] hold by construction: Attack.__call__ ends with project().)
     assert adv.shape == images.shape and adv.dtype == torch.float32
+    # An attack attacks: it moves inputs, and some moved input is misclassified.
+    assert not torch.equal(adv, images), "the attack changed no input"
+    with torch.no_grad():
+        fooled = copy.deepcopy(model).eval()(adv).argmax(1) != labels
+    assert fooled.any(), "the attack fooled no example of an untrained CNN"
     # Model untouched: modes, parameters, buffers (BN statistics), grads, requires_grad.
     assert [m.training for m in model.modules()] == modes
     for key, value in model.state_dict().items():
@@ -68,7 +77,40 @@ def test_attack_contract(name: str, batch: tuple[torch.Tensor, torch.Tensor]) ->
             p.grad is None or torch.equal(p.grad, grads[key])
         ), key
     # Deterministic for a seed.
-    assert torch.equal(build(name)(model, images, labels), adv)
+    assert torch.equal(make()(model, images, labels), adv)
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_attack_contract(name: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    assert_attack_contract(lambda: build(name), batch[0])
+
+
+class Unchanged(Attack):
+    """Returns its inputs: what the contract must reject."""
+
+    name = "unchanged"
+
+    def perturb(self, model, images, labels, generator):  # type: ignore[no-untyped-def]
+        return images.clone()
+
+
+class Noise(Attack):
+    """Random sign noise at a tiny eps: changes inputs but fools nothing."""
+
+    name = "noise"
+
+    def perturb(self, model, images, labels, generator):  # type: ignore[no-untyped-def]
+        noise = torch.randint(0, 2, images.shape, generator=generator) * 2 - 1
+        return images + noise * self.bound()
+
+
+def test_the_contract_rejects_an_attack_that_attacks_nothing(
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    with pytest.raises(AssertionError, match="changed no input"):
+        assert_attack_contract(lambda: Unchanged(eps=EPS), batch[0])
+    with pytest.raises(AssertionError, match="fooled no example"):
+        assert_attack_contract(lambda: Noise(eps=1e-6), batch[0])
 
 
 @pytest.mark.parametrize("name", ["pgd", "pgd_l2"])
@@ -179,7 +221,7 @@ def test_a_path_that_ignores_its_input_gets_zero_gradient(name: str) -> None:
     from robnas.models.resolve import build as build_arch
 
     model = build_arch(
-        "nb201:|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", preset="tiny"
+        "nb201:|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", size="tiny"
     ).eval()
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     y = torch.arange(4)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +58,66 @@ def _train(method: str, out: Path, chunks: int) -> dict:
     return {"params": params, "paths": paths, "saves": saves, "history": result.history}
 
 
+class _Killed(BaseException):
+    pass
+
+
+def _killed_and_resumed(root: Path) -> dict:
+    """A supernet run killed inside epoch 2 on every rank, then resumed, beside the same run
+    uninterrupted: both ranks' final parameters, and what was saved where."""
+    import robnas.training.loop as loop
+    from robnas.checkpoint import read_checkpoint
+    from robnas.training.loop import train
+    from robnas.training.steps import AdversarialStep
+
+    cfg = tiny_cfg(epochs=2, batch_size=16, attack_train_mode=True)
+    data, val = synthetic(64, 0), synthetic(16, 1)  # 4 steps an epoch
+
+    def fresh(seed: int) -> tuple[Supernet, UniformOpSampler]:
+        torch.manual_seed(seed)
+        supernet = Supernet("nb201", {"C": 4, "N": 1})
+        return supernet, UniformOpSampler(supernet.space, seed=3)
+
+    def params(model: Supernet) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    straight, sampler = fresh(0)
+    train(straight, data, val, cfg, root / "straight", sampler=sampler)
+    saves: list[str] = []
+    save, call, every = loop.save_checkpoint, AdversarialStep.__call__, loop.PROGRESS_EVERY
+    calls = [0]
+
+    def dying(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        if calls[0] == 7:  # epoch 2, step 3: after the checkpoint at its step 2
+            raise _Killed
+        return call(self, *args, **kwargs)
+
+    loop.save_checkpoint = lambda p, payload: (saves.append(Path(p).name), save(p, payload))  # type: ignore[assignment]
+    loop.PROGRESS_EVERY = 2  # ranks agree on checkpoints every 2 steps
+    AdversarialStep.__call__ = dying  # type: ignore[method-assign]
+    killed, sampler = fresh(0)
+    try:
+        train(killed, data, val, cfg, root / "killed", sampler=sampler, checkpoint_every=0)
+    except _Killed:
+        pass
+    finally:
+        AdversarialStep.__call__ = call  # type: ignore[method-assign]
+    try:
+        dist.barrier()  # rank 0 has written before anyone reads
+        saved = read_checkpoint(root / "killed" / "last.pt")["in_epoch"]["step"]
+        resumed, sampler = fresh(123)
+        train(resumed, data, val, cfg, root / "killed", sampler=sampler, resume=True)
+    finally:
+        loop.save_checkpoint, loop.PROGRESS_EVERY = save, every  # type: ignore[assignment]
+    return {
+        "straight": params(straight),
+        "resumed": params(resumed),
+        "saves": saves,
+        "saved_step": saved,
+    }
+
+
 def _worker(rank: int, world: int, init: str, root: str) -> None:
     os.environ.update(WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
@@ -66,6 +125,7 @@ def _worker(rank: int, world: int, init: str, root: str) -> None:
     try:
         out = {m: _train(m, Path(root) / f"ddp-{m}", chunks=1) for m in METHODS}
         out["validation"] = _validation_counts()  # type: ignore[assignment]
+        out["resume"] = _killed_and_resumed(Path(root) / "resume")
         torch.save(out, Path(root) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -126,6 +186,18 @@ def test_only_rank_zero_writes(runs):
     assert (runs["root"] / "ddp-pgd" / "log.csv").exists()
 
 
+def test_a_kill_inside_an_epoch_resumes_every_rank_where_the_run_would_be(runs):
+    r0, r1 = (runs["ranks"][r]["resume"] for r in range(2))
+    assert r0["saved_step"] == r1["saved_step"] == 2  # inside epoch 2, read by both ranks
+    assert r1["saves"] == [] and r0["saves"].count("last.pt") >= 3  # rank 0 alone writes
+    # each rank ends as it would have (BN statistics are per rank: each sees its own shard)
+    for rank in (r0, r1):
+        for name, p in rank["straight"].items():
+            assert torch.equal(rank["resumed"][name], p), name
+    weights = [k for k in r0["resumed"] if not k.split(".")[-1].startswith(("running", "num_"))]
+    assert all(torch.equal(r0["resumed"][k], r1["resumed"][k]) for k in weights)
+
+
 def test_validation_is_reduced_over_ranks(runs):
     # each rank attacks half the subset; the summed counts give the single-process accuracy
     r0, r1 = (runs["ranks"][r]["validation"] for r in range(2))
@@ -140,8 +212,8 @@ def test_validation_is_reduced_over_ranks(runs):
 
 
 def _torchrun(out: Path, data_root: Path, *extra: str) -> subprocess.Popen:
-    robnas = shutil.which("robnas")
-    entry = [robnas] if robnas else ["-m", "robnas"]
+    # torchrun's own -m: the console script may be a shell shim (pyenv) torchrun cannot run
+    entry = ["-m", "robnas"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd += [*entry, "supernet", "train", "--space", "nb201", "--preset", "tiny", "--C", "4"]
     cmd += ["--N", "1", "--train-size", "256", "--val-size", "32", "--batch-size", "32"]

@@ -9,15 +9,17 @@ import torch
 from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.errors import InvalidGenotype, UnknownName
-from robnas.evaluators.base import genotype_seed
+from robnas.evaluators.base import DEFAULT_INDICATORS, Scoring, genotype_seed
 from robnas.evaluators.indicator import IndicatorEvaluator
 from robnas.evaluators.standalone import StandaloneEvaluator
 from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.indicators.robust import clean_accuracy
 from robnas.indicators.structure import genotype_flops
+from robnas.models import sizing
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import get_space
+from robnas.specs import AttackSpec, Eps
 from robnas.training.loop import train
 
 SPACE = get_space("darts")
@@ -53,9 +55,8 @@ def test_indicator_evaluator_on_fresh_networks_is_seeded_and_order_free() -> Non
     data = _random_data()
 
     def make(seed: int) -> IndicatorEvaluator:
-        return IndicatorEvaluator(
-            SPACE, MACRO, data, final_macro=FINAL, indicator_cfg=ICFG, seed=seed
-        )
+        scoring = Scoring(attack=None, indicators=DEFAULT_INDICATORS, indicator_cfg=ICFG)
+        return IndicatorEvaluator(SPACE, MACRO, data, scoring, final_macro=FINAL, seed=seed)
 
     g, h = _g(0), _g(1)
     rng_before = torch.get_rng_state()
@@ -76,7 +77,7 @@ def test_indicator_evaluator_on_fresh_networks_is_seeded_and_order_free() -> Non
         "flops",
     }
     # sizes refer to the final macro, not the scored one
-    assert alone.num_params == SPACE.num_params(g, FINAL)
+    assert alone.num_params == sizing.num_params(SPACE, g, FINAL)
     assert alone.metrics["flops"] == genotype_flops(SPACE, g, FINAL)
     assert alone.metrics["density"] == SPACE.density(g)
 
@@ -89,31 +90,42 @@ def test_indicator_evaluator_inherits_supernet_weights() -> None:
         SPACE,
         None,
         data,
-        ("jac_norm", "robust_acc"),
+        Scoring(
+            attack=None,
+            indicators=("jac_norm", "robust_acc"),
+            indicator_cfg={"eval_attack": "fgsm"},
+        ),
         supernet=supernet,
         recal_batches=0,
-        indicator_cfg={"eval_attack": "fgsm"},
     )
     result = evaluator.evaluate(g)
     model = supernet.extract(g)
     images, labels = data.floats(), data.labels
     assert result.metrics["clean_acc"] == clean_accuracy(model, images, labels)
-    fresh = IndicatorEvaluator(SPACE, MACRO, data, ("jac_norm",), recal_batches=0).evaluate(g)
+    jac = Scoring(attack=None, indicators=("jac_norm",))
+    fresh = IndicatorEvaluator(SPACE, MACRO, data, jac, recal_batches=0).evaluate(g)
     assert fresh.metrics["jac_norm"] != result.metrics["jac_norm"]
-    assert result.num_params == SPACE.num_params(g, MACRO)  # final macro defaults to the supernet's
+    assert result.num_params == sizing.num_params(
+        SPACE, g, MACRO
+    )  # final macro defaults to the supernet's
 
 
 def test_bad_settings_fail_early() -> None:
     data = _random_data(4)
     with pytest.raises(UnknownName, match="fsp_dist"):
-        IndicatorEvaluator(SPACE, MACRO, data, ("nope",))
-    with pytest.raises(UnknownName, match="pgd20"):
-        IndicatorEvaluator(SPACE, MACRO, data, (), eval_attack="pgd21")
+        IndicatorEvaluator(SPACE, MACRO, data, Scoring(indicators=("nope",)))
+    with pytest.raises(UnknownName, match="unknown attack 'pgd21'; known: fgsm, pgd"):
+        IndicatorEvaluator(SPACE, MACRO, data, Scoring(attack=AttackSpec("pgd21")))
     nb201 = get_space("nb201")
+    none = Scoring(attack=None)
     with pytest.raises(InvalidGenotype):
-        IndicatorEvaluator(SPACE, MACRO, data, ()).evaluate(nb201.sample(np.random.default_rng(0)))
+        IndicatorEvaluator(SPACE, MACRO, data, none).evaluate(
+            nb201.sample(np.random.default_rng(0))
+        )
     with pytest.raises(ValueError, match="macro"):
-        IndicatorEvaluator(SPACE, None, data, ())
+        IndicatorEvaluator(SPACE, None, data, none)
+    with pytest.raises(ValueError, match="batch_size"):
+        IndicatorEvaluator(SPACE, MACRO, data, Scoring(batch_size=0))
 
 
 def test_supernet_evaluator_scores_the_inherited_path_on_val(
@@ -125,10 +137,9 @@ def test_supernet_evaluator_scores_the_inherited_path_on_val(
     common = dict(
         finetune_cfg=None,
         final_macro=FINAL,
-        indicators=("fsp_dist",),
-        indicator_cfg=ICFG,
-        indicator_samples=8,
-        batch_size=16,
+        scoring=Scoring(
+            indicators=("fsp_dist",), indicator_cfg=ICFG, indicator_samples=8, batch_size=16
+        ),
         seed=3,
     )
     g, h = _g(4), _g(5)
@@ -142,7 +153,7 @@ def test_supernet_evaluator_scores_the_inherited_path_on_val(
     assert {"fsp_dist", "fsp_dist_cell2", "density", "edge_density", "flops"} <= set(
         inherited.metrics
     )
-    assert inherited.num_params == SPACE.num_params(g, FINAL)
+    assert inherited.num_params == sizing.num_params(SPACE, g, FINAL)
     # Recalibration acts on the candidate's copy: the supernet is untouched, the scores change.
     evaluator = SupernetEvaluator(supernet, SPACE, train, val, recal_batches=2, **common)  # type: ignore[arg-type]
     result = evaluator.evaluate(g)
@@ -181,10 +192,9 @@ def test_supernet_evaluator_finetunes_only_the_candidate_copy(
     cfg = _tiny_train_cfg(seed=5)
     common = dict(
         final_macro=FINAL,
-        indicators=("jac_norm",),
-        indicator_cfg=ICFG,
-        indicator_samples=8,
-        batch_size=32,
+        scoring=Scoring(
+            indicators=("jac_norm",), indicator_cfg=ICFG, indicator_samples=8, batch_size=32
+        ),
     )
 
     def make(finetune_cfg: TrainConfig | None, seed: int = 1) -> SupernetEvaluator:
@@ -201,7 +211,7 @@ def test_supernet_evaluator_finetunes_only_the_candidate_copy(
     g, h = _g(6), _g(7)
     result = make(cfg).evaluate(g)
     assert all(torch.equal(v, before[k]) for k, v in supernet.state_dict().items())
-    assert result.status == "ok" and result.num_params == SPACE.num_params(g, FINAL)
+    assert result.status == "ok" and result.num_params == sizing.num_params(SPACE, g, FINAL)
     assert 0 <= result.metrics["pgd20_acc"] <= result.metrics["clean_acc"] <= 1
     # Deterministic for a seed and independent of what was evaluated before.
     again = make(cfg)
@@ -224,17 +234,17 @@ def test_standalone_evaluator_trains_from_scratch_and_resumes(
         val,
         _tiny_train_cfg(),
         out_dir=tmp_path,
-        eval_attack="fgsm",
-        indicators=("density",),
+        scoring=Scoring(attack=AttackSpec("fgsm", Eps.of_255(8), 1), indicators=("density",)),
         seed=2,
     )
     result = evaluator.evaluate(g)
     assert (tmp_path / g.key / "last.pt").is_file()
     assert set(result.metrics) == {"clean_acc", "fgsm_acc", "density", "edge_density", "flops"}
-    assert result.num_params == SPACE.num_params(g, MACRO)
+    assert result.num_params == sizing.num_params(SPACE, g, MACRO)
     # a finished run in out_dir is resumed, not retrained: the same network, the same scores
     assert evaluator.evaluate(g).metrics == result.metrics
+    fgsm = Scoring(attack=AttackSpec("fgsm", Eps.of_255(8), 1))
     fresh = StandaloneEvaluator(
-        SPACE, MACRO, train_data, val, _tiny_train_cfg(), eval_attack="fgsm", seed=2
+        SPACE, MACRO, train_data, val, _tiny_train_cfg(), scoring=fgsm, seed=2
     )
     assert fresh.evaluate(g).metrics == {k: v for k, v in result.metrics.items()}  # seeded init

@@ -12,13 +12,15 @@ from export_helpers import NB201, checkpoint, images, one_thread, trained  # noq
 from torch import nn
 
 import robnas
+from robnas import models
 from robnas.cli import main
+from robnas.config import TrainConfig
 from robnas.errors import ConfigError
 from robnas.export.record import load
 from robnas.export.run import export_run
 from robnas.models.resolve import resolve_arch
 from robnas.search.rundir import RunDir, entry, make_summary
-from robnas.search.settings import SearchSettings
+from robnas.search.settings import SupernetSettings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,8 +46,7 @@ def _make_run(root: Path, final_macro: dict, supernet_macro: dict) -> dict[str, 
         ),
         space.parse("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"),
     ]
-    settings = SearchSettings(
-        mode="supernet",
+    settings = SupernetSettings(
         space="nb201",
         strategy="regularized_evolution",
         objective="pgd20_acc",
@@ -54,7 +55,7 @@ def _make_run(root: Path, final_macro: dict, supernet_macro: dict) -> dict[str, 
         preset="tiny",
         search_macro=supernet_macro,
         final_macro=final_macro,
-        train={"epochs": 1},
+        train=TrainConfig(epochs=1),
     )
     top_k = [
         entry(
@@ -76,7 +77,9 @@ def _make_run(root: Path, final_macro: dict, supernet_macro: dict) -> dict[str, 
     (root / "final").mkdir()
     torch.save(checkpoint(final_spec, final_model), root / "final" / f"{genotypes[0].key}.pt")
     torch.manual_seed(3)
-    supernet = _SupernetLike(space.build_supernet(space.resolve_macro(**supernet_macro))).eval()
+    supernet = _SupernetLike(
+        models.build_supernet(space, space.resolve_macro(**supernet_macro))
+    ).eval()
     torch.save(
         {"format": "robnas-checkpoint", "version": 1, "model": supernet.state_dict(),
          "arch": "supernet", "space": "nb201", "macro": space.resolve_macro(**supernet_macro),

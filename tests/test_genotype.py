@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from data_helpers import needs
 
 from robnas.errors import InvalidGenotype
 from robnas.genotype import Genotype
 from robnas.space.search_space import get_space
 
 
+@needs("nb201-robustness")
 def test_nb201_strings_of_every_id_round_trip(data_root):
     meta = json.loads((data_root / "nb201-robustness" / "meta.json").read_text())
     space = get_space("nb201")

@@ -80,6 +80,7 @@ def test_input_free_model_gives_zero() -> None:
 
 def test_hessian_prescreens_a_supernet_search_through_the_indicator_evaluator() -> None:
     from robnas.data.datasets import ImageData
+    from robnas.evaluators.base import Scoring
     from robnas.evaluators.indicator import IndicatorEvaluator
     from robnas.models.supernet import Supernet
     from robnas.search.settings import SUPERNET_PRESCREENS
@@ -92,9 +93,8 @@ def test_hessian_prescreens_a_supernet_search_through_the_indicator_evaluator() 
     data = ImageData(images, torch.arange(8) % 10, tuple(str(i) for i in range(10)))
     torch.manual_seed(0)
     supernet = Supernet(space, {"C": 4, "N": 1})
-    evaluator = IndicatorEvaluator(
-        space, None, data, indicators=["hessian_eig"], supernet=supernet, indicator_samples=8
-    )
+    scoring = Scoring(attack=None, indicators=("hessian_eig",), indicator_samples=8)
+    evaluator = IndicatorEvaluator(space, None, data, scoring, supernet=supernet)
     conv = space.parse(
         "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     )

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robnas import models
 from robnas.errors import ConfigError
 from robnas.indicators import INDICATORS, IndicatorConfig
 from robnas.space.search_space import get_space
@@ -77,12 +78,20 @@ def test_both_score_real_cells_in_train_mode_and_leave_batchnorm_alone() -> None
     space = get_space("nb201")
     macro = space.resolve_macro("tiny")
     g = space.sample(np.random.default_rng(0))
-    net = space.build(g, macro, "cifar10").eval()
+    net = models.build(space, g, macro, "cifar10").eval()
     stats = {k: v.clone() for k, v in net.state_dict().items()}
     x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % 10
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    modes: list[bool] = []
+    hooks = [m.register_forward_hook(lambda m, _i, _o: modes.append(m.training)) for m in norms]
     for name in ("naswot", "zico"):
+        modes.clear()
         value = INDICATORS.get(name)(net, x, y)[name]
         assert math.isfinite(value)
+        # every BatchNorm ran in train mode (batch statistics), though the net came in eval mode
+        assert len(modes) >= len(norms) and all(modes), name
+    for hook in hooks:
+        hook.remove()
     assert not net.training
     assert all(torch.equal(v, stats[k]) for k, v in net.state_dict().items())

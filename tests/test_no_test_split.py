@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from search_helpers import search_settings
 
 import robnas.data.datasets as datasets
-from robnas.search.run import resolve_settings, run_search
+from robnas.search.pipeline import run_search
 
 
 @pytest.fixture
@@ -45,28 +46,19 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_supernet_search_reads_no_test_images(
     data_root: Path, tmp_path: Path, reads: list[str]
 ) -> None:
-    settings = resolve_settings(
-        space="darts",
-        strategy="random",
-        trials=1,
-        train_size=32,
-        val_size=16,
-        epochs=1,
-        finetune_epochs=0,
-        data_dir=str(data_root),
-    )
+    settings = search_settings(
+        "--space", "darts", "--strategy", "random", "--trials", "1", "--train-size", "32",
+        "--val-size", "16", "--epochs", "1", "--finetune-epochs", "0", "--data-dir", str(data_root),
+    )  # fmt: skip
     run_search(settings, tmp_path / "run")
     assert "train" in reads  # the recorder sees the reads it should
     assert "test" not in reads, reads
 
 
 def test_tabular_search_reads_no_images(data_root: Path, tmp_path: Path, reads: list[str]) -> None:
-    settings = resolve_settings(
-        space="nb201",
-        strategy="regularized_evolution",
-        trials=20,
-        benchmark=str(data_root / "nb201-robustness"),
-        objective="fgsm@1",
-    )
+    settings = search_settings(
+        "--space", "nb201", "--strategy", "regularized_evolution", "--trials", "20",
+        "--benchmark", str(data_root / "nb201-robustness"), "--objective", "fgsm@1",
+    )  # fmt: skip
     run_search(settings, tmp_path / "run")
     assert reads == []

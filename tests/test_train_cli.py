@@ -114,3 +114,28 @@ def test_cli_augment_and_eps_ramp_reach_the_training(tmp_path, data_root, capsys
     capsys.readouterr()
     assert main([*base, "--augment", "--out", str(plain), "--resume", *data]) == 2
     assert "augment" in capsys.readouterr().err
+
+
+def test_a_network_starts_from_its_seed_whatever_the_global_generator(tmp_path, monkeypatch):
+    """torch's global generator is seeded differently in every process; the initial weights of
+    what `train` and `supernet train` build follow --seed alone."""
+    import robnas.cli.train as train_cli
+
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def record(args, cfg, model, dataset, label, **kw):  # type: ignore[no-untyped-def]
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return 0
+
+    monkeypatch.setattr(train_cli, "_run", record)
+    for argv in (
+        ["train", ARCH, "--preset", "tiny"],
+        ["supernet", "train", "--space", "nb201", "--preset", "tiny"],
+    ):
+        seen.clear()
+        for global_seed, seed in ((1, "0"), (2, "0"), (2, "1")):
+            torch.manual_seed(global_seed)
+            assert main([*argv, "--seed", seed, "--out", str(tmp_path / "run")]) == 0
+        first, again, other = seen
+        assert all(torch.equal(first[k], again[k]) for k in first)
+        assert not all(torch.equal(first[k], other[k]) for k in first)

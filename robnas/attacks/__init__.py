@@ -2,15 +2,13 @@
 
 `ATTACKS` maps registry names to factories `factory(eps=..., eps_l2=..., seed=..., **overrides)`:
 Linf attacks use `eps`, L2 attacks use `eps_l2`; overrides set any constructor argument (e.g.
-`steps=5`). `make_attack("pgd20", eps=8/255)` builds one; `parse_eps("8/255")` reads budgets.
+`steps=5`). `make_attack("pgd20", eps=DEFAULT_EPS)` builds one; budgets are read and written by
+`robnas.specs.Eps` (`parse_eps` and `format_eps` here are its float forms).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 from robnas.attacks.autoattack import APGDCE, AutoAttack, Square
@@ -20,34 +18,35 @@ from robnas.attacks.deepfool import DeepFool
 from robnas.attacks.fgsm import FGSM
 from robnas.attacks.mifgsm import MIFGSM
 from robnas.attacks.pgd import PGD
-from robnas.errors import ConfigError
 from robnas.registry import Registry
+from robnas.specs import DEFAULT_EPS, format_eps, parse_eps
 
 AttackFactory = Callable[..., Attack]
 ATTACKS: Registry[AttackFactory] = Registry("attack")
 
-DEFAULT_EPS = 8 / 255
 DEFAULT_EPS_L2 = 0.5
 
 
-def _linf(cls: Callable[..., Attack], **defaults: Any) -> AttackFactory:
+def _bounded(cls: Callable[..., Attack], l2: bool, defaults: dict[str, Any]) -> AttackFactory:
+    """A factory that bounds `cls` by `eps` (L-inf) or `eps_l2`; a callable default is a
+    function of that bound (e.g. alpha = eps / 4)."""
+
     def factory(
         eps: float = DEFAULT_EPS, eps_l2: float = DEFAULT_EPS_L2, seed: int = 0, **kw: Any
     ) -> Attack:
-        args = {k: (v(eps) if callable(v) else v) for k, v in defaults.items()}
-        return cls(eps=eps, seed=seed, **{**args, **kw})
+        bound = eps_l2 if l2 else eps
+        args = {k: (v(bound) if callable(v) else v) for k, v in defaults.items()}
+        return cls(eps=bound, seed=seed, **{**args, **kw})
 
     return factory
+
+
+def _linf(cls: Callable[..., Attack], **defaults: Any) -> AttackFactory:
+    return _bounded(cls, False, defaults)
 
 
 def _l2(cls: Callable[..., Attack], **defaults: Any) -> AttackFactory:
-    def factory(
-        eps: float = DEFAULT_EPS, eps_l2: float = DEFAULT_EPS_L2, seed: int = 0, **kw: Any
-    ) -> Attack:
-        args = {k: (v(eps_l2) if callable(v) else v) for k, v in defaults.items()}
-        return cls(eps=eps_l2, seed=seed, **{**args, **kw})
-
-    return factory
+    return _bounded(cls, True, defaults)
 
 
 def _quarter(e: float) -> float:
@@ -78,43 +77,11 @@ def make_attack(
     return ATTACKS.get(name)(eps=eps, eps_l2=eps_l2, seed=seed, **kw)
 
 
-_EPS_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:/\s*([0-9]*\.?[0-9]+))?\s*$")
-
-
-def parse_eps(text: str | float, *, allow_zero: bool = False) -> float:
-    """Read a budget like "8/255", "0.03" or 0.03; must lie in (0, 1] (or [0, 1] with
-    `allow_zero`, where 0 means no attack)."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        match = _EPS_RE.match(text)
-        if not match:
-            raise ConfigError(f"cannot read eps {text!r}; write it like 8/255 or 0.03")
-        num, den = match.groups()
-        if den is not None and float(den) == 0:
-            raise ConfigError(f"eps {text!r} divides by zero; write it like 8/255")
-        value = float(num) / float(den) if den is not None else float(num)
-    low = "[0" if allow_zero else "(0"
-    above_low = value >= 0 if allow_zero else value > 0
-    if not math.isfinite(value) or not above_low or value > 1:
-        raise ConfigError(f"eps must lie in {low}, 1] (images are in [0, 1]), got {text!r}")
-    return value
-
-
-def format_eps(eps: float) -> str:
-    """Write eps as a fraction of 255 when it is one ("8/255"), else as a short decimal."""
-    frac = Fraction(eps * 255).limit_denominator(1000)
-    if abs(float(frac) / 255 - eps) < 1e-9:
-        if frac.denominator == 1:
-            return f"{frac.numerator}/255"
-        return f"{float(frac):g}/255"
-    return f"{eps:g}"
-
-
 __all__ = [
     "APGDCE",
     "ATTACKS",
     "CW",
+    "DEFAULT_EPS",
     "FGSM",
     "MIFGSM",
     "PGD",

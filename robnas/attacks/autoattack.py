@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from robnas.attacks.base import Attack
+from robnas.specs import DEFAULT_EPS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class APGDCE(Attack):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float = DEFAULT_EPS,
         *,
         norm: str = "linf",
         n_iter: int = 100,
@@ -78,7 +79,7 @@ class Square(Attack):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float = DEFAULT_EPS,
         *,
         norm: str = "linf",
         n_queries: int = 5000,
@@ -118,7 +119,7 @@ class AutoAttack(Attack):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float = DEFAULT_EPS,
         *,
         norm: str = "linf",
         n_iter: int = 100,

@@ -162,6 +162,21 @@ class Attack(abc.ABC):
     ) -> Tensor:
         """Return adversarial images; the model is frozen and in the right mode."""
 
+    def perturb_only(
+        self,
+        model: nn.Module,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator,
+        only: Tensor,
+    ) -> Tensor:
+        """`perturb` for the rows where `only` is True; the other rows need not be attacked.
+
+        An attack that overrides this must return, on the rows of `only`, what `perturb` on the
+        whole batch returns there, and draw the same numbers from `generator`; the default
+        attacks the whole batch, which is always right."""
+        return self.perturb(model, images, labels, generator)
+
     def __call__(
         self,
         model: nn.Module,
@@ -169,7 +184,15 @@ class Attack(abc.ABC):
         labels: Tensor,
         *,
         generator: torch.Generator | None = None,
+        only: Tensor | None = None,
     ) -> Tensor:
+        """Adversarial versions of `images`, in the eps-ball and [0, 1].
+
+        `only` (bool, one per image): the rows worth attacking. A caller that counts an image
+        as robust only when it is also classified right clean passes the clean hits, and the
+        attack may skip the rest (PGD does: its work shrinks to those rows, while the rows it
+        attacks get exactly the random start and steps of a call on the whole batch). Rows
+        outside `only` come back inside the ball but not necessarily attacked."""
         if images.dim() != 4 or labels.dim() != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"expected images (N,C,H,W) and labels (N,), got {tuple(images.shape)} "
@@ -196,7 +219,15 @@ class Attack(abc.ABC):
             autocast,
             torch.enable_grad(),
         ):
-            adv = self.perturb(model, images, labels, generator)
+            if only is None:
+                adv = self.perturb(model, images, labels, generator)
+            else:
+                if only.shape != labels.shape or only.dtype != torch.bool:
+                    raise ValueError(
+                        f"only must be a bool mask of shape {tuple(labels.shape)}, got "
+                        f"{only.dtype} {tuple(only.shape)}"
+                    )
+                adv = self.perturb_only(model, images, labels, generator, only.to(images.device))
         return project(adv.detach(), images, self.eps, self.norm)
 
 

@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.attacks.base import Attack, input_grad
+from robnas.specs import DEFAULT_EPS
 
 
 class FGSM(Attack):
     name = "fgsm"
 
     def __init__(
-        self, eps: float = 8 / 255, *, seed: int = 0, eval_mode: bool = True, fp32: bool = True
+        self, eps: float = DEFAULT_EPS, *, seed: int = 0, eval_mode: bool = True, fp32: bool = True
     ) -> None:
         super().__init__(eps=eps, norm="linf", seed=seed, eval_mode=eval_mode, fp32=fp32)
 

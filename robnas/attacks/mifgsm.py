@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.attacks.base import Attack, input_grad, project
+from robnas.specs import DEFAULT_EPS
 
 
 class MIFGSM(Attack):
@@ -14,7 +15,7 @@ class MIFGSM(Attack):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float = DEFAULT_EPS,
         *,
         alpha: float | None = None,
         steps: int = 10,

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robnas.attacks.base import Attack, flat_norm, input_grad, margin, project, random_in_ball
+from robnas.specs import DEFAULT_EPS
 
 LOSSES = ("ce", "cw")
 
@@ -27,7 +28,7 @@ class PGD(Attack):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
+        eps: float = DEFAULT_EPS,
         *,
         alpha: float | None = None,
         steps: int = 20,
@@ -52,14 +53,14 @@ class PGD(Attack):
         self.restarts = int(restarts)
         self.loss = loss
 
-    def _run(
-        self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator
-    ) -> Tensor:
-        eps = self.bound()
+    def _start(self, images: Tensor, generator: torch.Generator) -> Tensor:
+        """A restart's starting point for every row of the batch (the one draw PGD makes)."""
         if self.random_start:
-            adv = random_in_ball(images, eps, self.norm, generator)
-        else:
-            adv = images.clone()
+            return random_in_ball(images, self.bound(), self.norm, generator)
+        return images.clone()
+
+    def _steps(self, model: nn.Module, adv: Tensor, images: Tensor, labels: Tensor) -> Tensor:
+        eps = self.bound()
         for _ in range(self.steps):
             adv.requires_grad_(True)
             grad = input_grad(attack_loss(model(adv), labels, self.loss), adv)
@@ -73,17 +74,54 @@ class PGD(Attack):
     def perturb(
         self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator
     ) -> Tensor:
-        best = self._run(model, images, labels, generator)
-        if self.restarts == 1:
-            return best
-        # Keep the first successful restart per example; decided on device, no host sync.
-        with torch.no_grad():
-            fooled = model(best).argmax(1) != labels
-        for _ in range(self.restarts - 1):
-            adv = self._run(model, images, labels, generator)
+        return self._attack(model, images, labels, generator, None)
+
+    def perturb_only(
+        self,
+        model: nn.Module,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator,
+        only: Tensor,
+    ) -> Tensor:
+        """Steps only on the rows of `only`: every example's attack is independent of the others
+        (eval mode, a summed loss), and each restart still draws its start for the whole batch,
+        so those rows equal `perturb`'s (within float rounding). The other rows keep the first
+        start. Scoring skips the images a model already gets wrong clean this way: at 35% clean
+        accuracy, about 2.5x less attack work for the same robust accuracy."""
+        if not self.eval_mode:  # BatchNorm on batch statistics couples the rows: attack all
+            return self.perturb(model, images, labels, generator)
+        return self._attack(model, images, labels, generator, only.nonzero().squeeze(1))
+
+    def _attack(
+        self,
+        model: nn.Module,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator,
+        rows: Tensor | None,
+    ) -> Tensor:
+        """Restarts of `_steps`, on `rows` of the batch (None: all); starts are drawn for all."""
+
+        def pick(t: Tensor) -> Tensor:
+            return t if rows is None else t[rows]
+
+        first = self._start(images, generator)
+        if rows is not None and rows.numel() == 0:
+            return first
+        x, y = pick(images), pick(labels)
+        best = self._steps(model, pick(first), x, y)
+        if self.restarts > 1:
+            # Keep the first successful restart per example; decided on device, no host sync.
             with torch.no_grad():
-                now = model(adv).argmax(1) != labels
-            take = now & ~fooled
-            best = torch.where(take.reshape(-1, 1, 1, 1), adv, best)
-            fooled = fooled | now
-        return best
+                fooled = model(best).argmax(1) != y
+            for _ in range(self.restarts - 1):
+                adv = self._steps(model, pick(self._start(images, generator)), x, y)
+                with torch.no_grad():
+                    now = model(adv).argmax(1) != y
+                take = now & ~fooled
+                best = torch.where(take.reshape(-1, 1, 1, 1), adv, best)
+                fooled = fooled | now
+        if rows is None:
+            return best
+        return first.index_copy(0, rows, best.detach())

@@ -2,7 +2,9 @@
 
 Each module defines `register(subparsers)` that adds its parser and sets `func(args) -> int`.
 Commands parse and print; the work happens in the library. A `RobnasError` becomes one line on
-stderr and exit code 2, never a traceback.
+stderr and exit code 2, never a traceback. Flags that name a value are parsed once, at this
+edge: `--preset` by `parse_values` for every command, the others by the command that owns them
+(into `robnas.specs` values).
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_values(args: argparse.Namespace) -> argparse.Namespace:
+    """Every command's --preset becomes its Preset, here and nowhere else (commands read the
+    Preset, never the name); UnknownName for an unknown one."""
+    if isinstance(getattr(args, "preset", None), str):
+        from robnas.config import get_preset
+
+        args.preset = get_preset(args.preset)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,11 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if getattr(args, "preset", None) is not None:  # every command's --preset, checked once
-            from robnas.config import get_preset
-
-            get_preset(args.preset)
-        return int(args.func(args) or 0)
+        return int(parse_values(args).func(args) or 0)
     except RobnasError as err:
         print(f"robnas {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from robnas.cli._common import add_size_arguments, size_of
+
 ARCH_HELP = "genotype string, published name (robnet_large) or baseline (resnet18)"
 
 
@@ -18,28 +20,10 @@ def add_arch_arguments(
     add_size_arguments(parser)
 
 
-def add_size_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dataset, --preset and the macro overrides that size a network of a space."""
-    parser.add_argument("--dataset", default="cifar10", help="dataset the network is sized for")
-    parser.add_argument(
-        "--preset", help="tiny (CPU minutes), small (RobNet's search size) or paper (RobNet size)"
-    )
-    parser.add_argument("--C", dest="C", type=int, help="initial channels")
-    parser.add_argument("--layers", type=int, help="cells in the network (darts family)")
-    parser.add_argument("--N", dest="N", type=int, help="cells per stage (nb201 family)")
-
-
 def resolve_from_args(args: argparse.Namespace):  # -> ArchSpec
     from robnas.models.resolve import resolve_arch
 
-    macro = {k: getattr(args, k, None) for k in ("C", "layers", "N")}
-    return resolve_arch(
-        args.arch,
-        args.dataset,
-        space=args.space,
-        preset=args.preset,
-        **{k: v for k, v in macro.items() if v is not None},
-    )
+    return resolve_arch(args.arch, args.dataset, space=args.space, size=size_of(args))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robnas.cli._common import add_data_arguments
+from robnas.cli._common import add_data_arguments, size_of
 from robnas.cli.arch import add_arch_arguments
+from robnas.specs import DEFAULT_EPS, Eps
 
 DEFAULT_ATTACKS = "fgsm,pgd20,pgd100,mifgsm,deepfool"
 
@@ -23,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arch_arguments(parser)
     parser.add_argument("--checkpoint", required=True, help="checkpoint written by training")
     parser.add_argument("--attacks", default=DEFAULT_ATTACKS, help="comma-separated attack names")
-    parser.add_argument("--eps", default="8/255", help="Linf budget, e.g. 8/255 or 0.03")
+    parser.add_argument(
+        "--eps", default=str(DEFAULT_EPS), help=f"Linf budget, e.g. {DEFAULT_EPS} or 0.03"
+    )
     parser.add_argument("--eps-l2", default="0.5", help="L2 budget of L2 attacks (deepfool, cw)")
     parser.add_argument("--n", type=int, default=1000, help="test examples (class-balanced)")
     parser.add_argument("--batch-size", type=int, default=100)
@@ -56,14 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fresh and args.resume:
         raise ConfigError("--fresh and --resume contradict each other; pass one")
-    macro = {k: getattr(args, k, None) for k in ("C", "layers", "N")}
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     job = EvaluationJob.prepare(
         arch=args.arch,
         checkpoint=Path(args.checkpoint),
         dataset=args.dataset,
         attacks=args.attacks,
-        eps=args.eps,
+        eps=Eps.parse(args.eps),
         eps_l2=args.eps_l2,
         n=args.n,
         batch_size=args.batch_size,
@@ -73,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         cascade=args.cascade,
         checks=not args.no_checks,
-        macro={k: v for k, v in macro.items() if v is not None},
         space=args.space,
-        preset=args.preset,
+        size=size_of(args),
     )
     state = None if args.fresh else job.load_partial()
     total = job.suite.n_units(job.n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robnas.cli._common import size_of
 from robnas.cli.arch import add_arch_arguments
 from robnas.export import FORMATS
 
@@ -78,10 +79,7 @@ def run(args: argparse.Namespace) -> int:
             ckpt,
             dataset=args.dataset,
             space=args.space,
-            preset=args.preset,
-            C=args.C,
-            layers=args.layers,
-            N=args.N,
+            size=size_of(args),
         )
         paths = export_arch(spec, out, formats, checkpoint=ckpt, source=args.checkpoint)
     else:

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from robnas.cli._common import add_data_arguments
-from robnas.ranking.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
+from robnas.objectives.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
+from robnas.specs import Eps, Size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--indicator-size",
-        help="at initialisation, the size to build each cell at: a space preset or C=16,N=5; "
+        help="at initialisation, the size to build each cell at: a size name of the space or C=16,N=5; "
         "default paper (the deployed NB201 network, C=16 N=5)",
     )
     parser.add_argument(
@@ -71,14 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from robnas.attacks import parse_eps
     from robnas.data.datasets import load_dataset
     from robnas.data.tabular import load_benchmark
     from robnas.device import resolve_device
     from robnas.errors import ConfigError
     from robnas.indicators import INDICATORS
     from robnas.ranking.run import RankSettings, load_supernet, rank_supernet, ranking_images
-    from robnas.search.settings import parse_size
 
     if args.archs < 2 or args.images < 2 or args.recal_batches < 1:
         raise ConfigError("need --archs >= 2, --images >= 2 and --recal-batches >= 1")
@@ -116,13 +115,11 @@ def run(args: argparse.Namespace) -> int:
         archs=args.archs,
         recal_batches=args.recal_batches,
         batch_size=args.batch_size,
-        fgsm_eps=parse_eps(args.fgsm_eps, allow_zero=True),
+        fgsm_eps=float(Eps.parse(args.fgsm_eps, allow_zero=True)),
         indicators=indicators,
         indicators_at=args.indicators_at,
         indicator_macro=(
-            supernet.space.resolve_macro(
-                **{**supernet.macro, **parse_size(args.indicator_size, supernet.space.presets)}
-            )
+            supernet.space.resolve_size(Size.parse(args.indicator_size), base=supernet.macro)
             if args.indicator_size
             else None
         ),

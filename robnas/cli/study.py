@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from robnas.cli._common import add_data_arguments
+from robnas.specs import DEFAULT_EPS, Eps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mod.add_argument("--val-size", type=int, help="held-out validation images (default: preset)")
     mod.add_argument("--test-size", type=int, default=500, help="CIFAR-10 test images attacked")
     mod.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma list of suite attacks")
-    mod.add_argument("--eps", default="8/255", help="Linf budget of FGSM/PGD (and training)")
+    mod.add_argument(
+        "--eps", default=str(DEFAULT_EPS), help="Linf budget of FGSM/PGD (and training)"
+    )
     mod.add_argument("--eps-l2", default="0.5", help="L2 budget of C&W")
     mod.add_argument("--cw-steps", type=int, help="C&W Adam steps per binary-search round")
     mod.add_argument("--batch-size", type=int, default=100, help="attack batch size")
@@ -49,7 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_modifications(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from robnas.attacks import parse_eps
     from robnas.errors import ConfigError
     from robnas.evaluation import parse_attack_list
     from robnas.studies.modifications import Study, StudySettings, parse_models, validate
@@ -61,7 +63,7 @@ def run_modifications(args: argparse.Namespace) -> int:
     settings = StudySettings(
         models=tuple(parse_models(args.models)),
         method=args.method,
-        preset=args.preset,
+        preset=args.preset.name,
         epochs=args.epochs,
         train_size=args.train_size,
         val_size=args.val_size,
@@ -69,7 +71,7 @@ def run_modifications(args: argparse.Namespace) -> int:
         steps=args.steps,
         val_steps=args.val_steps,
         attacks=tuple(parse_attack_list(args.attacks)),
-        eps=parse_eps(args.eps),
+        eps=float(Eps.parse(args.eps)),
         eps_l2=eps_l2,
         cw_steps=args.cw_steps,
         batch_size=args.batch_size,

@@ -1,7 +1,7 @@
 """`robnas train ARCH --out RUN` and `robnas supernet train --space darts --out RUN`.
 
-`--preset tiny|paper` picks both the space's macro preset and the training preset (epochs,
-batch, attack, data sizes); any explicit option overrides it.
+`--preset tiny|paper` picks the training schedule (epochs, batch, attack, data sizes) and the
+default size; `--size` (or --C/--layers/--N) sizes the network; any explicit option overrides.
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ import argparse
 import sys
 from typing import Any
 
-from robnas.cli._common import add_data_arguments
-from robnas.cli.arch import add_arch_arguments, add_size_arguments, resolve_from_args
+from robnas.cli._common import add_data_arguments, add_size_arguments, data_spec, size_of
+from robnas.cli.arch import add_arch_arguments, resolve_from_args
+from robnas.config import METHODS
+from robnas.specs import DEFAULT_EPS, Eps
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (last.pt, best.pt, log.csv)")
     parser.add_argument(
         "--method",
-        choices=("pgd", "trades", "fgsm-rs", "clean"),
+        choices=METHODS,
         help="default: pgd; clean = standard training without an attack",
     )
     parser.add_argument("--epochs", type=int)
@@ -34,7 +36,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="after the clean start, raise the attack's eps from 0 over this many epochs",
     )
     parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--eps", help="Linf budget, e.g. 8/255")
+    parser.add_argument("--eps", help=f"Linf budget (default: the preset's, {DEFAULT_EPS})")
     parser.add_argument("--alpha", help="attack step size, e.g. 2/255")
     parser.add_argument("--steps", type=int, help="attack steps during training (PGD-K, TRADES)")
     parser.add_argument("--beta", type=float, help="TRADES trade-off")
@@ -98,10 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from robnas.attacks import parse_eps
-    from robnas.config import TrainConfig, get_preset, with_overrides
+    from robnas.config import TrainConfig, with_overrides
 
-    base = get_preset(args.preset).train if args.preset else TrainConfig()
+    base = args.preset.train if args.preset else TrainConfig()
     return with_overrides(
         base,
         method=args.method,
@@ -112,8 +113,8 @@ def _config(args: argparse.Namespace) -> Any:
         clean_epochs=args.clean_epochs,
         eps_ramp_epochs=args.eps_ramp_epochs,
         weight_decay=args.weight_decay,
-        eps=parse_eps(args.eps) if args.eps else None,
-        alpha=parse_eps(args.alpha) if args.alpha else None,
+        eps=Eps.parse(args.eps) if args.eps else None,
+        alpha=Eps.parse(args.alpha) if args.alpha else None,
         steps=args.steps,
         beta=args.beta,
         val_steps=args.val_steps,
@@ -125,16 +126,11 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _data(args: argparse.Namespace, dataset: str, seed: int) -> tuple[Any, Any]:
-    from robnas.config import get_preset
-    from robnas.data.datasets import load_dataset, split_train_val
+    from robnas.data.datasets import load_train_val
 
-    p = get_preset(args.preset) if args.preset else None
-    train_n, val_n = (p.train_images, p.val_images) if p is not None else (None, 5000)
-    train_n = args.train_size if args.train_size is not None else train_n
-    val_n = args.val_size if args.val_size is not None else val_n
-    limit = train_n + val_n if train_n is not None else None
-    data = load_dataset(dataset, "train", data_dir=args.data_dir, limit=limit, seed=seed)
-    return split_train_val(data, val_n, seed)
+    p = args.preset
+    defaults = (p.train_images, p.val_images) if p is not None else (None, 5000)
+    return load_train_val(data_spec(args, dataset).with_defaults(*defaults), seed)
 
 
 class ProgressBar:
@@ -148,7 +144,9 @@ class ProgressBar:
 
         if report.kind == "epoch_start":
             desc = f"epoch {report.epoch}/{report.epochs}"
-            self.bar = tqdm(total=report.steps, desc=desc, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(  # a run resumed inside the epoch starts at its step
+                total=report.steps, initial=report.step, desc=desc, leave=False, dynamic_ncols=True
+            )
         elif report.kind == "step" and self.bar is not None:
             self.bar.update(report.step - self.bar.n)
             self.bar.set_postfix(loss=f"{report.loss:.3f}")
@@ -223,21 +221,23 @@ def _run(
 
 def run_train(args: argparse.Namespace) -> int:
     spec = resolve_from_args(args)
-    return _run(args, _config(args), spec.build(), spec.dataset, spec.label, spec=spec)
+    from robnas.evaluators.base import seeded
+
+    cfg = _config(args)
+    model = seeded(cfg.seed, spec.build)  # the initial weights follow --seed alone
+    return _run(args, cfg, model, spec.dataset, spec.label, spec=spec)
 
 
 def run_supernet_train(args: argparse.Namespace) -> int:
-    from robnas.config import get_preset
+    from robnas.evaluators.base import seeded
     from robnas.models.samplers import make_sampler
     from robnas.models.supernet import Supernet
-    from robnas.space.search_space import get_space
+    from robnas.space.search_space import get_cell_space
 
-    space = get_space(args.space)
-    overrides = {k: getattr(args, k) for k in ("C", "layers", "N")}
-    preset = get_preset(args.preset).space_size("size", space.presets) if args.preset else None
-    macro = space.resolve_macro(preset, **overrides)
-    model = Supernet(space, macro, args.dataset)
+    space = get_cell_space(args.space)
+    macro = space.resolve_size(size_of(args))
     cfg = _config(args)
+    model = seeded(cfg.seed, lambda: Supernet(space, macro, args.dataset))
     sampler = make_sampler(cfg.sampler, space, cfg.seed, free=args.free, macro=macro)
     label = f"supernet:{space.name} ({sampler.name}{', free' if args.free else ''})"
     return _run(args, cfg, model, args.dataset, label, sampler=sampler)

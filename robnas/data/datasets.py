@@ -19,6 +19,7 @@ from robnas.data.files import (
     load_native,
 )
 from robnas.errors import ConfigError, DataError, UnknownName
+from robnas.specs import DataSpec
 
 __all__ = [
     "DATASETS",
@@ -185,6 +186,16 @@ def split_train_val(
     return data.take(keep.nonzero().squeeze(1)), data.take(val_idx)
 
 
+def load_train_val(spec: DataSpec, seed: int) -> tuple[ImageData, ImageData]:
+    """The one train/held-out split of every command that trains: `spec.limit` images of the
+    training split (a seeded class-balanced subset; None: all of them), split into disjoint
+    (train, val) with `spec.val_size` class-balanced held-out images. Never the test split."""
+    if spec.val_size is None:
+        raise ConfigError("give the held-out images (--val-size)")
+    data = load_dataset(spec.dataset, "train", data_dir=spec.data_dir, limit=spec.limit, seed=seed)
+    return split_train_val(data, spec.val_size, seed)
+
+
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """CIFAR augmentation on a whole batch: random crop after 4-px zero padding, random h-flip."""
     b, c, h, w = images.shape
@@ -211,14 +222,22 @@ def batches(
     augment: bool = False,
     device: str | torch.device = "cpu",
     drop_last: bool = False,
+    order: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images float [0,1], labels) on device; uint8 crosses to the device, floats are made there."""
+    """(images float [0,1], labels) on device; uint8 crosses to the device, floats are made there.
+    `order`: the indices to serve, in that order, instead of all of `data` shuffled or not (the
+    training loop draws an epoch's order itself, so a resumed epoch serves the rest of it)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     dev = torch.device(device)
     cuda = dev.type == "cuda"
-    n = len(data)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if order is None:
+        order = (
+            torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
+        )
+    elif shuffle:
+        raise ValueError("pass either shuffle=True or an order, not both")
+    n = len(order)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]

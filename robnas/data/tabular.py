@@ -29,7 +29,9 @@ from robnas.data.files import cache_dir
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
 from robnas.io import read_json
+from robnas.space.cell import CellSpace
 from robnas.space.search_space import SearchSpace
+from robnas.specs import Objective
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +46,8 @@ def _eps_label(value: float) -> str:
 
 
 def normalize_key(key: str) -> str:
-    """`fgsm@1.0`, `fgsm@1/255` and `FGSM@1` all read as `fgsm@1`."""
-    text = key.strip().lower()
-    name, sep, level = text.partition("@")
-    if not sep:
-        return name
-    level = level.removesuffix("/255")
-    try:
-        return f"{name}@{_eps_label(float(level))}"
-    except ValueError:
-        raise UnknownName(
-            f"cannot read objective {key!r}: write clean, <attack>@<eps in 1/255> (fgsm@1) or <corruption>@<severity>"
-        ) from None
+    """`fgsm@1.0`, `fgsm@1/255` and `FGSM@1` all read as `fgsm@1` (`Objective.parse`)."""
+    return Objective.parse(key).key
 
 
 @dataclass(frozen=True)
@@ -239,7 +231,12 @@ def load_benchmark(path: str | Path, dataset: str = "cifar10") -> TabularBenchma
 
 
 def check_space(space: SearchSpace) -> None:
-    if space.family != "nb201" or set(space.ops) != NB201_OPS or space.nodes != 3:
+    if (
+        not isinstance(space, CellSpace)
+        or space.family != "nb201"
+        or set(space.ops) != NB201_OPS
+        or space.nodes != 3
+    ):
         raise InvalidGenotype(
             f"the tabular benchmark needs the nb201 space (4 nodes, NB201 ops); got {space.name!r}"
         )

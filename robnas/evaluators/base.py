@@ -18,20 +18,23 @@ import math
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
 
-from robnas.attacks import make_attack
+from robnas import models
+from robnas.attacks import Attack, make_attack
 from robnas.data.datasets import ImageData
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS, STRUCTURAL, IndicatorConfig, as_config
 from robnas.indicators.robust import robust_accuracy
 from robnas.indicators.structure import genotype_structure
 from robnas.result import Result
-from robnas.space.search_space import SearchSpace
+from robnas.space.search_space import SearchSpace, cell_space
+from robnas.specs import AttackSpec
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +52,23 @@ def genotype_seed(seed: int, genotype: Genotype) -> int:
     return zlib.crc32(f"{int(seed)}:{genotype.key}".encode()) & 0x7FFFFFFF
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
+def seeded(seed: int, make: Callable[[], M]) -> M:
+    """`make()` (a network) initialised from `seed` alone: torch's global generator, which
+    layers draw their initial weights from, is seeded inside and restored afterwards (its own
+    seed differs from process to process)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
+
+
 def seeded_build(
     space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str, seed: int
 ) -> nn.Module:
     """Build with a reproducible initialisation; the global RNG state is restored afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(genotype, macro, dataset)
+    return seeded(seed, lambda: models.build(space, genotype, macro, dataset))
 
 
 class QueryCounter:
@@ -93,57 +106,60 @@ class QueryCounter:
         self.cache_hits = 0
 
 
+def build_attack(spec: AttackSpec, seed: int) -> Attack:
+    """The registered attack an AttackSpec names, seeded."""
+    return make_attack(spec.name, eps=float(spec.eps), seed=seed, **spec.options)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What a network evaluator measures on each network: clean accuracy and the accuracy
+    under `attack` (None: neither), the weight-dependent `indicators` on the first
+    `indicator_samples` scoring images, in batches of `batch_size`. One value every network
+    evaluator takes, so none forwards the scorer's arguments one by one."""
+
+    attack: AttackSpec | None = AttackSpec()
+    indicators: tuple[str, ...] = ()
+    indicator_cfg: IndicatorConfig | Mapping[str, Any] | None = None
+    indicator_samples: int = 64
+    batch_size: int = 128
+
+
 class Scorer:
     """What every network evaluator measures on a (trained or inherited) network.
 
-    Clean and robust accuracy (`eval_attack`, e.g. "pgd20" -> key `pgd20_acc`; `eval_steps`
-    overrides its step count and the key says so, e.g. `pgd10_acc`) on all of the scoring data,
-    weight-dependent indicators on its first `indicator_samples` images, and the structural
-    metrics at `final_macro`.
+    Clean and robust accuracy (the Scoring's attack: PGD-20 at 8/255 -> key `pgd20_acc`, FGSM
+    -> `fgsm_acc`; `AttackSpec.metric`) on all of the scoring data, weight-dependent indicators
+    on its first `indicator_samples` images, and the structural metrics at `final_macro`.
     """
 
     def __init__(
-        self,
-        space: SearchSpace,
-        final_macro: dict[str, Any],
-        dataset: str,
-        *,
-        eval_attack: str | None,
-        eval_eps: float,
-        eval_steps: int | None = None,
-        indicators: Sequence[str],
-        indicator_cfg: IndicatorConfig | Mapping[str, Any] | None,
-        indicator_samples: int,
-        batch_size: int,
+        self, space: SearchSpace, final_macro: dict[str, Any], dataset: str, scoring: Scoring
     ) -> None:
-        unknown = [name for name in indicators if name not in INDICATORS]
+        unknown = [name for name in scoring.indicators if name not in INDICATORS]
         if unknown:
             INDICATORS.get(unknown[0])  # raises UnknownName listing the known ones
-        self.eval_kw = {} if eval_steps is None else {"steps": int(eval_steps)}
-        if eval_attack is not None:
-            make_attack(eval_attack, eps=eval_eps, **self.eval_kw)  # fail early on a bad attack
-        if indicator_samples < 1 or batch_size < 1:
+        if scoring.indicator_samples < 1 or scoring.batch_size < 1:
             raise ValueError("indicator_samples and batch_size must be >= 1")
         self.space = space
         self.final_macro = dict(final_macro)
         self.dataset = dataset
-        self.eval_attack = eval_attack
-        self.eval_eps = float(eval_eps)
+        self.attack = scoring.attack
         # structural ones are measured at the final size from the genotype, never on the model
-        self.indicators = tuple(n.lower() for n in indicators if n.lower() not in STRUCTURAL)
-        self.indicator_cfg = as_config(indicator_cfg)
-        self.indicator_samples = int(indicator_samples)
-        self.batch_size = int(batch_size)
+        self.indicators = tuple(
+            n.lower() for n in scoring.indicators if n.lower() not in STRUCTURAL
+        )
+        self.indicator_cfg = as_config(scoring.indicator_cfg)
+        self.indicator_samples = int(scoring.indicator_samples)
+        self.batch_size = int(scoring.batch_size)
 
     @property
-    def robust_key(self) -> str:
-        name = (self.eval_attack or "").lower()
-        if "steps" in self.eval_kw:
-            name = f"{name.rstrip('0123456789')}{self.eval_kw['steps']}"
-        return f"{name}_acc"
+    def robust_key(self) -> str | None:
+        """The metric key of the robust accuracy (`pgd20_acc`), None without an attack."""
+        return None if self.attack is None else self.attack.metric
 
     def structure(self, genotype: Genotype) -> tuple[dict[str, float], int]:
-        info = genotype_structure(self.space, genotype, self.final_macro, self.dataset)
+        info = genotype_structure(cell_space(self.space), genotype, self.final_macro, self.dataset)
         num_params = int(info.pop("num_params"))
         return info, num_params
 
@@ -152,14 +168,14 @@ class Scorer:
     ) -> dict[str, float]:
         images, labels = data.floats().to(device), data.labels.to(device)
         metrics: dict[str, float] = {}
-        if self.eval_attack is not None:
-            attack = make_attack(self.eval_attack, eps=self.eval_eps, seed=seed, **self.eval_kw)
+        if self.attack is not None:
+            attack = build_attack(self.attack, seed)
             generator = torch.Generator(device=device).manual_seed(seed)
             clean, robust = robust_accuracy(
                 model, images, labels, attack, batch_size=self.batch_size, generator=generator
             )
             metrics["clean_acc"] = clean
-            metrics[self.robust_key] = robust
+            metrics[self.attack.metric] = robust
         n = min(self.indicator_samples, len(data))
         cfg = dataclasses.replace(self.indicator_cfg, seed=seed)
         for name in self.indicators:

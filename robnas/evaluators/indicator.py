@@ -3,7 +3,6 @@ supernet-inherited network, for multi-fidelity ranking and prescreening."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -15,10 +14,10 @@ from robnas.evaluators.base import (
     DEFAULT_INDICATORS,
     NetworkEvaluator,
     Scorer,
+    Scoring,
     seeded_build,
 )
 from robnas.genotype import Genotype
-from robnas.indicators import IndicatorConfig
 from robnas.models.supernet import recalibrate
 from robnas.space.search_space import SearchSpace
 
@@ -31,7 +30,9 @@ class IndicatorEvaluator(NetworkEvaluator):
 
     data: the images the indicators (and BN recalibration) use. With `supernet`, the network is
     the path's inherited weights at the supernet's size; else a fresh seeded network at `macro`.
-    recal_batches > 0 re-estimates BatchNorm statistics on `data` first.
+    recal_batches > 0 re-estimates BatchNorm statistics on `data` first. scoring: what is
+    measured (default: the FSP and Jacobian indicators, no attack, batches of 64; its batch
+    size also recalibrates BN).
     """
 
     def __init__(
@@ -39,18 +40,12 @@ class IndicatorEvaluator(NetworkEvaluator):
         space: SearchSpace,
         macro: dict[str, Any] | None,
         data: ImageData,
-        indicators: Sequence[str] = DEFAULT_INDICATORS,
+        scoring: Scoring | None = None,
         *,
         supernet: Supernet | None = None,
         dataset: str = "cifar10",
         final_macro: dict[str, Any] | None = None,
-        indicator_cfg: IndicatorConfig | Mapping[str, Any] | None = None,
-        indicator_samples: int = 64,
         recal_batches: int = 2,
-        batch_size: int = 64,
-        eval_attack: str | None = None,
-        eval_eps: float = 8 / 255,
-        eval_steps: int | None = None,
         device: str | torch.device | None = None,
         seed: int = 0,
     ) -> None:
@@ -64,21 +59,12 @@ class IndicatorEvaluator(NetworkEvaluator):
         self.dataset = supernet.dataset if supernet is not None else dataset
         self.data = data
         self.recal_batches = int(recal_batches)
-        self.batch_size = int(batch_size)
+        scoring = scoring or Scoring(attack=None, indicators=DEFAULT_INDICATORS, batch_size=64)
+        self.batch_size = int(scoring.batch_size)
         self.device = resolve_device(device)
         self.seed = int(seed)
-        self.scorer = Scorer(
-            space,
-            self.macro if final_macro is None else final_macro,
-            self.dataset,
-            eval_attack=eval_attack,
-            eval_eps=eval_eps,
-            eval_steps=eval_steps,
-            indicators=indicators,
-            indicator_cfg=indicator_cfg,
-            indicator_samples=indicator_samples,
-            batch_size=batch_size,
-        )
+        final = self.macro if final_macro is None else final_macro
+        self.scorer = Scorer(space, final, self.dataset, scoring)
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:

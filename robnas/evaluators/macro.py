@@ -2,7 +2,8 @@
 
 Each candidate is built at the proxy size (narrower stages, fewer blocks: the space's preset),
 trained from scratch with the search's method (PGD-AT, or FGSM-RS in the tiny preset) for
-`low_cfg.epochs` epochs, and attacked with PGD on held-out images. Multi-fidelity: a candidate
+`low_cfg.epochs` epochs, and attacked on held-out images (`attack`: PGD-20 at 8/255 unless the
+objective names another). Multi-fidelity: a candidate
 whose low-fidelity objective reaches the `promote_quantile` of the low-fidelity objectives seen
 so far (the first one always does) trains `full_cfg.epochs - low_cfg.epochs` more epochs (a
 second, warm-up-free cosine cycle from its weights) and is scored again; the result carries its
@@ -23,10 +24,13 @@ import torch
 
 from robnas.data.datasets import ImageData
 from robnas.device import resolve_device
-from robnas.evaluators.base import Scorer, genotype_seed, seeded_build
+from robnas.evaluators.base import Scorer, Scoring, genotype_seed, seeded_build
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.macro import MacroSpace
+from robnas.specs import AttackSpec
+from robnas.training.loop import train
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -47,8 +51,7 @@ class MacroEvaluator:
         objective: str,
         final_macro: dict[str, Any] | None = None,
         dataset: str = "cifar10",
-        eval_eps: float = 8 / 255,
-        eval_steps: int = 20,
+        attack: AttackSpec | None = None,
         promote_quantile: float = 0.5,
         batch_size: int = 128,
         seed: int = 0,
@@ -70,19 +73,11 @@ class MacroEvaluator:
             space,
             self.final_macro,
             dataset,
-            eval_attack="pgd20",
-            eval_eps=eval_eps,
-            eval_steps=eval_steps,
-            indicators=(),
-            indicator_cfg=None,
-            indicator_samples=64,
-            batch_size=batch_size,
+            Scoring(attack=attack or AttackSpec(), batch_size=batch_size),
         )
         self.low_scores: list[float] = []  #: low-fidelity objectives, for the promotion rule
 
     def _train(self, model: torch.nn.Module, cfg: TrainConfig) -> None:
-        from robnas.training.loop import train
-
         train(model, self.train_data, self.check_data, dataclasses.replace(cfg, val_steps=1))
 
     def promoted(self, low: float) -> bool:
@@ -114,7 +109,7 @@ class MacroEvaluator:
             log.warning("non-finite metrics for %s: %s", g.to_str(), metrics)
         return Result(
             metrics,
-            self.space.num_params(g, self.final_macro, self.dataset),
+            sizing.num_params(self.space, g, self.final_macro, self.dataset),
             time.perf_counter() - start,
             "ok" if finite else "failed",
         )

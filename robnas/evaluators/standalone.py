@@ -3,7 +3,6 @@ cheap scores)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +11,10 @@ from torch import nn
 
 from robnas.data.datasets import ImageData
 from robnas.device import resolve_device
-from robnas.evaluators.base import NetworkEvaluator, Scorer, seeded_build
+from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
-from robnas.indicators import IndicatorConfig
 from robnas.space.search_space import SearchSpace
+from robnas.training.loop import train
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -26,6 +25,7 @@ class StandaloneEvaluator(NetworkEvaluator):
 
     The initialisation is seeded from (seed, genotype); training randomness follows
     train_cfg.seed. With out_dir, each genotype trains in out_dir/<genotype key> (resumable).
+    scoring: what is measured (default: PGD-20 at 8/255, no indicators).
     """
 
     def __init__(
@@ -37,14 +37,8 @@ class StandaloneEvaluator(NetworkEvaluator):
         train_cfg: TrainConfig,
         *,
         dataset: str = "cifar10",
-        eval_attack: str | None = "pgd20",
-        eval_eps: float = 8 / 255,
-        eval_steps: int | None = None,
+        scoring: Scoring | None = None,
         final_macro: dict[str, Any] | None = None,
-        indicators: Sequence[str] = (),
-        indicator_cfg: IndicatorConfig | Mapping[str, Any] | None = None,
-        indicator_samples: int = 64,
-        batch_size: int = 128,
         out_dir: str | Path | None = None,
         device: str | torch.device | None = None,
         seed: int = 0,
@@ -60,23 +54,11 @@ class StandaloneEvaluator(NetworkEvaluator):
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.device = resolve_device(device if device is not None else train_cfg.device)
         self.seed = int(seed)
-        self.scorer = Scorer(
-            space,
-            self.macro if final_macro is None else final_macro,
-            dataset,
-            eval_attack=eval_attack,
-            eval_eps=eval_eps,
-            eval_steps=eval_steps,
-            indicators=indicators,
-            indicator_cfg=indicator_cfg,
-            indicator_samples=indicator_samples,
-            batch_size=batch_size,
-        )
+        final = self.macro if final_macro is None else final_macro
+        self.scorer = Scorer(space, final, dataset, scoring or Scoring())
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
-        from robnas.training.loop import train
-
         model = seeded_build(self.space, genotype, self.macro, self.dataset, seed).to(self.device)
         run_dir = self.out_dir / genotype.key if self.out_dir is not None else None
         train(

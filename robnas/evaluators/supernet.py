@@ -8,18 +8,17 @@ on held-out images: never the test split, and never images the supernet trained 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from robnas.data.datasets import ImageData
-from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer
+from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer, Scoring
 from robnas.genotype import Genotype
-from robnas.indicators import IndicatorConfig
 from robnas.models.supernet import recalibrate
 from robnas.space.search_space import SearchSpace
+from robnas.training.loop import finetune
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -30,9 +29,11 @@ class SupernetEvaluator(NetworkEvaluator):
     """Inherit the path's weights, finetune (PGD-AT), recalibrate BN, score on validation data.
 
     finetune_cfg: the short schedule given to `robnas.training.loop.finetune` (RobNet: 3 epochs of
-    PGD-7 AT); None skips finetuning. recal_batches: training batches for BN recalibration
-    (default: finetune_cfg.recal_batches, else 4). final_macro: the size `num_params` and FLOPs
-    refer to (default the supernet's). Never pass the test split as val_data.
+    PGD-7 AT); None skips finetuning. scoring: what is measured (default: PGD-20 at 8/255 and
+    the FSP and Jacobian indicators); its batch size also recalibrates BN. recal_batches:
+    training batches for BN recalibration (default: finetune_cfg.recal_batches, else 4).
+    final_macro: the size `num_params` and FLOPs refer to (default the supernet's). Never pass
+    the test split as val_data.
     """
 
     def __init__(
@@ -43,15 +44,9 @@ class SupernetEvaluator(NetworkEvaluator):
         val_data: ImageData,
         *,
         finetune_cfg: TrainConfig | None,
-        eval_attack: str | None = "pgd20",
-        eval_eps: float = 8 / 255,
-        eval_steps: int | None = None,
+        scoring: Scoring | None = None,
         final_macro: dict[str, Any] | None = None,
-        indicators: Sequence[str] = DEFAULT_INDICATORS,
-        indicator_cfg: IndicatorConfig | Mapping[str, Any] | None = None,
-        indicator_samples: int = 64,
         recal_batches: int | None = None,
-        batch_size: int = 128,
         seed: int = 0,
     ) -> None:
         if len(val_data) == 0 or len(train_data) == 0:
@@ -64,20 +59,11 @@ class SupernetEvaluator(NetworkEvaluator):
         self.finetune_cfg = finetune_cfg
         default_recal = finetune_cfg.recal_batches if finetune_cfg is not None else 4
         self.recal_batches = default_recal if recal_batches is None else int(recal_batches)
-        self.batch_size = int(batch_size)
+        scoring = scoring or Scoring(indicators=DEFAULT_INDICATORS)
+        self.batch_size = int(scoring.batch_size)
         self.seed = int(seed)
-        self.scorer = Scorer(
-            space,
-            supernet.macro if final_macro is None else final_macro,
-            supernet.dataset,
-            eval_attack=eval_attack,
-            eval_eps=eval_eps,
-            eval_steps=eval_steps,
-            indicators=indicators,
-            indicator_cfg=indicator_cfg,
-            indicator_samples=indicator_samples,
-            batch_size=batch_size,
-        )
+        final = supernet.macro if final_macro is None else final_macro
+        self.scorer = Scorer(space, final, supernet.dataset, scoring)
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
@@ -85,8 +71,6 @@ class SupernetEvaluator(NetworkEvaluator):
         device = next(model.parameters()).device
         generator = torch.Generator().manual_seed(seed)
         if self.finetune_cfg is not None:
-            from robnas.training.loop import finetune
-
             finetune(model, self.train_data, self.finetune_cfg, generator=generator)
         recalibrate(model, self.train_data, self.recal_batches, self.batch_size, generator, device)
         return model, self.val_data, device

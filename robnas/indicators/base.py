@@ -18,6 +18,7 @@ from torch import nn
 
 from robnas.errors import ConfigError
 from robnas.registry import Registry
+from robnas.specs import DEFAULT_EPS
 
 IndicatorValue = float | dict[str, float]
 IndicatorFn = Callable[..., IndicatorValue]
@@ -40,7 +41,7 @@ class IndicatorConfig:
     images are split into for `zico`'s gradient statistics. eval_attack: the registered attack of `robust_acc`.
     """
 
-    eps: float = 8 / 255
+    eps: float = DEFAULT_EPS
     attack_steps: int = 7
     alpha: float | None = None
     fsp_cells: tuple[int, ...] | None = None

@@ -53,9 +53,11 @@ def robust_accuracy(
         x = images[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device)
         ok = _correct(model, x, y)
-        adv = attack(model, x, y, generator=generator)
+        # a clean miss is never robust: the attack and the check run on the clean hits only
+        adv = attack(model, x, y, generator=generator, only=ok)
         clean += ok.sum()
-        robust += (ok & _correct(model, adv, y)).sum()
+        if ok.any():
+            robust += _correct(model, adv[ok], y[ok]).sum()
     n = images.shape[0]
     return int(clean) / n, int(robust) / n
 

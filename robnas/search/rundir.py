@@ -1,11 +1,16 @@
 """`RunDir`: the one owner of a search run directory's files; readers for analysis and export.
 
-    config.json   the run's SearchSettings (`SearchSettings.to_json()`); a run dir holding
-                  another configuration is refused (keys in RESUMABLE_KEYS may differ)
+    config.json   the run's settings (`to_json()` of the mode's settings type, "mode" says
+                  which); a run dir holding another configuration is refused (keys in
+                  RESUMABLE_KEYS may differ)
     trials.csv    one row per finished evaluation, written only by `write_trials`
     summary.json  one shape for every mode (below), written only by `write_summary`
     topk/         NN_<key>.json per top-k entry (the genotype's dict plus the entry)
     study.db      the Optuna storage of a study (search/study.py owns it)
+
+`write_outputs` is the one writer of a search's results (trials.csv, summary.json, topk/) from
+its finished trials (`TrialRecord`s), whatever the mode and whether one study or many repeats
+produced them.
 
 trials.csv columns: those of TRIAL_COLUMNS that any row has, in that order, then the
 settings that define the measured metrics (`eps`, `attack_steps` of a supernet search, the
@@ -23,14 +28,15 @@ same on every row), then the metric columns in first-seen order. Empty cell = no
 summary.json (every key always present; null where a mode has no such value):
 
     format, version   "robnas-summary", 1
-    mode              "supernet" | "tabular"
-    settings          the SearchSettings dict (= config.json)
+    mode              "supernet" | "macro" | "tabular"
+    settings          the settings dict (= config.json)
     objective         {"key": str, "direction": "maximize" | "minimize"}
     trials            finished evaluations (all repeats together)
     failed            evaluations with status failed
     queries           distinct evaluations charged (tabular), else equal to trials
     budget            {"limit": int | null, "final_macro": {...}, "rejected": int,
-                       "rejected_distinct": int}: proposals the budget refused
+                       "rejected_distinct": int, "flops_limit": int | null}: proposals the
+                      budget refused
     best              Entry | null
     top_k             [Entry], best first (tabular repeats: the distinct returned architectures)
     pareto            [Entry] | null (multi-objective strategies)
@@ -40,6 +46,7 @@ summary.json (every key always present; null where a mode has no such value):
                        "found_optimum": fraction}
     final             null, or the winner trained at the final size {"genotype", "test_images",
                        "clean_acc", "pgd20_acc", ...}
+    cheap_evaluations cheap scores a prescreen computed (0 without one); not queries
 
     Entry = {"trial", "genotype", "metrics", "num_params" (final size), "proxy_num_params",
              "flops"}
@@ -47,18 +54,23 @@ summary.json (every key always present; null where a mode has no such value):
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from robnas.errors import ConfigError
+from robnas.genotype import Genotype
 from robnas.io import atomic_write_text, read_json_object
-from robnas.search.settings import SearchSettings
+from robnas.result import Result
+from robnas.search.settings import SearchSettings, normalized, settings_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,7 +109,43 @@ SUMMARY_KEYS = (
     "repeats",
     "aggregate",
     "final",
+    "cheap_evaluations",
 )
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished evaluation: a study's trial, or a query of one of many repeats."""
+
+    number: int
+    genotype: str
+    result: Result
+    flops: int | None
+    num_params: int | None = None  # at the final size (None: unknown, the result's count)
+    proxy_num_params: int | None = None  # at the size it was scored at, when that differs
+    repeat: int | None = None  # which of many independent searches (None: one study)
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+
+def trial_row(record: TrialRecord) -> dict[str, Any]:
+    """One trials.csv row (RunDir.write_trials): `num_params` at the final size (default the
+    result's), the proxy size's count when the candidate was scored on a smaller network."""
+    result = record.result
+    row: dict[str, Any] = {} if record.repeat is None else {"repeat": record.repeat}
+    row.update(
+        trial=record.number,
+        genotype=record.genotype,
+        status=result.status,
+        num_params=result.num_params if record.num_params is None else record.num_params,
+        proxy_num_params=record.proxy_num_params,
+        flops=record.flops,
+        seconds=round(result.seconds, 3),
+    )
+    row.update({k: float(v) for k, v in result.metrics.items() if k != "flops"})
+    return row
 
 
 def entry(
@@ -133,15 +181,19 @@ def make_summary(
     repeats: Sequence[dict[str, Any]] | None = None,
     aggregate: Mapping[str, Any] | None = None,
     final: Mapping[str, Any] | None = None,
+    cheap_evaluations: int = 0,
+    objective: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A summary.json of the one shape (see the module docstring)."""
-    s = settings.to_dict() if isinstance(settings, SearchSettings) else dict(settings)
+    """A summary.json of the one shape (see the module docstring). `objective` (key,
+    direction) when the settings do not name it (a study used on its own)."""
+    s = _as_dict(settings)
+    key, direction = objective or (s.get("objective"), s.get("direction", "maximize"))
     return {
         "format": SUMMARY_FORMAT,
         "version": SUMMARY_VERSION,
         "mode": s.get("mode"),
         "settings": s,
-        "objective": {"key": s.get("objective"), "direction": s.get("direction", "maximize")},
+        "objective": {"key": key, "direction": direction},
         "trials": int(trials),
         "failed": int(failed),
         "queries": int(trials if queries is None else queries),
@@ -150,6 +202,7 @@ def make_summary(
             "final_macro": s.get("final_macro"),
             "rejected": 0,
             "rejected_distinct": 0,
+            "flops_limit": s.get("flops_budget"),
             **(budget or {}),
         },
         "best": best,
@@ -158,7 +211,80 @@ def make_summary(
         "repeats": None if repeats is None else list(repeats),
         "aggregate": None if aggregate is None else dict(aggregate),
         "final": None if final is None else dict(final),
+        "cheap_evaluations": int(cheap_evaluations),
     }
+
+
+Sizer = Callable[[Genotype], int]
+
+
+def write_outputs(
+    run_dir: str | Path,
+    settings: SearchSettings | Mapping[str, Any],
+    records: Sequence[TrialRecord],
+    *,
+    score: Callable[[Result], float],
+    multi_objective: bool = False,
+    top_k: int = 5,
+    final_params: Sizer | None = None,
+    proxy_params: Sizer | None = None,
+    flops: Sizer | None = None,
+    top: Sequence[dict[str, Any]] | None = None,
+    **summary: Any,
+) -> dict[str, Any]:
+    """trials.csv, summary.json and topk/ of a search's finished trials: the one writer.
+
+    `score` ranks results (higher is better; -inf never ranks); the top `top_k` make `top_k`
+    and `best`, and a multi-objective search gets its parameter Pareto front. Entries take the
+    records' sizes, or the sizers' where a record has none. Repeats pass their own `top` (the
+    distinct returned architectures). `summary`: the other fields of `make_summary` (`budget`,
+    `repeats`, `aggregate`, `final`, `cheap_evaluations`, `objective`)."""
+
+    def sized(r: TrialRecord) -> dict[str, Any]:
+        g = Genotype.from_str(r.genotype)
+        n = r.num_params
+        if n is None:
+            n = final_params(g) if final_params is not None else r.result.num_params
+        proxy = r.proxy_num_params
+        if proxy is None and proxy_params is not None:
+            proxy = proxy_params(g)
+        f = r.flops if r.flops is not None else (flops(g) if flops is not None else None)
+        return entry(
+            genotype=r.genotype,
+            metrics=r.result.metrics,
+            num_params=n,
+            proxy_num_params=proxy,
+            flops=f,
+            trial=r.number,
+        )
+
+    pareto = None
+    if top is None:
+        ranked = sorted(
+            (r for r in records if math.isfinite(score(r.result))),
+            key=lambda r: score(r.result),
+            reverse=True,
+        )
+        top = [sized(r) for r in ranked[:top_k]]
+        if multi_objective:  # best objective first: keep those smaller than every better one
+            pareto, smallest = [], math.inf
+            for e in map(sized, ranked):
+                if e["num_params"] < smallest:
+                    pareto.append(e)
+                    smallest = e["num_params"]
+    summary = make_summary(
+        settings,
+        trials=len(records),
+        failed=sum(not r.result.ok for r in records),
+        best=top[0] if top else None,
+        top_k=top,
+        pareto=pareto,
+        **summary,
+    )
+    run = RunDir(run_dir)
+    run.write_trials(trial_row(r) for r in records)
+    run.write_summary(summary)
+    return summary
 
 
 def _cell(value: Any) -> str:
@@ -190,11 +316,11 @@ class RunDir:
         return read_json_object(self.config_path, hint="use a new --out directory")
 
     def read_settings(self) -> SearchSettings:
-        """The run's SearchSettings; ConfigError if the directory holds no search."""
+        """The run's settings (of its mode); ConfigError if the directory holds no search."""
         data = self.read_config()
         if data is None:
             raise ConfigError(f"{self.path} holds no robnas search (no config.json)")
-        return SearchSettings.from_dict(data)
+        return settings_from_dict(data)
 
     def check(self, settings: SearchSettings | Mapping[str, Any]) -> bool:
         """True if the directory holds these settings, False if it is new or empty;
@@ -207,11 +333,10 @@ class RunDir:
                 )
             return False
         mine = _as_dict(settings)
-        if isinstance(settings, SearchSettings):
-            # a config.json written before a setting existed holds that setting's default
-            # (not a SearchSettings at all: compared as written, and refused below)
-            with contextlib.suppress(ConfigError, TypeError):
-                stored = SearchSettings.from_dict(stored).to_dict()
+        # a config.json written before a setting existed holds that setting's default, one
+        # written before the settings were split by mode the other modes' fields (not a
+        # search config at all: compared as written, and refused below)
+        stored = normalized(stored)
         diffs = [
             f"{k}: {stored.get(k)!r} != {mine.get(k)!r}"
             for k in sorted(set(stored) | set(mine))
@@ -262,7 +387,6 @@ class RunDir:
 
     def read_trials(self) -> pd.DataFrame:
         """trials.csv as a DataFrame (genotype and status as text); ConfigError if missing."""
-        import pandas as pd
 
         if not self.trials_path.is_file():
             raise ConfigError(f"{self.trials_path} not found; is {self.path} a robnas search run?")
@@ -281,8 +405,6 @@ class RunDir:
         if missing:
             raise ValueError(f"summary lacks {', '.join(missing)}; build it with make_summary")
         if topk:
-            from robnas.genotype import Genotype
-
             for i, item in enumerate(summary["top_k"], 1):
                 g = Genotype.from_str(item["genotype"])
                 payload = {**g.to_dict(), "genotype": item["genotype"], "rank": i, **item}
@@ -309,6 +431,9 @@ __all__ = [
     "SUMMARY_KEYS",
     "TRIAL_COLUMNS",
     "RunDir",
+    "TrialRecord",
     "entry",
     "make_summary",
+    "trial_row",
+    "write_outputs",
 ]

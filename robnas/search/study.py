@@ -1,7 +1,8 @@
 """The search loop: a strategy proposes, an evaluator scores, an Optuna storage keeps every trial.
 
 The run directory's files (config.json, trials.csv rewritten atomically after every trial,
-summary.json, topk/) are written through RunDir (rundir.py). The storage is `study.db` there
+summary.json, topk/) are written through RunDir (rundir.py); the search pipeline writes the
+final results with `write_outputs` (`Study.summary` does the same for a study used alone). The storage is `study.db` there
 (SQLite) unless `storage=URL` names another (storage.py: a journal file, a database server).
 
 Durability: a trial is committed to the storage before the strategy hears of it and before the
@@ -34,8 +35,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from robnas.genotype import Genotype
 from robnas.result import Result
-from robnas.search.common import trial_row
-from robnas.search.rundir import RunDir, entry, make_summary
+from robnas.search.rundir import RunDir, TrialRecord, trial_row, write_outputs
 from robnas.search.storage import beating, fail_lost_heartbeats, make_storage, record_heartbeat
 from robnas.search.workers import Worker
 from robnas.strategies.base import Strategy
@@ -62,20 +61,6 @@ MAX_KNOWN_IN_A_ROW = 10_000
 POLL_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    number: int
-    genotype: str
-    result: Result
-    flops: int | None
-    num_params: int | None = None  # at the final size (None: unknown, the result's count)
-    proxy_num_params: int | None = None  # at the size it was scored at, when that differs
-
-    @property
-    def status(self) -> str:
-        return self.result.status
-
-
 Progress = Callable[[int, int, "TrialRecord | None", "TrialRecord | None"], None]
 
 
@@ -83,7 +68,7 @@ class Study:
     def __init__(
         self,
         run_dir: str | Path,
-        config: dict[str, Any],
+        config: Mapping[str, Any] | Any,
         evaluator: Evaluator,
         strategy: Strategy,
         storage: str | None = None,
@@ -94,7 +79,9 @@ class Study:
         stale_after: float = 6 * 3600.0,
     ) -> None:
         self.run_dir = Path(run_dir)
-        self.config = json.loads(json.dumps(config))
+        # a settings value (its config.json dict) or a plain dict
+        raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        self.config: dict[str, Any] = json.loads(json.dumps(raw))
         self.evaluator = evaluator
         self.strategy = strategy
         self.storage_given = storage is not None
@@ -350,54 +337,22 @@ class Study:
         return max(ok, key=self._score) if ok else None
 
     def _write_trials_csv(self) -> None:
-        rows = [
-            trial_row(
-                r.number,
-                r.genotype,
-                r.result,
-                num_params=r.num_params,
-                proxy_num_params=r.proxy_num_params,
-                flops=r.flops,
-            )
-            for r in self.records()
-        ]
-        RunDir(self.run_dir).write_trials(rows)
+        RunDir(self.run_dir).write_trials(trial_row(r) for r in self.records())
 
-    def _entry(self, r: TrialRecord) -> dict[str, Any]:
-        g = Genotype.from_str(r.genotype)
-        final = self.final_params(g) if self.final_params else r.result.num_params
-        return entry(
-            trial=r.number,
-            genotype=r.genotype,
-            metrics=r.result.metrics,
-            num_params=r.num_params if r.num_params is not None else final,
-            proxy_num_params=r.proxy_num_params,
-            flops=self._flops(g) if r.flops is None else r.flops,
-        )
-
-    def summary(self, top_k: int = 5, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write summary.json and topk/*.json (RunDir's one shape); returns the summary."""
-        records = self.records()
-        ranked = sorted(
-            (r for r in records if math.isfinite(self._score(r))), key=self._score, reverse=True
-        )
-        top = [self._entry(r) for r in ranked[:top_k]]
-        pareto = None
-        if self.multi:  # best objective first: keep those smaller than every better one
-            pareto, smallest = [], math.inf
-            for e in map(self._entry, ranked):
-                if e["num_params"] < smallest:
-                    pareto.append(e)
-                    smallest = e["num_params"]
-        data = make_summary(
+    def summary(self, top_k: int = 5) -> dict[str, Any]:
+        """Write trials.csv, summary.json and topk/ (`write_outputs`); returns the summary."""
+        return write_outputs(
+            self.run_dir,
             self.config,
-            trials=len(records),
-            failed=sum(not r.result.ok for r in records),
-            best=top[0] if top else None,
-            top_k=top,
-            pareto=pareto,
+            self.records(),
+            score=self.strategy.score,
+            multi_objective=self.multi,
+            top_k=top_k,
+            final_params=self.final_params,
+            proxy_params=self.proxy_params,
+            flops=self._flops,  # type: ignore[arg-type]
+            objective=(self.objective, self.direction),
         )
-        data["objective"] = {"key": self.objective, "direction": self.direction}
-        data.update(extra or {})
-        RunDir(self.run_dir).write_summary(data)
-        return data
+
+
+__all__ = ["Progress", "Study", "TrialRecord"]

@@ -1,200 +1,249 @@
-"""Supernet searches: train (or load) the weight-sharing supernet at the proxy size, search with
-inherited weights under a budget on the final (deployed) size, optionally train the winner."""
+"""Supernet searches (RobNet's protocol): train (or load) the weight-sharing supernet at the proxy
+size, score each candidate with its inherited weights after a short finetune, under a budget on
+the final (deployed) size; optionally train the winner at the final size and attack it.
+
+The objective's attack is what the evaluator measures: PGD with `--attack-steps` steps at
+`--eps` (`pgd20_acc`, PGD-20 at 8/255 by default), or the attack an `@` objective names
+(`--objective fgsm@1`: FGSM at 1/255, `fgsm_acc`; `pgd@1`: PGD at 1/255). `--method` says how
+the supernet and the candidates train (`clean`: without an attack).
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from robnas.checkpoint import (
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+    split_record,
+    unseen_images,
+)
+from robnas.config import Preset
+from robnas.data import datasets
+from robnas.data.datasets import ImageData, load_train_val, resolve_data_dir
+from robnas.errors import CheckpointError, ConfigError
+from robnas.evaluators.base import (
+    DEFAULT_INDICATORS,
+    Scoring,
+    build_attack,
+    genotype_seed,
+    seeded,
+    seeded_build,
+)
+from robnas.evaluators.indicator import IndicatorEvaluator
+from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
-from robnas.search.common import BudgetGate, build_strategy, flops_at
-from robnas.search.rundir import RunDir
-from robnas.search.settings import SearchSettings, robust_key
-from robnas.search.study import Progress, Study
-from robnas.space.search_space import get_space
+from robnas.indicators import INDICATORS
+from robnas.indicators.robust import robust_accuracy
+from robnas.models import sizing
+from robnas.models.samplers import make_sampler
+from robnas.models.supernet import Supernet
+from robnas.search.mode import (
+    Mode,
+    Wiring,
+    common_fields,
+    network_objective,
+    proxy_size,
+    training,
+)
+from robnas.search.request import SearchRequest
+from robnas.search.settings import SupernetSettings
+from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import NETWORK_METRICS
+from robnas.training.loop import train
 
-log = logging.getLogger(__name__)
+#: Prescreen scores measured on the supernet's path (the others are structural).
+WEIGHT_PRESCREENS = ("fsp_dist", "jac_norm", "hessian_eig")
 
 
-def run_supernet(
-    settings: SearchSettings,
-    run_dir: Path,
-    storage: str | None,
-    progress: Progress | None,
-    *,
-    phase: Callable[[str], None] = lambda _: None,
-    train_progress: Callable[[Any], None] | None = None,
-) -> dict[str, Any]:
-    from robnas.checkpoint import (
-        load_checkpoint,
-        load_state,
-        save_checkpoint,
-        split_record,
-        unseen_images,
-    )
-    from robnas.config import TrainConfig
-    from robnas.data.datasets import load_dataset, split_train_val
-    from robnas.evaluators.indicator import IndicatorEvaluator
-    from robnas.evaluators.supernet import SupernetEvaluator
-    from robnas.models.samplers import make_sampler
-    from robnas.models.supernet import Supernet
-    from robnas.training.loop import train
+class SupernetSearch(Mode[SupernetSettings]):
+    name = "supernet"
+    settings_type = SupernetSettings
 
-    space = get_space(settings.space)
-    dataset, seed = settings.dataset, settings.seed
-    macro, final_macro = dict(settings.search_macro or {}), settings.final_macro
-    train_cfg = TrainConfig(**(settings.train or {}))
-    finetune_cfg = TrainConfig(**settings.finetune) if settings.finetune else None
-    n_train, n_val = settings.train_size, settings.val_size or 0
-    limit = n_train + n_val if n_train is not None else None
-    data = load_dataset(dataset, "train", data_dir=settings.data_dir, limit=limit, seed=seed)
-    train_data, val_data = split_train_val(data, n_val, seed)  # never the test split
+    @classmethod
+    def resolve(
+        cls, request: SearchRequest, space: SearchSpace, preset: Preset
+    ) -> SupernetSettings:
+        if request.repeats != 1:
+            raise ConfigError("--repeats needs a tabular search (--benchmark PATH)")
+        fields = common_fields(request, space, preset)
+        objective = network_objective(request, NETWORK_METRICS)
+        if request.finetune_epochs is not None and request.finetune_epochs < 0:
+            raise ConfigError(
+                "--finetune-epochs must be >= 0 (0: score inherited weights as they are)"
+            )
+        train_cfg = training(request, preset)
+        finetune = preset.finetune_config(train_cfg, request.finetune_epochs)
+        data = request.data.with_defaults(preset.train_images, preset.val_images)
+        protocol = preset.candidates
+        settings = SupernetSettings(
+            **fields,
+            objective=objective.metric,
+            direction=objective.direction,
+            trials=request.trials if request.trials is not None else protocol.trials,
+            search_macro=proxy_size(space, request, preset),
+            train=train_cfg,
+            finetune=finetune,
+            train_size=data.train_size,
+            val_size=data.val_size,
+            finetune_size=protocol.finetune_images,
+            score_size=protocol.score_images,
+            data_dir=data.data_dir,
+            supernet=str(Path(request.supernet).resolve()) if request.supernet else None,
+            final_train=request.final_train,
+            eps=objective.attack.eps,
+            attack_steps=objective.attack.steps,
+        )  # validates objective, prescreen, counts
+        if request.supernet is not None and not Path(request.supernet).is_file():
+            raise CheckpointError(
+                f"supernet checkpoint {request.supernet} not found; train one or drop --supernet"
+            )
+        resolve_data_dir(data.data_dir)  # DataError when no local copy can be found
+        return settings
 
-    ckpt_path = run_dir / "supernet.pt"
-    source = settings.supernet or (str(ckpt_path) if ckpt_path.is_file() else None)
-    ckpt = load_checkpoint(source) if source is not None else None
-    if ckpt is not None:  # score only on images the supernet never trained on, or refuse now
-        need = min(settings.score_size or len(val_data), len(val_data))
-        val_data = unseen_images(ckpt, val_data, str(source), dataset=dataset, need=need)
-    # config.json first, so a bad run dir fails before the supernet trains.
-    RunDir(run_dir).init(settings)
-    model = Supernet(space, macro, dataset)
-    if ckpt is not None:
-        phase(f"loading supernet {source}")
-        load_state(model, ckpt["model"], str(source))
-    else:
-        phase("training supernet")
-        sampler = make_sampler(train_cfg.sampler, space, seed, macro=macro)
-        train(
+    def check(self) -> None:
+        """The split (never the test split); a reused supernet scores only on images it never
+        trained on, or the search is refused now."""
+        s = self.settings
+        self.space = get_space(s.space)
+        self.train_data, self.val_data = load_train_val(s.data, s.seed)
+        ckpt_path = self.run_dir / "supernet.pt"
+        self.source = s.supernet or (str(ckpt_path) if ckpt_path.is_file() else None)
+        self.ckpt = load_checkpoint(self.source) if self.source is not None else None
+        if self.ckpt is not None:
+            need = min(s.score_size or len(self.val_data), len(self.val_data))
+            self.val_data = unseen_images(
+                self.ckpt, self.val_data, str(self.source), dataset=s.dataset, need=need
+            )
+
+    def wire(self) -> Wiring:
+        s, space = self.settings, self.space
+        model = self._supernet()
+        # Each candidate finetunes and is scored on fixed seeded subsets (the same for every one).
+        ft_n, score_n = s.finetune_size, s.score_size
+        train_data, val_data = self.train_data, self.val_data
+        evaluator = SupernetEvaluator(
             model,
-            train_data,
-            val_data,
-            train_cfg,
-            run_dir / "supernet",
-            sampler=sampler,
-            resume=True,
-            progress=train_progress,
+            space,
+            train_data.subset(min(ft_n, len(train_data)), s.seed) if ft_n else train_data,
+            val_data.subset(min(score_n, len(val_data)), s.seed) if score_n else val_data,
+            finetune_cfg=s.finetune,
+            scoring=Scoring(
+                attack=s.attack,
+                indicators=DEFAULT_INDICATORS,
+                batch_size=min(128, s.train.batch_size),
+            ),
+            final_macro=s.final_macro,
+            seed=s.seed,
         )
-        split = split_record(train_data, val_data, dataset=dataset, seed=seed, pool=limit)
-        save_checkpoint(
-            ckpt_path,
-            {
-                "model": model.state_dict(),
-                "arch": f"supernet:{space.name}",
-                "kind": "supernet",  # robnas rank and --supernet read it like supernet train's
-                "space": space.name,
-                "macro": macro,
-                "dataset": dataset,
-                "split": split,
-            },
+        return Wiring.of(
+            s,
+            space,
+            evaluator,
+            proxy=dict(s.search_macro),
+            cheap=self._prescreen(model, val_data) if s.prescreen else None,
+            finish=self.final_train if s.final_train else None,
         )
-    device = next(model.parameters()).device
-    model.to(device)
-    # Each candidate finetunes and is scored on fixed seeded subsets (the same for every candidate).
-    ft_n, score_n = settings.finetune_size, settings.score_size
-    evaluator = SupernetEvaluator(
-        model,
-        space,
-        train_data.subset(min(ft_n, len(train_data)), seed) if ft_n else train_data,
-        val_data.subset(min(score_n, len(val_data)), seed) if score_n else val_data,
-        finetune_cfg=finetune_cfg,
-        eval_attack=settings.eval_attack,
-        eval_eps=settings.eps_value,
-        eval_steps=settings.attack_steps,
-        final_macro=final_macro,
-        seed=seed,
-        batch_size=min(128, train_cfg.batch_size),
-    )
-    cheap = None
-    if settings.prescreen:
-        from robnas.indicators import INDICATORS
 
-        key = settings.prescreen
+    def _supernet(self) -> Supernet:
+        """The supernet at the proxy size: loaded from the checkpoint, else trained here."""
+        s, space = self.settings, self.space
+        macro = dict(s.search_macro)
+        model = seeded(s.seed, lambda: Supernet(space, macro, s.dataset))
+        if self.ckpt is not None:
+            self.phase(f"loading supernet {self.source}")
+            load_state(model, self.ckpt["model"], str(self.source))
+        else:
+            self.phase("training supernet")
+            sampler = make_sampler(s.train.sampler, model.space, s.seed, macro=macro)
+            train(
+                model,
+                self.train_data,
+                self.val_data,
+                s.train,
+                self.run_dir / "supernet",
+                sampler=sampler,
+                resume=True,
+                progress=self.train_progress,
+            )
+            split = split_record(
+                self.train_data, self.val_data, dataset=s.dataset, seed=s.seed, pool=s.data.limit
+            )
+            save_checkpoint(
+                self.run_dir / "supernet.pt",
+                {
+                    "model": model.state_dict(),
+                    "arch": f"supernet:{space.name}",
+                    "kind": "supernet",  # robnas rank and --supernet read it like supernet train's
+                    "space": space.name,
+                    "macro": macro,
+                    "dataset": s.dataset,
+                    "split": split,
+                },
+            )
+        device = next(model.parameters()).device
+        return model.to(device)
+
+    def _prescreen(self, model: Supernet, val_data: ImageData) -> Any:
+        """The cheap score of `--prescreen` on the supernet's path (signed: higher is better)."""
+        s = self.settings
+        key = str(s.prescreen)
         sign = float(INDICATORS.get(key).direction) if key in INDICATORS else 1.0
         indicator = IndicatorEvaluator(
-            space,
+            self.space,
             None,
-            val_data.subset(min(64, len(val_data)), seed),
-            indicators=[key] if key in ("fsp_dist", "jac_norm", "hessian_eig") else [],
+            val_data.subset(min(64, len(val_data)), s.seed),
+            Scoring(
+                attack=None,
+                indicators=(key,) if key in WEIGHT_PRESCREENS else (),
+                batch_size=64,
+            ),
             supernet=model,
-            final_macro=final_macro,
-            seed=seed,
+            final_macro=s.final_macro,
+            seed=s.seed,
         )
-        cheap = lambda g: sign * indicator.evaluate(g).metrics[key]  # noqa: E731
-    gate = BudgetGate(space, settings.budget, final_macro, dataset)
-    strategy = build_strategy(settings, space, seed, cheap, gate=gate)
-    flops = flops_at(space, final_macro, dataset)
-    study = Study(
-        run_dir,
-        settings.to_dict(),
-        evaluator,
-        strategy,
-        storage,
-        flops=flops,
-        final_params=lambda g: space.num_params(g, final_macro, dataset),
-        proxy_params=lambda g: space.num_params(g, macro, dataset),
-    )
-    phase("searching")
-    study.run(settings.trials, progress=progress)
-    extra: dict[str, Any] = {"budget": gate.report()}  # rejections of the whole (replayed) search
-    summary = study.summary(settings.top_k, extra=extra)
-    if settings.final_train and summary["best"] is not None:
-        phase("training the winner")
-        extra["final"] = final_train(
-            settings, run_dir, summary["best"]["genotype"], train_data, val_data, train_progress
+        return lambda g: sign * indicator.evaluate(g).metrics[key]
+
+    def final_train(self, genotype: str) -> dict[str, Any]:
+        """Train the winner at the final size and attack it with the search's attack on the
+        test split (the only step of a search that reads it)."""
+        s, space = self.settings, self.space
+        self.phase("training the winner")
+        g = Genotype.from_str(genotype)
+        model = seeded_build(space, g, s.final_macro, s.dataset, genotype_seed(s.seed, g))
+        train(
+            model,
+            self.train_data,
+            self.val_data,
+            s.train,
+            self.run_dir / "final",
+            resume=True,
+            progress=self.train_progress,
         )
-        summary = study.summary(settings.top_k, extra=extra)
-    return summary
+        test = datasets.load_dataset(s.dataset, "test", data_dir=s.data_dir)
+        test = test.subset(min(len(test), s.val_size or len(test)), s.seed)
+        device = next(model.parameters()).device
+        clean, robust = robust_accuracy(
+            model,
+            test.floats().to(device),
+            test.labels.to(device),
+            build_attack(s.attack, s.seed),
+            batch_size=128,
+            generator=torch.Generator(device=device).manual_seed(s.seed),
+        )
+        return {
+            "genotype": genotype,
+            "test_images": len(test),
+            "eps": str(s.eps),
+            "attack_steps": s.attack_steps,
+            "num_params": sizing.num_params(space, g, s.final_macro, s.dataset),
+            "clean_acc": clean,
+            s.attack.metric: robust,
+        }
 
 
-def final_train(
-    settings: SearchSettings,
-    run_dir: Path,
-    genotype: str,
-    train_data: Any,
-    val_data: Any,
-    train_progress: Callable[[Any], None] | None,
-) -> dict[str, Any]:
-    """Train the winner at the final size and attack it with the search's PGD (eps, steps) on
-    the test split."""
-    import torch
-
-    from robnas.attacks import make_attack
-    from robnas.config import TrainConfig
-    from robnas.data.datasets import load_dataset
-    from robnas.indicators.robust import robust_accuracy
-    from robnas.training.loop import train
-
-    space = get_space(settings.space)
-    g = Genotype.from_str(genotype)
-    model = space.build(g, settings.final_macro, settings.dataset)
-    cfg = TrainConfig(**(settings.train or {}))
-    train(model, train_data, val_data, cfg, run_dir / "final", resume=True, progress=train_progress)
-    test = load_dataset(settings.dataset, "test", data_dir=settings.data_dir)
-    test = test.subset(min(len(test), settings.val_size or len(test)), settings.seed)
-    device = next(model.parameters()).device
-    attack = make_attack(
-        settings.eval_attack,
-        eps=settings.eps_value,
-        steps=settings.attack_steps,
-        seed=settings.seed,
-    )
-    clean, robust = robust_accuracy(
-        model,
-        test.floats().to(device),
-        test.labels.to(device),
-        attack,
-        batch_size=128,
-        generator=torch.Generator(device=device).manual_seed(settings.seed),
-    )
-    return {
-        "genotype": genotype,
-        "test_images": len(test),
-        "eps": settings.eps,
-        "attack_steps": settings.attack_steps,
-        "num_params": space.num_params(g, settings.final_macro, settings.dataset),
-        "clean_acc": clean,
-        robust_key(settings.attack_steps): robust,
-    }
+__all__ = ["SupernetSearch"]

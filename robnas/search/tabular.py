@@ -1,8 +1,14 @@
 """Tabular searches: lookups in the NB201 robustness dataset, one durable study or many repeats.
 
+Objectives are the dataset's columns as users type them: `clean`, `fgsm@1`, `pgd@8` (eps in
+1/255), `aa_square@1`, `fog@3` (a corruption severity); `clean_acc` reads as `clean`.
+
 Queries: a query is the first evaluation of an isomorphism class (`SearchSpace.canonical`),
 for every strategy. Proposing a genotype whose class was evaluated is a free cache hit: the
 strategy is told the class's result. `asks` counts every proposal, `queries` the classes paid.
+`repeats` > 1 runs that many independent searches (seeds from `repeat_seed`) in memory, each of
+`trials` distinct queries (`search_once`); the pipeline reports each returned architecture and
+the mean.
 
 Budget: `optimum` and `found_optimum` are over the cells within the budget (the best a search
 under that budget can return), not over the whole benchmark.
@@ -18,29 +24,33 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robnas.errors import ConfigError
+from robnas.config import Preset
+from robnas.data.tabular import TabularBenchmark, check_space, load_benchmark
+from robnas.errors import ConfigError, RobnasError
+from robnas.evaluators.base import Evaluator
+from robnas.evaluators.tabular import TabularEvaluator
 from robnas.genotype import Genotype
 from robnas.result import Result
-from robnas.search.study import Progress, Study
-from robnas.space.search_space import SearchSpace, get_space
+from robnas.search.mode import Mode, Wiring, common_fields, refuse
+from robnas.search.request import SearchRequest
+from robnas.search.settings import TABULAR_TRIALS, TabularSettings
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import SearchSpace, get_cell_space
+from robnas.specs import Objective
 from robnas.strategies import Strategy, make_budget_predicate
-from robnas.strategies.prescreen import Prescreened
-
-if TYPE_CHECKING:
-    from robnas.evaluators.base import Evaluator
 
 log = logging.getLogger(__name__)
 
 #: Scores a tabular prescreen may rank by: structural, computed from the genotype alone.
-TABULAR_PRESCREENS: dict[str, Callable[[SearchSpace, Genotype], float]] = {
+TABULAR_PRESCREENS: dict[str, Callable[[CellSpace, Genotype], float]] = {
     "density": lambda space, g: space.density(g),
     "edge_density": lambda space, g: space.edge_density(g),
 }
+#: The objective of a tabular search when none is named (the robustness paper's NAS table).
+DEFAULT_OBJECTIVE = Objective("fgsm@1")
 #: Proposals answered from the cache in a row before a repeat gives up (the strategy is stuck).
 MAX_IDLE = 10_000
 
@@ -49,12 +59,10 @@ def check_tabular_prescreen(name: str | None) -> None:
     """ConfigError unless `name` is a score that costs no benchmark lookup."""
     if name is None or name in TABULAR_PRESCREENS:
         return
-    from robnas.data.tabular import normalize_key
-
     known = ", ".join(TABULAR_PRESCREENS)
     try:
-        benchmark_like = name.strip().lower() == "clean" or "@" in normalize_key(name)
-    except Exception:
+        benchmark_like = Objective.parse(name).key == "clean" or "@" in name
+    except RobnasError:
         benchmark_like = False
     if benchmark_like:
         raise ConfigError(
@@ -117,179 +125,70 @@ def search_once(strategy: Strategy, evaluator: Evaluator, queries: int) -> Searc
     return Searched(best[0], best[1], history, asks)
 
 
-def cheap_evaluations(strategy: Strategy) -> int:
-    return strategy.cheap_evaluations if isinstance(strategy, Prescreened) else 0
+class TabularSearch(Mode[TabularSettings]):
+    name = "tabular"
+    settings_type = TabularSettings
+    default_preset = "paper"
 
-
-def _as_dict(settings: Any) -> dict[str, Any]:
-    return settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
-
-
-def run_tabular(
-    settings: Any, run_dir: Path, storage: str | None, progress: Progress | None
-) -> dict[str, Any]:
-    from robnas.data.tabular import load_benchmark
-    from robnas.evaluators.tabular import TabularEvaluator
-    from robnas.search.common import BudgetGate, build_strategy, flops_at
-
-    s = _as_dict(settings)
-    check_tabular_prescreen(s["prescreen"])
-    space = get_space(s["space"])
-    bench = load_benchmark(s["benchmark"], s["dataset"])
-    evaluator = TabularEvaluator(bench, space, objective=s["objective"], macro=s["benchmark_macro"])
-    cheap = None
-    if s["prescreen"]:
-        score = TABULAR_PRESCREENS[s["prescreen"]]
-        cheap = lambda g: score(space, g)  # noqa: E731
-    final_macro, dataset = s["final_macro"], s["dataset"]
-    gate = BudgetGate(space, s["budget"], final_macro, dataset)
-    flops = flops_at(space, final_macro, dataset)
-    if s["repeats"] == 1:
-        from robnas.search.common import write_study_outputs
-
-        strategy = build_strategy(s, space, s["seed"], cheap, gate=gate)
-        study = Study(
-            run_dir,
-            s,
-            evaluator,
-            strategy,
-            storage,
-            flops=flops,
-            final_params=lambda g: space.num_params(g, final_macro, dataset),
-        )
-        study.run(s["trials"], progress=progress)
-        from robnas.search.settings import SearchSettings
-
-        summary = write_study_outputs(
-            run_dir,
-            settings if isinstance(settings, SearchSettings) else SearchSettings.from_dict(s),
-            study.records(),
-            strategy,
-            final_params=lambda g: space.num_params(g, final_macro, dataset),
-            proxy_params=None,
-            flops=flops,
-            gate=gate,
-        )
-        return _add_cheap(run_dir, summary, cheap_evaluations(strategy))
-
-    searches: list[Searched] = []
-    cheap_counts: list[int] = []
-    for r in range(s["repeats"]):
-        strategy = build_strategy(s, space, repeat_seed(s["seed"], r), cheap, gate=gate)
-        searches.append(search_once(strategy, evaluator, s["trials"]))
-        cheap_counts.append(cheap_evaluations(strategy))
-        if progress is not None:
-            progress(r + 1, s["repeats"], None, None)
-    feasible = make_budget_predicate(space, s["budget"], final_macro, dataset)
-    optimum = bench.optimum(s["objective"], None if s["budget"] is None else feasible)
-    return write_repeats(
-        run_dir,
-        settings,
-        searches,
-        cheap_counts,
-        optimum,
-        final_params=lambda g: space.num_params(g, final_macro, dataset),
-        flops=flops,
-        gate=gate,
-    )
-
-
-def _add_cheap(run_dir: Path, summary: dict[str, Any], cheap: int) -> dict[str, Any]:
-    from robnas.search.rundir import RunDir
-
-    summary = {**summary, "cheap_evaluations": cheap}
-    RunDir(run_dir).write_summary(summary, topk=False)
-    return summary
-
-
-def write_repeats(
-    run_dir: Path,
-    settings: Any,
-    searches: list[Searched],
-    cheap_counts: list[int],
-    optimum: tuple[float, str],
-    *,
-    final_params: Callable[[Genotype], int],
-    flops: Callable[[Genotype], int],
-    gate: Any,
-) -> dict[str, Any]:
-    """trials.csv (one row per query), summary.json (per repeat: `queried` in order) of repeats."""
-    from robnas.data.tabular import REPORT_KEYS
-    from robnas.search.common import trial_row
-    from robnas.search.rundir import RunDir, entry, make_summary
-
-    s = _as_dict(settings)
-    key = s["objective"]
-    rundir = RunDir(run_dir)
-    rundir.init(settings)
-    rows = [
-        trial_row(q, text, res, num_params=final_params(Genotype.from_str(text)), repeat=r)
-        for r, search in enumerate(searches)
-        for q, (text, res) in enumerate(search.history)
-    ]
-    rundir.write_trials(rows)
-    repeats: list[dict[str, Any]] = []
-    for r, (search, cheap) in enumerate(zip(searches, cheap_counts, strict=True)):
-        metrics = {k: search.result.metrics[k] for k in (*REPORT_KEYS, key)}
-        repeats.append(
-            {
-                "repeat": r,
-                "genotype": search.genotype,
-                "metrics": metrics,
-                "num_params": final_params(Genotype.from_str(search.genotype)),
-                "queries": len(search.history),
-                "asks": search.asks,
-                "cheap_evaluations": cheap,
-                "queried": search.queried,
-            }
-        )
-    keys = list(repeats[0]["metrics"])
-    values = {k: [rep["metrics"][k] for rep in repeats] for k in keys}
-    aggregate = {
-        "mean": {k: float(np.mean(v)) for k, v in values.items()},
-        "std": {k: float(np.std(v)) for k, v in values.items()},
-        "optimum": optimum[0],
-        "optimum_genotype": optimum[1],
-        "found_optimum": float(np.mean([v == optimum[0] for v in values[key]])),
-        "queries_per_repeat": s["trials"],
-        "asks_mean": float(np.mean([rep["asks"] for rep in repeats])),
-        "cheap_evaluations": int(sum(cheap_counts)),
-    }
-    # top_k: the distinct returned architectures, best first
-    ranked: dict[str, dict[str, Any]] = {}
-    for rep in sorted(repeats, key=lambda rep: rep["metrics"][key], reverse=True):
-        if rep["genotype"] not in ranked:
-            g = Genotype.from_str(rep["genotype"])
-            ranked[rep["genotype"]] = entry(
-                genotype=rep["genotype"],
-                metrics=rep["metrics"],
-                num_params=rep["num_params"],
-                flops=flops(g),
+    @classmethod
+    def resolve(cls, request: SearchRequest, space: SearchSpace, preset: Preset) -> TabularSettings:
+        if request.eps is not None or request.attack_steps is not None:
+            raise ConfigError(
+                "--eps and --attack-steps set a network search's attack; a tabular objective "
+                "names its own (e.g. pgd@8)"
             )
-        if len(ranked) >= s["top_k"]:
-            break
-    top = list(ranked.values())
-    summary = make_summary(
-        settings,
-        trials=len(rows),
-        failed=sum(not res.ok for search in searches for _, res in search.history),
-        queries=len(rows),
-        best=top[0],
-        top_k=top,
-        budget=gate.report(),
-        repeats=repeats,
-        aggregate=aggregate,
-    )
-    summary["cheap_evaluations"] = aggregate["cheap_evaluations"]
-    rundir.write_summary(summary)
-    return summary
+        refuse(
+            {
+                "--method": request.method,
+                "--size": request.size,
+                "--supernet": request.supernet,
+                "--final-train": request.final_train,
+            },
+            "set a network search's training; a tabular search looks results up",
+        )
+        fields = common_fields(request, space, preset)
+        check_space(space)
+        bench = load_benchmark(str(request.benchmark), request.data.dataset)
+        key = (request.objective or DEFAULT_OBJECTIVE).column()
+        bench.column(key)  # a column the dataset lacks is refused with the known ones
+        check_tabular_prescreen(request.prescreen)  # no benchmark column: it would be a free query
+        return TabularSettings(
+            **fields,
+            trials=request.trials if request.trials is not None else TABULAR_TRIALS,
+            benchmark=str(bench.root),
+            objective=key,
+            direction="maximize",
+            repeats=request.repeats,
+            benchmark_macro=space.resolve_macro("paper"),
+        )
+
+    def check(self) -> None:
+        s = self.settings
+        check_tabular_prescreen(s.prescreen)
+        self.space = get_cell_space(s.space)
+        self.bench = load_benchmark(s.benchmark, s.dataset)
+
+    def wire(self) -> Wiring:
+        s, space, bench = self.settings, self.space, self.bench
+        cheap = None
+        if s.prescreen:
+            score = TABULAR_PRESCREENS[s.prescreen]
+            cheap = lambda g: score(space, g)  # noqa: E731
+        evaluator = TabularEvaluator(bench, space, objective=s.objective, macro=s.benchmark_macro)
+        return Wiring.of(s, space, evaluator, cheap=cheap, optimum=lambda: optimum(bench, s, space))
+
+
+def optimum(bench: TabularBenchmark, s: TabularSettings, space: SearchSpace) -> tuple[float, str]:
+    """The best objective value within the budget at the final size, and a cell reaching it."""
+    feasible = make_budget_predicate(space, s.budget, s.final_macro, s.dataset)
+    return bench.optimum(s.objective, None if s.budget is None else feasible)
 
 
 __all__ = [
     "TABULAR_PRESCREENS",
     "Searched",
+    "TabularSearch",
     "check_tabular_prescreen",
     "repeat_seed",
-    "run_tabular",
     "search_once",
 ]

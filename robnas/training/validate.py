@@ -37,7 +37,7 @@ def robust_counts(
         for images, labels in batches(data, batch_size, shuffle=False, device=dev):
             with torch.no_grad():
                 clean_ok = model(images).argmax(1) == labels
-            adv = attack(model, images, labels, generator=generator)
+            adv = attack(model, images, labels, generator=generator, only=clean_ok)
             with torch.no_grad():
                 robust_ok = (model(adv).argmax(1) == labels) & clean_ok
             counts[0] += clean_ok.sum()
