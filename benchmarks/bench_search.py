@@ -48,6 +48,7 @@ from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.device import device_policy
 from robnas.evaluators.base import DEFAULT_INDICATORS, Evaluator, Scoring
 from robnas.evaluators.indicator import IndicatorEvaluator
+from robnas.evaluators.protocol import protocol_evaluator
 from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.models.samplers import DenseStartSampler, UniformOpSampler, make_sampler
@@ -294,6 +295,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warm-steps", type=int, default=300, help="training without --supernet")
     parser.add_argument("--cells", type=int, default=3, help="cells per protocol")
     parser.add_argument("--protocols", help=f"comma list (default all: {', '.join(PROTOCOLS)})")
+    parser.add_argument(
+        "--nb201-protocols",
+        default="ranker,lowfi",
+        help="`robnas search --space nb201 --protocol P` protocols to time (quick: ranker only)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--data-dir", help="default: ROBNAS_DATA")
     parser.add_argument("--seed", type=int, default=0)
@@ -400,6 +406,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in names:
         evaluator = PROTOCOLS.get(name)(bench)
         genotypes = [paths.sample() for _ in range(cells)]
+        clock_p = Clock()
+        for g in genotypes:
+            with clock_p.phase(name):
+                evaluator.evaluate(g)
+        cell_wall[name] = clock_p.wall[name] / cells
+        cell_cpu[name] = clock_p.cpu[name] / cells
+        per_minute[name] = 60.0 / max(cell_cpu[name], 1e-9)
+        print(
+            f"protocol {name}: {cell_wall[name]:.2f} s wall, {cell_cpu[name]:.2f} s CPU per cell, "
+            f"{per_minute[name]:.1f} cells per CPU-minute"
+        )
+    # the NB201 protocols (`--protocol ranker | lowfi`): cells at the deployed size, 0.6M-style
+    nb201 = get_space("nb201")
+    cells_of = UniformOpSampler(nb201, args.seed + 3)
+    wanted = ["ranker"] if args.quick else [p for p in args.nb201_protocols.split(",") if p]
+    for protocol in wanted:
+        name = f"nb201_{protocol}"
+        evaluator = protocol_evaluator(
+            protocol,
+            "fgsm@1",
+            nb201,
+            final_macro=nb201.resolve_macro("paper"),
+            data_dir=args.data_dir,
+            seed=args.seed,
+        )
+        evaluator.evaluate(cells_of.sample())  # data loading and first-call costs stay out
+        genotypes = [cells_of.sample() for _ in range(cells)]
         clock_p = Clock()
         for g in genotypes:
             with clock_p.phase(name):

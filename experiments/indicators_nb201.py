@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
+from robnas import models
 from robnas.data.datasets import load_dataset
 from robnas.data.tabular import load_benchmark
 from robnas.genotype import Genotype
@@ -125,7 +126,7 @@ def main() -> int:
             continue
         g = Genotype.from_str(f"nb201:{arch}")
         torch.manual_seed(args.seed)  # seeded initialisation, the same for every cell
-        model = space.build(g, macro, "cifar10").eval()
+        model = models.build(space, g, macro, "cifar10").eval()
         row = {**done.get(arch, {}), "arch": arch}
         row["params"] = str(sum(p.numel() for p in model.parameters()))
         for name in missing:  # a rerun adding an indicator keeps the values already there

@@ -27,7 +27,7 @@ from robnas.data.tabular import load_benchmark
 from robnas.evaluators.base import seeded_build
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
-from robnas.ranking.scores import path_features
+from robnas.objectives.scores import path_features
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent

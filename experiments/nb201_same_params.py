@@ -17,6 +17,7 @@ from pathlib import Path
 
 from robnas.analysis.nb201 import same_params_study, same_params_tables
 from robnas.io import atomic_write_text
+from robnas.models import sizing
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +42,7 @@ def main() -> int:
     study = same_params_study(args.data, top=args.top)
     space = get_space("nb201")
     macro = space.resolve_macro("paper")
-    params = sorted({space.num_params(space.parse(a), macro) for a in study.table["arch"]})
+    params = sorted({sizing.num_params(space, space.parse(a), macro) for a in study.table["arch"]})
     lines = [
         "# NB201: same parameter count, different robustness",
         "",

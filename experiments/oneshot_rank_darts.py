@@ -55,6 +55,7 @@ from robnas.evaluators.base import Scoring, seeded_build
 from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
+from robnas.models import sizing
 from robnas.models.published import get_published
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import SearchSpace, get_space
@@ -109,12 +110,12 @@ def shuffled_partner(
     space: SearchSpace, g: Genotype, macro: dict[str, Any], rng: np.random.Generator
 ) -> Genotype:
     """The same op sets on other edges (another isomorphism class), parameters within 5%."""
-    n = space.num_params(g, macro)
+    n = sizing.num_params(space, g, macro)
     for _ in range(10_000):
         edges = g.edges()
         order = rng.permutation(len(edges))
         h = _cell(space, [edges[i] for i in order])
-        close = abs(space.num_params(h, macro) - n) / n < 0.05
+        close = abs(sizing.num_params(space, h, macro) - n) / n < 0.05
         if close and space.canonical(h) != space.canonical(g):
             return h
     raise RuntimeError(f"no partner within 5% parameters for {g}")
@@ -341,7 +342,7 @@ def row(s: Setup, cell: Cell) -> dict[str, Any] | None:
         "name": cell.name,
         "pair": cell.pair,
         "genotype": cell.genotype.to_str(),
-        "params": s.space.num_params(cell.genotype, s.macro),
+        "params": sizing.num_params(s.space, cell.genotype, s.macro),
         "conv_edges": sum(SEP in e for e in edges),
         "skip_edges": sum(SKIP in e for e in edges),
         "density": round(s.space.density(cell.genotype), 4),

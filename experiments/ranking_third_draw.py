@@ -1,4 +1,4 @@
-"""The declared rankers (`score`, `robust_score`, robnas/ranking/scores.py) on a third draw of NB201
+"""The declared rankers (`score`, `robust_score`, robnas/objectives/scores.py) on a third draw of NB201
 isomorph classes, disjoint from the two draws they were chosen on.
 
 Per cell, without ground truth: the deployed parameter count (C=16, N=5), the cell-path signals,
@@ -37,15 +37,16 @@ from robnas.evaluators.base import seeded_build
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
 from robnas.io import atomic_write_text
-from robnas.ranking.metrics import kendall, kendall_within, tau_gain, tau_within_interval
-from robnas.ranking.report import TRUTHS, draw_classes
-from robnas.ranking.scores import (
+from robnas.models import sizing
+from robnas.objectives.scores import (
     ROBUST_SCORE_DEFINITION,
     SCORE_DEFINITION,
     path_features,
     robust_score,
     score,
 )
+from robnas.ranking.metrics import kendall, kendall_within, tau_gain, tau_within_interval
+from robnas.ranking.report import TRUTHS, draw_classes
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
@@ -140,7 +141,7 @@ def signals(args: argparse.Namespace, archs: list[str]) -> None:
         if arch in done or arch in elsewhere:
             continue
         g = Genotype.from_str(f"nb201:{arch}")
-        row: dict = {"arch": arch, "params": space.num_params(g, deployed, "cifar10")}
+        row: dict = {"arch": arch, "params": sizing.num_params(space, g, deployed, "cifar10")}
         row |= path_features(g.cells[0])
         model = seeded_build(space, g, deployed, "cifar10", 0).eval()
         x, y = naswot_images.floats(), naswot_images.labels
@@ -240,7 +241,7 @@ def summary(args: argparse.Namespace, archs: list[str]) -> None:
         "",
         f"{len(table)} isomorph classes drawn uniformly (seed {args.seed}), none of them a class "
         "of oneshot_rank_nb201.csv or oneshot_rank_nb201_fresh500.csv (the draws the rankers were "
-        "chosen on). The rankers were declared in robnas/ranking/scores.py before this run:",
+        "chosen on). The rankers were declared in robnas/objectives/scores.py before this run:",
         "",
         f"- {SCORE_DEFINITION}",
         f"- {ROBUST_SCORE_DEFINITION}",

@@ -26,8 +26,9 @@ import pandas as pd
 
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
+from robnas.models import sizing
+from robnas.objectives.scores import path_features, robust_objective, score
 from robnas.ranking.report import TRUTHS, ranks_over_all, with_rank_columns
-from robnas.ranking.scores import path_features, robust_objective, score
 from robnas.space.search_space import get_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,7 +48,7 @@ def development(name: str) -> pd.DataFrame:
     space = get_space("nb201")
     deployed = space.resolve_macro("paper")
     gs = [Genotype.from_str(f"nb201:{a}") for a in table["arch"]]
-    table["params"] = [space.num_params(g, deployed, "cifar10") for g in gs]
+    table["params"] = [sizing.num_params(space, g, deployed, "cifar10") for g in gs]
     features = pd.DataFrame([path_features(g.cells[0]) for g in gs])
     return pd.concat([table.reset_index(drop=True), features], axis=1).assign(draw=name)
 

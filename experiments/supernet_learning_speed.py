@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from robnas import models
 from robnas.config import TrainConfig, get_preset, with_overrides
 from robnas.data import datasets
 from robnas.data.datasets import ImageData, load_dataset, split_train_val
@@ -162,7 +163,7 @@ def run_one(
     torch.manual_seed(training_seed(args))
     train_data, val_data = data
     if name == "standalone":
-        model = space.build(genotype, macro, "cifar10")
+        model = models.build(space, genotype, macro, "cifar10")
         result = train(model, train_data, val_data, cfg, args.work / name, resume=True)
     else:
         model = Supernet(space, macro, "cifar10")

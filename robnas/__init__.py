@@ -8,6 +8,7 @@ distribution's version (pyproject.toml is its one source).
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from robnas.errors import (
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from robnas.export.record import load
     from robnas.genotype import Genotype
     from robnas.models.resolve import ArchSpec, build, resolve_arch
+    from robnas.models.sizing import num_params
     from robnas.space.budget import parse_budget
     from robnas.space.search_space import SearchSpace, get_space, space_names
 
@@ -37,6 +39,7 @@ _LAZY = {
     "ArchSpec": "robnas.models.resolve",
     "build": "robnas.models.resolve",
     "resolve_arch": "robnas.models.resolve",
+    "num_params": "robnas.models.sizing",
     "SearchSpace": "robnas.space.search_space",
     "get_space": "robnas.space.search_space",
     "space_names": "robnas.space.search_space",
@@ -44,8 +47,6 @@ _LAZY = {
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("robnas")
     except PackageNotFoundError:  # a source tree nobody installed: no metadata to read
@@ -79,6 +80,7 @@ __all__ = [
     "build",
     "get_space",
     "load",
+    "num_params",
     "parse_budget",
     "resolve_arch",
     "space_names",

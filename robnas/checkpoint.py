@@ -25,6 +25,7 @@ from torch import nn
 
 from robnas.errors import CheckpointError, RobnasError
 from robnas.io import atomic_torch_save
+from robnas.models.resolve import resolve_arch
 from robnas.specs import Size
 
 if TYPE_CHECKING:
@@ -254,7 +255,6 @@ def spec_for_checkpoint(
     """Resolve ARCH for a checkpoint. Unless a size is named, the checkpoint's macro (and
     dataset) size the network and the given counts and macro options override it, so
     `ARCH --checkpoint PATH` needs no flags; a mismatch is then caught by `check_checkpoint`."""
-    from robnas.models.resolve import resolve_arch
 
     ds = dataset or str(checkpoint.get("dataset") or "cifar10")
     spec = resolve_arch(arch, ds, space=space, size=size, **macro)

@@ -35,6 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from robnas.errors import ConfigError
+from robnas.models.network import CellDAG
+from robnas.models.supernet import Supernet
 
 __all__ = [
     "DeviceError",
@@ -136,8 +138,6 @@ def compile_units(model: nn.Module) -> list[nn.Module]:
     one unit. A supernet runs a new path each step (recompiling the whole graph per path would
     never end), so its units are the candidate ops, compiled once and reused by every path that
     runs them; the rest (stem, cell wiring) stays eager."""
-    from robnas.models.network import CellDAG
-    from robnas.models.supernet import Supernet
 
     if not isinstance(model, Supernet):
         return [model]

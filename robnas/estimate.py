@@ -22,11 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import get_space
+
 __all__ = ["ASSUMED_MINUTES", "COSTS", "Costs", "SearchEstimate", "search_estimate"]
 
 #: The time each preset's documentation states for the main job (`robnas search --space darts
-#: --budget 5M --preset <name>`), in minutes.
-ASSUMED_MINUTES: dict[str, float] = {"tiny": 12.0}
+#: --budget 5M --preset <name>`), in minutes (experiments/results/main_job/RUN.md).
+ASSUMED_MINUTES: dict[str, float] = {"tiny": 8.0}
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,15 @@ def search_estimate(
 ) -> SearchEstimate:
     """The estimator for a supernet search's `SearchSettings` (its training schedule, sampler,
     trials and candidate protocol)."""
-    from robnas.space.search_space import get_space
-
     train = settings.train  # a TrainConfig
     epochs = max(1, int(train.epochs))
     dense = 0.0
-    if train.sampler == "dense_start" and get_space(settings.space).edge_kind == "subset":
+    space = get_space(settings.space)
+    if (
+        train.sampler == "dense_start"
+        and isinstance(space, CellSpace)
+        and space.edge_kind == "subset"
+    ):
         dense = 0.5  # DenseStartSampler's default: the first half of the run's draws
     finetune = settings.finetune
     scale = candidate_scale(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -187,8 +188,6 @@ class EvaluationJob:
         return report
 
     def write(self, report: SuiteReport) -> None:
-        import pandas as pd
-
         buffer = io.StringIO()
         pd.DataFrame(report.to_records()).to_csv(buffer, index=False)
         atomic_write_text(self.csv_path, buffer.getvalue())

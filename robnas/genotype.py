@@ -191,6 +191,11 @@ def split_nodes(edges: Iterable[Edge], inputs: int, where: str = "cell") -> Cell
 
 
 MACRO_KEYS = ("depths", "widths", "block", "act", "se")
+#: The values a macro genotype's block, act and se may name (the networks in robnas.models build
+#: each one; a macro space's grid picks among them).
+MACRO_BLOCKS = ("basic", "preact", "bottleneck", "robust")
+MACRO_ACTIVATIONS = ("relu", "silu", "softplus", "hswish", "relu6")
+SE_MODES = ("none", "standard", "residual")
 
 
 @dataclass(frozen=True)

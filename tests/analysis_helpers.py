@@ -10,6 +10,7 @@ import pandas as pd
 
 from robnas.config import TrainConfig
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.search.rundir import RunDir
 from robnas.search.settings import MacroSettings, SupernetSettings, TabularSettings
 from robnas.space.search_space import get_space
@@ -47,7 +48,7 @@ def make_run(
             "trial": t,
             "genotype": g.to_str(),
             "status": "ok" if status is None else status[t],
-            "num_params": space.num_params(g, macro),
+            "num_params": sizing.num_params(space, g, macro),
             "flops": 1000,
             "seconds": 1.0,
             "clean_acc": (70 + rng.normal(0, 3)) / 100,
@@ -116,7 +117,7 @@ def make_macro_run(root: Path, *, n: int = 30, seed: int = 0) -> Path:
     rows = []
     for t in range(n):
         g = space.sample(rng)
-        params = space.num_params(g)
+        params = sizing.num_params(space, g)
         robust = 30 + 2 * np.log10(params) + rng.normal(0, 1)
         rows.append(
             {

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.search_space import SearchSpace, get_space
 
@@ -72,7 +73,7 @@ class ToyEvaluator:
                 handle.write(genotype.to_str() + "\n")
         return Result(
             metrics={"score": self.score(genotype)},
-            num_params=self.space.num_params(genotype, self.space.resolve_macro()),
+            num_params=sizing.num_params(self.space, genotype, self.space.resolve_macro()),
             seconds=0.0,
         )
 

@@ -14,6 +14,7 @@ from robnas.analysis.nb201 import SameParamsStudy, same_params_study, same_param
 from robnas.analysis.report import analyze
 from robnas.data.tabular import load_benchmark
 from robnas.evaluators.tabular import TabularEvaluator
+from robnas.models import sizing
 from robnas.search.rundir import RunDir
 from robnas.search.settings import TabularSettings
 from robnas.space.search_space import get_space
@@ -51,7 +52,7 @@ def test_count_matches_raw_metadata(bench_dir: Path, study: SameParamsStudy) -> 
 def test_same_parameter_count_and_spread(bench_dir: Path, study: SameParamsStudy) -> None:
     space = get_space("nb201")
     macro = space.resolve_macro("paper")
-    params = {space.num_params(space.parse(a), macro) for a in study.table["arch"]}
+    params = {sizing.num_params(space, space.parse(a), macro) for a in study.table["arch"]}
     assert len(params) == 1  # the premise: one parameter count for all of them
     low, high = study.spread
     assert 15 < low < high < 50 and high - low > 10  # the paper: 20% to 41%

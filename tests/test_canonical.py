@@ -11,6 +11,7 @@ import pytest
 from data_helpers import needs
 
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.space.canonical import relabel
 from robnas.space.search_space import get_space
 
@@ -79,7 +80,7 @@ def test_darts_relabelled_cell_is_the_same_network() -> None:
     )
     b = Genotype(space.name, (relabel(a.cells[0], space.inputs, (1, 0, 3, 2)),))  # type: ignore[arg-type]
     assert a != b and space.canonical(a) == space.canonical(b)
-    assert space.num_params(a, macro) == space.num_params(b, macro)
+    assert sizing.num_params(space, a, macro) == sizing.num_params(space, b, macro)
 
 
 def test_darts_distinct_classes_stay_distinct() -> None:

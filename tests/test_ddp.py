@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -213,8 +212,8 @@ def test_validation_is_reduced_over_ranks(runs):
 
 
 def _torchrun(out: Path, data_root: Path, *extra: str) -> subprocess.Popen:
-    robnas = shutil.which("robnas")
-    entry = [robnas] if robnas else ["-m", "robnas"]
+    # torchrun's own -m: the console script may be a shell shim (pyenv) torchrun cannot run
+    entry = ["-m", "robnas"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd += [*entry, "supernet", "train", "--space", "nb201", "--preset", "tiny", "--C", "4"]
     cmd += ["--N", "1", "--train-size", "256", "--val-size", "32", "--batch-size", "32"]

@@ -16,6 +16,7 @@ from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.indicators.robust import clean_accuracy
 from robnas.indicators.structure import genotype_flops
+from robnas.models import sizing
 from robnas.models.supernet import Supernet
 from robnas.space.search_space import get_space
 from robnas.specs import AttackSpec, Eps
@@ -76,7 +77,7 @@ def test_indicator_evaluator_on_fresh_networks_is_seeded_and_order_free() -> Non
         "flops",
     }
     # sizes refer to the final macro, not the scored one
-    assert alone.num_params == SPACE.num_params(g, FINAL)
+    assert alone.num_params == sizing.num_params(SPACE, g, FINAL)
     assert alone.metrics["flops"] == genotype_flops(SPACE, g, FINAL)
     assert alone.metrics["density"] == SPACE.density(g)
 
@@ -104,7 +105,9 @@ def test_indicator_evaluator_inherits_supernet_weights() -> None:
     jac = Scoring(attack=None, indicators=("jac_norm",))
     fresh = IndicatorEvaluator(SPACE, MACRO, data, jac, recal_batches=0).evaluate(g)
     assert fresh.metrics["jac_norm"] != result.metrics["jac_norm"]
-    assert result.num_params == SPACE.num_params(g, MACRO)  # final macro defaults to the supernet's
+    assert result.num_params == sizing.num_params(
+        SPACE, g, MACRO
+    )  # final macro defaults to the supernet's
 
 
 def test_bad_settings_fail_early() -> None:
@@ -150,7 +153,7 @@ def test_supernet_evaluator_scores_the_inherited_path_on_val(
     assert {"fsp_dist", "fsp_dist_cell2", "density", "edge_density", "flops"} <= set(
         inherited.metrics
     )
-    assert inherited.num_params == SPACE.num_params(g, FINAL)
+    assert inherited.num_params == sizing.num_params(SPACE, g, FINAL)
     # Recalibration acts on the candidate's copy: the supernet is untouched, the scores change.
     evaluator = SupernetEvaluator(supernet, SPACE, train, val, recal_batches=2, **common)  # type: ignore[arg-type]
     result = evaluator.evaluate(g)
@@ -208,7 +211,7 @@ def test_supernet_evaluator_finetunes_only_the_candidate_copy(
     g, h = _g(6), _g(7)
     result = make(cfg).evaluate(g)
     assert all(torch.equal(v, before[k]) for k, v in supernet.state_dict().items())
-    assert result.status == "ok" and result.num_params == SPACE.num_params(g, FINAL)
+    assert result.status == "ok" and result.num_params == sizing.num_params(SPACE, g, FINAL)
     assert 0 <= result.metrics["pgd20_acc"] <= result.metrics["clean_acc"] <= 1
     # Deterministic for a seed and independent of what was evaluated before.
     again = make(cfg)
@@ -237,7 +240,7 @@ def test_standalone_evaluator_trains_from_scratch_and_resumes(
     result = evaluator.evaluate(g)
     assert (tmp_path / g.key / "last.pt").is_file()
     assert set(result.metrics) == {"clean_acc", "fgsm_acc", "density", "edge_density", "flops"}
-    assert result.num_params == SPACE.num_params(g, MACRO)
+    assert result.num_params == sizing.num_params(SPACE, g, MACRO)
     # a finished run in out_dir is resumed, not retrained: the same network, the same scores
     assert evaluator.evaluate(g).metrics == result.metrics
     fgsm = Scoring(attack=AttackSpec("fgsm", Eps.of_255(8), 1))

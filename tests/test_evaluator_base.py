@@ -10,6 +10,7 @@ from torch import nn
 from robnas.data.datasets import ImageData
 from robnas.evaluators.base import NetworkEvaluator, QueryCounter, Scorer, Scoring
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result, signed_score
 from robnas.space.search_space import get_space
 
@@ -46,7 +47,7 @@ def test_an_isomorph_is_answered_from_memory_and_costs_no_query() -> None:
     assert evaluator.built == [A.to_str(), C.to_str()]
     assert evaluator.queries == 2 and evaluator.counter.cache_hits == 1
     assert evaluator.counter.queried == [A.to_str(), C.to_str()]
-    assert first.ok and again.ok and again.num_params == SPACE.num_params(B, MACRO)
+    assert first.ok and again.ok and again.num_params == sizing.num_params(SPACE, B, MACRO)
     assert {"density", "edge_density", "flops"} <= set(again.metrics)
 
 

@@ -12,6 +12,7 @@ from export_helpers import NB201, checkpoint, images, one_thread, trained  # noq
 from torch import nn
 
 import robnas
+from robnas import models
 from robnas.cli import main
 from robnas.config import TrainConfig
 from robnas.errors import ConfigError
@@ -76,7 +77,9 @@ def _make_run(root: Path, final_macro: dict, supernet_macro: dict) -> dict[str, 
     (root / "final").mkdir()
     torch.save(checkpoint(final_spec, final_model), root / "final" / f"{genotypes[0].key}.pt")
     torch.manual_seed(3)
-    supernet = _SupernetLike(space.build_supernet(space.resolve_macro(**supernet_macro))).eval()
+    supernet = _SupernetLike(
+        models.build_supernet(space, space.resolve_macro(**supernet_macro))
+    ).eval()
     torch.save(
         {"format": "robnas-checkpoint", "version": 1, "model": supernet.state_dict(),
          "arch": "supernet", "space": "nb201", "macro": space.resolve_macro(**supernet_macro),

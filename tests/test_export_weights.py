@@ -9,6 +9,7 @@ import torch
 from export_helpers import MACROS, NB201, checkpoint, images, one_thread, tiny_spec, trained  # noqa: F401
 from torch import nn
 
+from robnas import models
 from robnas.checkpoint import spec_for_checkpoint
 from robnas.errors import CheckpointError
 from robnas.export.formats import export_arch
@@ -60,7 +61,9 @@ def test_unreadable_checkpoint_is_one_error_and_writes_nothing(tmp_path: Path) -
 
 def test_inherited_model_takes_its_path_from_a_supernet_checkpoint() -> None:
     spec = tiny_spec("nb201")
-    supernet = _SupernetLike(spec.space.build_supernet(spec.space.resolve_macro(**MACROS["nb201"])))
+    supernet = _SupernetLike(
+        models.build_supernet(spec.space, spec.space.resolve_macro(**MACROS["nb201"]))
+    )
     ckpt = {"model": supernet.state_dict(), "space": "nb201", "macro": dict(spec.macro)}
     model = inherited_model(spec, ckpt, "run/supernet.pt")
     x = images(3, seed=4)

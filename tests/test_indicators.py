@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from robnas import models
 from robnas.attacks import PGD
 from robnas.errors import ConfigError, UnknownName
 from robnas.genotype import Genotype
@@ -33,7 +34,7 @@ def _genotype(seed: int = 3) -> Genotype:
 
 
 def _tiny_net() -> nn.Module:
-    return SPACE.build(_genotype(), MACRO)
+    return models.build(SPACE, _genotype(), MACRO)
 
 
 def _batch(n: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,7 +237,7 @@ def _small_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_structural_indicators_and_genotype_structure_at_another_size() -> None:
     g = _genotype(11)
-    net = SPACE.build(g, MACRO)
+    net = models.build(SPACE, g, MACRO)
     x, y = _batch(1)
     assert INDICATORS.get("density")(net, x, y) == {"density": SPACE.density(g)}
     assert INDICATORS.get("edge_density")(net, x, y) == {"edge_density": SPACE.edge_density(g)}
@@ -245,7 +246,7 @@ def test_structural_indicators_and_genotype_structure_at_another_size() -> None:
     )
     assert INDICATORS.get("flops")(net, x, y)["flops"] == count_flops(net)
     bigger = SPACE.resolve_macro("tiny", C=6, layers=4)
-    built = SPACE.build(g, bigger)
+    built = models.build(SPACE, g, bigger)
     info = genotype_structure(SPACE, g, bigger)
     assert info["num_params"] == sum(p.numel() for p in built.parameters())
     assert info["flops"] == count_flops(built)
@@ -311,13 +312,13 @@ def test_genotype_flops_table_matches_counting_the_built_network(space_name: str
     rng = np.random.default_rng(0)
     for g in (space.sample(rng), space.sample(rng, free=True, macro=macro)):
         with torch.device("meta"):
-            built = space.build(g, macro)
+            built = models.build(space, g, macro)
         assert genotype_structure(space, g, macro)["flops"] == count_flops(built)
 
 
 def test_fsp_on_nb201_cells_uses_each_cells_own_input() -> None:
     nb201 = get_space("nb201")
-    net = nb201.build(nb201.sample(np.random.default_rng(0)), nb201.resolve_macro("tiny"))
+    net = models.build(nb201, nb201.sample(np.random.default_rng(0)), nb201.resolve_macro("tiny"))
     x, y = _batch(2)
     shapes = [tuple(g.shape) for g in fsp_matrices(net, x)]
     assert shapes == [(2, 8, 8), (2, 16, 16), (2, 32, 32)]  # N=1: one cell per stage

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robnas import models
 from robnas.errors import ConfigError
 from robnas.indicators import INDICATORS, IndicatorConfig
 from robnas.space.search_space import get_space
@@ -77,7 +78,7 @@ def test_both_score_real_cells_in_train_mode_and_leave_batchnorm_alone() -> None
     space = get_space("nb201")
     macro = space.resolve_macro("tiny")
     g = space.sample(np.random.default_rng(0))
-    net = space.build(g, macro, "cifar10").eval()
+    net = models.build(space, g, macro, "cifar10").eval()
     stats = {k: v.clone() for k, v in net.state_dict().items()}
     x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % 10

@@ -30,10 +30,11 @@ BASE = {"robnas", "errors", "registry", "io", "genotype", "ops", "config", "resu
 
 LAYERS = {
     "base": 0,
-    "space": 1,  # search spaces: TOML, sizing, canonical forms
+    "space": 1,  # search spaces as data: the protocol, TOML, canonical forms
     "attacks": 1,  # attacks, suite, checks: torch and the base only
+    "objectives": 1,  # declared rankers and protocol objectives: formulas of measured values
     "data": 2,  # datasets, files, the tabular benchmark (reads spaces)
-    "models": 3,  # networks, supernet, samplers, baselines, resolve
+    "models": 3,  # networks, supernet, samplers, baselines, resolve; building and sizing genotypes
     "checkpoint": 4,
     "device": 4,  # device policy: knows which supernet parts torch.compile may see
     "training": 5,
@@ -52,16 +53,8 @@ LAYERS = {
 }
 
 # Deliberate upward imports, each inside a function: (importing module, imported package).
-FACADES = {
-    # SearchSpace.build / num_params / sizing build the network the space describes, and size it
-    # for a dataset: the space is the entry point the public API names (GUIDE: SearchSpace.build).
-    ("robnas.space.search_space", "models"): "SearchSpace.build builds its network lazily",
-    ("robnas.space.search_space", "data"): "SearchSpace sizes networks for a dataset",
-    ("robnas.space.sizing", "models"): "parameter counts of a built network (fallback)",
-    # MacroSpace (the wrn space) builds and costs the macro network its genotype names
-    ("robnas.space.macro", "models"): "MacroSpace.build/cost: build_macro, macro_cost",
-    ("robnas.space.macro", "data"): "MacroSpace sizes networks for a dataset",
-}
+# None: spaces are data (robnas.space), networks and their sizes are built in robnas.models.
+FACADES: dict[tuple[str, str], str] = {}
 
 # Rules still broken by work in progress elsewhere (strict: the mark must go once they pass).
 PENDING: dict[str, str] = {}
@@ -216,6 +209,60 @@ def test_genotype_and_space_load_no_torch_stack_at_import() -> None:
     for module in modules():
         if package_of(module) == "space" or module == "robnas.genotype":
             assert not {package_of(d) for d in imports(module, True)} & heavy, module
+
+
+# -- imports at module top ----------------------------------------------------------------------
+
+#: Function-level imports allowed outside robnas/cli (the torch-free CLI boundary imports its
+#: commands' libraries lazily). Elsewhere a module's imports stand at its top, where they show
+#: its dependencies; the few left inside functions load heavy optional libraries on use.
+MAX_FUNCTION_IMPORTS = 30
+
+
+def function_imports(path: Path, root: Path = PACKAGE.parent) -> list[str]:
+    """`file:line module` of every import inside a function (not under `if TYPE_CHECKING:`)."""
+    found: list[str] = []
+
+    def walk(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue
+            if in_function and isinstance(child, ast.Import | ast.ImportFrom):
+                name = child.module if isinstance(child, ast.ImportFrom) else child.names[0].name
+                found.append(f"{path.relative_to(root)}:{child.lineno} {name}")
+            inner = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            walk(child, in_function or inner)
+
+    walk(ast.parse(path.read_text(), str(path)), False)
+    return found
+
+
+def test_function_imports_sees_nested_ones_and_skips_type_checking(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import os\n"
+        "if TYPE_CHECKING:\n    import json\n"
+        "def f():\n    import re\n    def g():\n        from math import pi\n"
+        "class C:\n    def m(self):\n        if True:\n            import sys\n"
+    )
+    assert function_imports(probe, tmp_path) == [
+        "probe.py:6 re",
+        "probe.py:8 math",
+        "probe.py:12 sys",
+    ]
+
+
+def test_imports_stand_at_module_top() -> None:
+    found = [
+        line
+        for module, path in modules().items()
+        if package_of(module) != "cli"
+        for line in function_imports(path)
+    ]
+    assert len(found) <= MAX_FUNCTION_IMPORTS, "\n".join(
+        [f"{len(found)} imports inside functions (at most {MAX_FUNCTION_IMPORTS}):", *found]
+    )
 
 
 # -- what `import robnas` and `robnas --help` load ---------------------------------------------

@@ -12,6 +12,7 @@ from search_helpers import as_old_config, search_settings
 from robnas.cli import main
 from robnas.errors import BudgetError, ConfigError, UnknownName
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.search.common import BudgetGate, build_strategy
 from robnas.search.pipeline import run_search
@@ -67,9 +68,9 @@ def test_both_budgets_bind_the_deployed_size(strategy: str) -> None:
     strat = build_strategy(s, space, 0, gate)
     for _ in range(15):
         g = strat.ask()
-        assert space.num_params(g) <= 40_000_000
-        assert space.flops(g) <= 6_000_000_000  # type: ignore[attr-defined]
-        strat.tell(g, Result({"pgd20_acc": sum(g.widths) / 60}, space.num_params(g)))  # type: ignore[attr-defined]
+        assert sizing.num_params(space, g) <= 40_000_000
+        assert sizing.flops(space, g) <= 6_000_000_000  # type: ignore[attr-defined]
+        strat.tell(g, Result({"pgd20_acc": sum(g.widths) / 60}, sizing.num_params(space, g)))  # type: ignore[attr-defined]
     assert gate.rejected > 0 and gate.report()["flops_limit"] == 6_000_000_000
 
 
@@ -86,9 +87,9 @@ def test_tiny_search_end_to_end(tmp_path: Path, data_root: Path) -> None:  # ski
     best = summary["best"]
     g = Genotype.from_str(best["genotype"])
     space = get_space("wrn")
-    assert best["num_params"] == space.num_params(g) <= 20_000_000
-    assert best["proxy_num_params"] == space.num_params(g, s.search_macro)
-    assert best["flops"] == space.flops(g)  # type: ignore[attr-defined]
+    assert best["num_params"] == sizing.num_params(space, g) <= 20_000_000
+    assert best["proxy_num_params"] == sizing.num_params(space, g, s.search_macro)
+    assert best["flops"] == sizing.flops(space, g)  # type: ignore[attr-defined]
     assert 0.0 <= best["metrics"]["pgd1_acc"] <= best["metrics"]["clean_acc"] <= 1.0
     assert best["metrics"]["fidelity_epochs"] in (1.0, 2.0)
     lines = (out / "trials.csv").read_text().splitlines()

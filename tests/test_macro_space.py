@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from robnas import models
 from robnas.errors import BudgetError, InvalidGenotype
 from robnas.genotype import Genotype, MacroGenotype
+from robnas.models import builder, sizing
 from robnas.result import Result
 from robnas.space.macro import MacroSpace
 from robnas.space.search_space import get_space, space_names
@@ -101,9 +103,9 @@ def test_cost_equals_the_built_network(wrn: MacroSpace, block: str, size: str | 
     g = wrn.parse(f"depths=2-3-11,widths=4-20-5,block={block},act=softplus,se=residual")
     macro = wrn.resolve_macro(size)
     with torch.device("meta"):
-        model = wrn.build(g, macro)
-    assert wrn.num_params(g, macro) == count_params(model)
-    assert wrn.flops(g, macro) == count_flops(model)
+        model = models.build(wrn, g, macro)
+    assert sizing.num_params(wrn, g, macro) == count_params(model)
+    assert sizing.flops(wrn, g, macro) == count_flops(model)
 
 
 def test_proxy_is_smaller_and_runs(wrn: MacroSpace) -> None:
@@ -111,15 +113,15 @@ def test_proxy_is_smaller_and_runs(wrn: MacroSpace) -> None:
 
     g = wrn.parse("depths=11-2-3,widths=20-4-7,block=robust,act=relu,se=standard")
     tiny = wrn.resolve_macro("tiny")
-    assert wrn.num_params(g, tiny) < wrn.num_params(g) / 20
-    assert wrn.config(g, tiny).depths == (2, 1, 1)
-    out = wrn.build(g, tiny)(torch.rand(2, 3, 32, 32))
+    assert sizing.num_params(wrn, g, tiny) < sizing.num_params(wrn, g) / 20
+    assert builder.macro_config(wrn, g, tiny).depths == (2, 1, 1)
+    out = models.build(wrn, g, tiny)(torch.rand(2, 3, 32, 32))
     assert out.shape == (2, 10)
 
 
 def test_budget_below_the_smallest_network_refused(wrn: MacroSpace) -> None:
-    smallest = wrn.min_params()
-    assert smallest == min(wrn.num_params(g) for g in wrn.smallest())
+    smallest = sizing.min_params(wrn)
+    assert smallest == min(sizing.num_params(wrn, g) for g in wrn.smallest())
     with pytest.raises(BudgetError):
         make_budget_predicate(wrn, smallest - 1, wrn.resolve_macro())
 
@@ -148,7 +150,7 @@ def test_every_strategy_respects_the_budget_at_the_deployed_size(
     asked = []
     for _ in range(25):
         g = s.ask()
-        n = wrn.num_params(g, deployed)
+        n = sizing.num_params(wrn, g, deployed)
         assert n <= budget
         asked.append(g.to_str())
         score = sum(g.depths) / 33.0  # type: ignore[attr-defined]
@@ -156,7 +158,9 @@ def test_every_strategy_respects_the_budget_at_the_deployed_size(
     assert len(set(asked)) == len(asked)
     # the budget binds: some networks of the grid are larger, and the search avoided them
     assert (
-        wrn.num_params(wrn.parse("depths=11-11-11,widths=20-20-20,block=preact,act=relu,se=none"))
+        sizing.num_params(
+            wrn, wrn.parse("depths=11-11-11,widths=20-20-20,block=preact,act=relu,se=none")
+        )
         > budget
     )
 
@@ -168,8 +172,8 @@ def test_arch_info_reads_macro_genotypes(capsys: pytest.CaptureFixture[str]) -> 
     import json
 
     info = json.loads(capsys.readouterr().out)
-    assert info["genotype"] == TEXT and info["num_params"] == get_space("wrn").num_params(
-        Genotype.from_str(TEXT)
+    assert info["genotype"] == TEXT and info["num_params"] == sizing.num_params(
+        get_space("wrn"), Genotype.from_str(TEXT)
     )
 
 

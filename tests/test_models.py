@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from robnas.errors import UnknownName
+from robnas.models import sizing
 from robnas.models.network import DartsNetwork
 from robnas.models.resolve import build, published_names, resolve_arch
 
@@ -28,7 +29,7 @@ def test_published_architectures_build_with_their_counts(name):
         model = spec.build()
     assert isinstance(model, DartsNetwork)
     assert _count(model) == PUBLISHED_PARAMS[name]
-    assert spec.space.num_params(spec.genotype, spec.macro) == PUBLISHED_PARAMS[name]
+    assert sizing.num_params(spec.space, spec.genotype, spec.macro) == PUBLISHED_PARAMS[name]
     assert isinstance(model.normalize, torch.nn.Identity)  # released models take raw [0,1] input
 
 
@@ -43,7 +44,7 @@ def test_build_accepts_genotype_strings_objects_and_macro_overrides():
     g = spec.genotype
     a = build(g, C=8, layers=5)
     b = build(g.to_str(), C=8, layers=5)
-    assert _count(a) == _count(b) == spec.space.num_params(g, spec.macro)
+    assert _count(a) == _count(b) == sizing.num_params(spec.space, g, spec.macro)
     assert build(
         "nb201:|skip_connect~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|", size="tiny"
     )(torch.rand(1, 3, 32, 32)).shape == (1, 10)

@@ -10,6 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from robnas.models import sizing
+
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "oneshot_rank_darts.py"
 TOY = [
     "--cells",
@@ -70,7 +72,7 @@ def test_cells_span_density_with_close_pairs(script: ModuleType) -> None:
     pairs: dict[str, list[int]] = {}
     for c in cells:
         if c.pair:
-            pairs.setdefault(c.pair, []).append(space.num_params(c.genotype, macro))
+            pairs.setdefault(c.pair, []).append(sizing.num_params(space, c.genotype, macro))
     assert len(pairs) >= 4
     for a, b in pairs.values():
         assert abs(a - b) / max(a, b) < 0.05

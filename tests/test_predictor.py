@@ -13,6 +13,7 @@ import pytest
 from search_helpers import ToyEvaluator, toy_space
 
 from robnas.errors import ConfigError
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.search_space import get_space
 from robnas.strategies import make_budget_predicate, make_strategy
@@ -55,7 +56,7 @@ def test_nb201_features_of_the_fgsm_optimum_by_hand() -> None:
     assert (f["depth"], f["width"]) == (3, 1)
     assert f["mean_in_degree"] == pytest.approx(5 / 3)
     assert f["mean_out_degree"] == pytest.approx(2 / 3)
-    assert f["num_params"] == space.num_params(genotype, macro)
+    assert f["num_params"] == sizing.num_params(space, genotype, macro)
     assert f["flops"] > 0
 
 
@@ -205,7 +206,9 @@ def test_darts_free_cells_under_a_budget() -> None:
     space = get_space("darts")
     macro = space.resolve_macro("tiny")
     counts = sorted(
-        space.num_params(space.sample(np.random.default_rng(i), free=True, macro=macro), macro)
+        sizing.num_params(
+            space, space.sample(np.random.default_rng(i), free=True, macro=macro), macro
+        )
         for i in range(50)
     )
     feasible = make_budget_predicate(space, counts[25], macro)
@@ -224,7 +227,9 @@ def test_darts_free_cells_under_a_budget() -> None:
     for _ in range(8):
         g = strategy.ask()
         assert len(g.cells) == space.num_layers(macro) and feasible(g)
-        strategy.tell(g, Result({"score": space.density(g)}, space.num_params(g, macro), 0.0))
+        strategy.tell(
+            g, Result({"score": space.density(g)}, sizing.num_params(space, g, macro), 0.0)
+        )
 
 
 def test_fewest_and_most_of_an_op_on_a_path() -> None:

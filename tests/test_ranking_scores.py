@@ -7,7 +7,7 @@ import math
 import pytest
 
 from robnas.genotype import Genotype
-from robnas.ranking.scores import (
+from robnas.objectives.scores import (
     SCALES,
     cell_paths,
     path_features,

@@ -13,6 +13,7 @@ from search_helpers import as_old_config
 
 from robnas.cli import main
 from robnas.data.tabular import REPORT_KEYS
+from robnas.models import sizing
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_budget_message_states_the_minimum(bench: str, tmp_path: Path, capsys) -
     from robnas.space.search_space import get_space
 
     space = get_space("nb201")
-    minimum = space.min_params(space.resolve_macro("paper"))
+    minimum = sizing.min_params(space, space.resolve_macro("paper"))
     assert main(tabular(bench, tmp_path / "r", "--budget", "1K")) == 2
     assert f"{minimum} parameters" in capsys.readouterr().err
 
@@ -320,8 +321,8 @@ def test_budget_binds_the_paper_size_of_a_tiny_proxy_search(
     assert len(frame) == 2
     for row in frame.itertuples():
         g = Genotype.from_str(row.genotype)
-        assert row.num_params == space.num_params(g, paper) <= 3_000_000
-        assert row.proxy_num_params == space.num_params(g, tiny)
+        assert row.num_params == sizing.num_params(space, g, paper) <= 3_000_000
+        assert row.proxy_num_params == sizing.num_params(space, g, tiny)
     assert "pgd2_acc" in frame.columns and "pgd20_acc" not in frame.columns
     assert set(frame["eps"]) == {"4/255"} and set(frame["attack_steps"]) == {2}
     assert attacks and all(eps == pytest.approx(4 / 255) for _, eps, _ in attacks)
@@ -330,8 +331,8 @@ def test_budget_binds_the_paper_size_of_a_tiny_proxy_search(
     assert summary["settings"]["final_macro"] == paper
     assert summary["settings"]["search_macro"] == tiny
     assert summary["best"]["num_params"] <= 3_000_000
-    assert summary["best"]["proxy_num_params"] == space.num_params(
-        Genotype.from_str(summary["best"]["genotype"]), tiny
+    assert summary["best"]["proxy_num_params"] == sizing.num_params(
+        space, Genotype.from_str(summary["best"]["genotype"]), tiny
     )
     budget = summary["budget"]
     assert budget["limit"] == 3_000_000 and budget["rejected_distinct"] > 0

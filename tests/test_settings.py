@@ -12,6 +12,7 @@ from search_helpers import search_settings
 
 from robnas.config import TrainConfig, get_preset
 from robnas.errors import BudgetError, ConfigError, UnknownName
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.search.common import BudgetGate
 from robnas.search.rundir import SUMMARY_KEYS, RunDir, TrialRecord, entry, make_summary, trial_row
@@ -323,7 +324,7 @@ def test_budget_gate_counts_rejections() -> None:
     paper = space.resolve_macro("paper")
     rng = np.random.default_rng(0)
     genotypes = [space.sample(rng) for _ in range(30)]
-    sizes = [space.num_params(g, paper) for g in genotypes]
+    sizes = [sizing.num_params(space, g, paper) for g in genotypes]
     limit = int(np.median(sizes))
     gate = BudgetGate(space, Budget(limit), paper, "cifar10")
     verdicts = [gate(g) for g in genotypes] + [gate(genotypes[0])]

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from robnas import models
 from robnas.errors import InvalidSpace, UnknownName
+from robnas.models import sizing
 from robnas.space.search_space import get_space, space_names
 
 # cell spaces; the macro space (wrn) has its own tests in test_macro_space.py
@@ -31,12 +33,12 @@ def test_every_space_samples_validates_builds_and_trains(name, free):
     g = space.sample(rng, free=free, macro=macro)
     assert space.validate(g, macro) is g
     assert len(g.cells) == (space.num_layers(macro) if free else 1)
-    net = space.build(g, macro)
+    net = models.build(space, g, macro)
     x = torch.rand(2, 3, 32, 32)
     out = net(x)
     assert out.shape == (2, 10)
     out.logsumexp(1).sum().backward()
-    assert space.num_params(g, macro) == sum(p.numel() for p in net.parameters())
+    assert sizing.num_params(space, g, macro) == sum(p.numel() for p in net.parameters())
     assert space.decode(space.encode(g)) == g
     assert len(space.dimensions(free=free, macro=macro)) == len(space.encode(g))
 
@@ -77,8 +79,8 @@ def test_nb201_parameter_counts_match_the_benchmark():
         "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     )
     # NAS-Bench-201 reports 1.5315M (largest) and 0.0733M (smallest) parameters on CIFAR-10
-    assert space.num_params(big) == 1_531_546
-    assert space.min_params() == 73_306
+    assert sizing.num_params(space, big) == 1_531_546
+    assert sizing.min_params(space) == 73_306
 
 
 def test_user_space_file(tmp_path):
@@ -91,7 +93,7 @@ def test_user_space_file(tmp_path):
     space = get_space(str(path))
     assert space.name == "mine" and space.num_edges == 3 and space.size == 27
     g = space.sample(np.random.default_rng(0))
-    assert space.build(g)(torch.rand(1, 3, 32, 32)).shape == (1, 10)
+    assert models.build(space, g)(torch.rand(1, 3, 32, 32)).shape == (1, 10)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from search_helpers import ToyEvaluator, toy_space
 
 from robnas.errors import BudgetError, UnknownName
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.search_space import get_space
 from robnas.strategies import STRATEGIES, Prescreened, make_budget_predicate, make_strategy
@@ -67,19 +68,19 @@ def test_deterministic_for_a_seed(name: str, space) -> None:
 def test_respects_the_budget(name: str, space) -> None:
     macro = space.resolve_macro()
     counts = sorted(
-        space.num_params(space.sample(np.random.default_rng(i)), macro) for i in range(200)
+        sizing.num_params(space, space.sample(np.random.default_rng(i)), macro) for i in range(200)
     )
     budget = counts[len(counts) // 4]  # only about a quarter of the space fits
     feasible = make_budget_predicate(space, budget, macro)
     strategy = make_strategy(name, space, seed=0, objective="score", feasible=feasible)
     asked = drive(strategy, ToyEvaluator(space), 25)
     assert len(asked) >= 25
-    assert all(space.num_params(space.parse(k), macro) <= budget for k in asked)
+    assert all(sizing.num_params(space, space.parse(k), macro) <= budget for k in asked)
 
 
 def test_budget_below_the_space_minimum_names_it(space) -> None:
     macro = space.resolve_macro()
-    minimum = space.min_params(macro)
+    minimum = sizing.min_params(space, macro)
     with pytest.raises(BudgetError, match=str(minimum)):
         make_budget_predicate(space, minimum - 1, macro)
     assert make_budget_predicate(space, minimum, macro)(
@@ -250,7 +251,7 @@ def test_darts_free_cells_with_surrogate_pool(tmp_path: Path) -> None:
 
     class Ev:
         def evaluate(self, g):
-            return Result({"score": space.density(g)}, space.num_params(g, macro), 0.0)
+            return Result({"score": space.density(g)}, sizing.num_params(space, g, macro), 0.0)
 
     strategy = make_strategy(
         "surrogate", space, seed=0, objective="score", free=True, macro=macro, num_init=4

@@ -17,6 +17,7 @@ import pytest
 from search_helpers import CrashAfter, ToyEvaluator, toy_space
 
 from robnas.errors import ConfigError
+from robnas.models import sizing
 from robnas.search.study import Study
 from robnas.strategies import make_strategy
 
@@ -249,7 +250,7 @@ def test_trials_csv_has_one_flops_column_when_the_evaluator_reports_flops(tmp_pa
 
 def test_trials_carry_dashboard_attributes(tmp_path: Path, space) -> None:
     evaluator = ToyEvaluator(space)
-    proxy = lambda g: space.num_params(g, space.resolve_macro())  # noqa: E731
+    proxy = lambda g: sizing.num_params(space, g, space.resolve_macro())  # noqa: E731
     study = Study(
         tmp_path, CONFIG, evaluator, strategy(space),
         flops=lambda g: 7, final_params=lambda g: 99, proxy_params=proxy,

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-import robnas.training.loop as loop
+import robnas.studies.modifications as modifications
 from robnas.attacks.base import Attack
 from robnas.attacks.ssim import ssim
 from robnas.cli import main
@@ -107,13 +107,13 @@ def test_command_writes_table_and_resume_skips_finished_models(
     assert (out / "models" / "mobilenet_v3-se-off" / "last.pt").exists()
 
     calls: list[str] = []
-    real_train = loop.train
+    real_train = modifications.train
 
     def counting_train(*args: Any, **kw: Any) -> Any:
         calls.append(str(args[4]))
         return real_train(*args, **kw)
 
-    monkeypatch.setattr(loop, "train", counting_train)
+    monkeypatch.setattr(modifications, "train", counting_train)
     models = "mobilenet_v3[se=off],mobilenet_v3"
     assert main([*base, "--models", models]) == 0
     assert calls == [str(out / "models" / "mobilenet_v3")]  # the finished model is skipped

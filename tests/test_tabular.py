@@ -14,6 +14,7 @@ from robnas.data import tabular
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.evaluators.tabular import TabularEvaluator
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.space.search_space import get_space
 
 pytestmark = needs("nb201-robustness")
@@ -129,7 +130,7 @@ def test_evaluator_counts_isomorphism_classes(bench, meta: dict) -> None:
     assert (ev.queries, ev.cache_hits) == (2, 2)
     assert ev.queried == [a.to_str(), b.to_str()]
     assert set(r1.metrics) == set(tabular.REPORT_KEYS) | {"fgsm@1"}
-    assert r1.num_params == space.num_params(a, space.resolve_macro("paper"))
+    assert r1.num_params == sizing.num_params(space, a, space.resolve_macro("paper"))
     ev.reset()
     assert ev.queries == 0 and ev.queried == []
 
@@ -154,12 +155,12 @@ def test_optimum_is_over_the_cells_within_the_budget(bench, meta: dict) -> None:
         g = Genotype.from_str(entry["nb201-string"], "nb201")
         value = bench.value(g, "clean")
         best_all = max(best_all, value)
-        if space.num_params(g, macro) <= budget:
+        if sizing.num_params(space, g, macro) <= budget:
             best_within = max(best_within, value)
     assert bench.optimum("clean")[0] == best_all
-    value, text = bench.optimum("clean", lambda g: space.num_params(g, macro) <= budget)
+    value, text = bench.optimum("clean", lambda g: sizing.num_params(space, g, macro) <= budget)
     assert value == best_within < best_all  # the unconstrained optimum is over 1M parameters
-    assert space.num_params(space.parse(text), macro) <= budget
+    assert sizing.num_params(space, space.parse(text), macro) <= budget
     assert bench.value(space.parse(text), "clean") == value
 
 
@@ -199,9 +200,9 @@ def test_budget_true_optimum(root: Path, bench, tmp_path: Path) -> None:
     assert search(root, tmp_path / "b", *args, "--trials", "100", "--repeats", "4") == 0
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     agg = summary["aggregate"]
-    within = bench.optimum("clean", lambda g: space.num_params(g, macro) <= budget)[0]
+    within = bench.optimum("clean", lambda g: sizing.num_params(space, g, macro) <= budget)[0]
     assert agg["optimum"] == within < bench.optimum("clean")[0]
-    assert space.num_params(space.parse(agg["optimum_genotype"]), macro) <= budget
+    assert sizing.num_params(space, space.parse(agg["optimum_genotype"]), macro) <= budget
     returned = [rep["metrics"]["clean"] for rep in summary["repeats"]]
     assert all(rep["num_params"] <= budget for rep in summary["repeats"])
     assert agg["found_optimum"] == np.mean([v == within for v in returned])

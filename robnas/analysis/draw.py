@@ -13,16 +13,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, FancyArrowPatch
 
 from robnas.errors import ConfigError
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_bytes
+from robnas.models.network import reduction_layers
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import cell_space, get_cell_space
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from robnas.models.resolve import ArchSpec
-    from robnas.space.search_space import SearchSpace
 
 __all__ = ["cell_graph", "draw_cell", "draw_spec", "render_cell"]
 
@@ -32,13 +38,11 @@ COLUMN = 3.0  # horizontal distance between node columns (data units; axes use e
 NODE_COLOURS = {"input": "#cfe2f3", "node": "#fff2cc", "output": "#d9ead3"}
 
 
-def _space_of(genotype: Genotype, space: SearchSpace | None) -> SearchSpace:
-    from robnas.space.search_space import get_space
-
-    return space if space is not None else get_space(genotype.space)
+def _space_of(genotype: Genotype, space: CellSpace | None) -> CellSpace:
+    return cell_space(space) if space is not None else get_cell_space(genotype.space)
 
 
-def _input_names(space: SearchSpace) -> list[str]:
+def _input_names(space: CellSpace) -> list[str]:
     if space.inputs == 1:
         return ["input"]
     # DARTS convention: c_{k-2}, c_{k-1} are the outputs of the two previous cells
@@ -46,7 +50,7 @@ def _input_names(space: SearchSpace) -> list[str]:
 
 
 def cell_graph(
-    genotype: Genotype, cell: int = 0, *, space: SearchSpace | None = None
+    genotype: Genotype, cell: int = 0, *, space: CellSpace | None = None
 ) -> nx.MultiDiGraph:
     """The cell used at layer `cell` as a MultiDiGraph.
 
@@ -174,9 +178,6 @@ def _place_label(
 def render_cell(
     ax: Axes, graph: nx.MultiDiGraph, ops: tuple[str, ...], title: str, caption: str = ""
 ) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Circle, FancyArrowPatch
-
     pos = _positions(graph)
     colours = {op: PALETTE[i % len(PALETTE)] for i, op in enumerate(ops)}
     radius = 0.36
@@ -267,10 +268,8 @@ def render_cell(
 
 
 def _title(
-    genotype: Genotype, sp: SearchSpace, cell: int, macro: dict[str, Any] | None
+    genotype: Genotype, sp: CellSpace, cell: int, macro: dict[str, Any] | None
 ) -> tuple[str, str]:
-    from robnas.models.network import reduction_layers
-
     layers = sp.num_layers(macro)
     kind = ""
     if sp.family == "darts":
@@ -295,14 +294,11 @@ def draw_cell(
     path: str | Path,
     *,
     cell: int = 0,
-    space: SearchSpace | None = None,
+    space: CellSpace | None = None,
     macro: dict[str, Any] | None = None,
     dpi: int = 150,
 ) -> Path:
     """Write the drawing of the cell used at layer `cell`; the format follows the suffix."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     sp = _space_of(genotype, space)
     m = sp.resolve_macro() if macro is None else macro
     layers = sp.num_layers(m)
@@ -335,4 +331,4 @@ def draw_spec(spec: ArchSpec, path: str | Path, *, cell: int = 0) -> Path:
         raise ConfigError(
             f"{spec.name} is a baseline with no cell to draw; give a genotype or a published RobNet"
         )
-    return draw_cell(spec.genotype, path, cell=cell, space=spec.space, macro=spec.macro)
+    return draw_cell(spec.genotype, path, cell=cell, space=cell_space(spec.space), macro=spec.macro)

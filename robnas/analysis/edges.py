@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from robnas.genotype import Genotype
-from robnas.space.search_space import SearchSpace
+from robnas.space.cell import CellSpace
 
 __all__ = ["conv_edge_matrix", "edge_labels"]
 
 
-def edge_labels(space: SearchSpace) -> list[tuple[str, bool]]:
+def edge_labels(space: CellSpace) -> list[tuple[str, bool]]:
     """(`j→k` label, edge leaves a cell input) per edge; inputs are nodes 0..inputs-1."""
     return [
         (f"{j}→{i + space.inputs}", j < space.inputs)
@@ -19,7 +19,7 @@ def edge_labels(space: SearchSpace) -> list[tuple[str, bool]]:
     ]
 
 
-def conv_edge_matrix(space: SearchSpace, genotypes: list[Genotype]) -> np.ndarray:
+def conv_edge_matrix(space: CellSpace, genotypes: list[Genotype]) -> np.ndarray:
     """(n, edges): the share of a genotype's cells holding a convolution on each edge (0/1 if shared)."""
     convs = {op for op in space.ops if "conv" in op}
     return np.array(

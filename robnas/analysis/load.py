@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robnas.data.tabular import normalize_key
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
 from robnas.search.rundir import TRIAL_SETTING_COLUMNS, RunDir
 from robnas.search.settings import NetworkSettings, SearchSettings
-from robnas.space.search_space import SearchSpace, get_space
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import SearchSpace, cell_space, get_space
 from robnas.specs import AttackSpec
 
 MIN_TRIALS = 5
@@ -62,7 +64,12 @@ class RunData:
     @property
     def cells(self) -> bool:
         """The genotypes are cells (edges, ops, density); a macro space's are whole networks."""
-        return self.space.kind == "cell"
+        return isinstance(self.space, CellSpace)
+
+    @property
+    def cell_space(self) -> CellSpace:
+        """The space, when `cells` (a macro space is refused with a one-line error)."""
+        return cell_space(self.space)
 
     @property
     def n(self) -> int:
@@ -88,8 +95,6 @@ def choose_robust_key(
 ) -> tuple[str, str]:
     """The study's objective, else the PGD accuracy `pgd` (the supernet search's robust metric,
     `pgd{attack_steps}_acc`), else the first `attack@eps` column."""
-    from robnas.data.tabular import normalize_key  # `fgsm@1.0` and `fgsm@1/255` name `fgsm@1`
-
     for name in objectives:
         for column in columns:
             if is_accuracy(column) and (column == name or _same_key(column, name, normalize_key)):
@@ -152,10 +157,11 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         genotypes = [space.parse(str(text)) for text in frame["genotype"]]
     except RobnasError as err:
         raise ConfigError(f"{csv}: {err}") from None
-    for name, fn in (("density", space.density), ("edge_density", space.edge_density)):
-        if space.kind == "cell" and (name not in frame.columns or frame[name].isna().all()):
-            frame[name] = [fn(g) for g in genotypes]  # recomputed: both are pure genotype functions
-            metrics.append(name)
+    if isinstance(space, CellSpace):
+        for name, fn in (("density", space.density), ("edge_density", space.edge_density)):
+            if name not in frame.columns or frame[name].isna().all():
+                frame[name] = [fn(g) for g in genotypes]  # recomputed: pure genotype functions
+                metrics.append(name)
     return RunData(
         run_dir=root,
         settings=settings,

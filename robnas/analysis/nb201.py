@@ -23,7 +23,7 @@ from robnas.analysis.edges import edge_labels
 from robnas.analysis.markdown import md_table
 from robnas.data.tabular import TabularBenchmark, load_benchmark
 from robnas.errors import DataError
-from robnas.space.search_space import get_space
+from robnas.space.search_space import get_cell_space
 
 ATTACKS = ("fgsm", "pgd", "aa_apgd-ce", "aa_square")
 EXCLUDED = {"fgsm@255"}  # FGSM at 255/255 replaces the image; no architecture survives it
@@ -80,7 +80,7 @@ def _share(conv_edges: pd.Series, edge: str) -> float:
 def same_params_study(benchmark_dir: str | Path, *, top: int = 20) -> SameParamsStudy:
     """The paper's same-parameter-count observation, recomputed from the dataset files."""
     bench = load_benchmark(benchmark_dir)
-    space = get_space("nb201")
+    space = get_cell_space("nb201")
     names = edge_labels(space)
     adv = mean_adversarial_columns(bench)
     clean = bench.column("clean")

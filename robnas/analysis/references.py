@@ -27,6 +27,7 @@ from scipy.special import gammaln
 from robnas.analysis.nb201 import evaluated_indices
 from robnas.data.tabular import TabularBenchmark, normalize_key
 from robnas.errors import BudgetError
+from robnas.models import sizing
 from robnas.space.search_space import get_space
 
 
@@ -117,7 +118,7 @@ def budget_references(
     records = []
     for row, index in enumerate(evaluated_indices(bench)):
         g = bench.genotypes[index]
-        params = space.num_params(g, macro, bench.dataset)
+        params = sizing.num_params(space, g, macro, bench.dataset)
         if budget is not None and params > budget:
             continue
         values = bench.table[row, cols]

@@ -18,6 +18,7 @@ import pandas as pd
 from robnas.analysis import plots
 from robnas.analysis.load import FSP_CELL, NON_METRICS, RunData, find_benchmark_dir, load_run
 from robnas.analysis.markdown import Section, ci, md_table
+from robnas.analysis.nb201 import same_params_study, same_params_tables
 from robnas.analysis.robnet import budget_section, density_section, fsp_section
 from robnas.analysis.stats import correlate, format_p
 from robnas.errors import ConfigError
@@ -93,7 +94,6 @@ def indicator_section(data: RunData, n_boot: int, seed: int) -> Section:
 
 
 def same_params_section(benchmark_dir: Path | None) -> Section:
-    from robnas.analysis.nb201 import same_params_study, same_params_tables
 
     sec = Section("Same parameter count on the NB201 robustness dataset")
     if benchmark_dir is None:
@@ -135,7 +135,7 @@ def build_report(
         fsp_section(data, ylabel, n_boot, seed),
         indicator_section(data, n_boot, seed),
     ]
-    if data.tabular and data.space.family == "nb201":
+    if data.tabular and data.cells and data.cell_space.family == "nb201":
         sections.append(same_params_section(benchmark_dir))
     head = [
         f"# Analysis of `{data.run_dir.name}`",

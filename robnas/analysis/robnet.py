@@ -125,15 +125,15 @@ def budget_section(data: RunData, ylabel: str, n_boot: int, seed: int) -> Sectio
         sec.headline = f"budget: Pareto front of {len(front)} (no cell edges to compare)"
         return sec
     small = params < median
-    names = edge_labels(data.space)
-    features = conv_edge_matrix(data.space, data.genotypes)[small]
+    names = edge_labels(data.cell_space)
+    features = conv_edge_matrix(data.cell_space, data.genotypes)[small]
     sec.lines += [
         f"**Which edges' convolutions matter under a small budget.** Small budget = fewer parameters "
         f"than the median ({int(median):,}): n={int(small.sum())} trials. A ridge regression "
         f"(λ=1, intercept free) of {data.robust_key} on one indicator per edge (a convolution on the "
         "edge; for cell-free genotypes the share of cells with one) gives each edge's effect in "
         f"percentage points, with 95% bootstrap intervals ({n_boot} resamples). Edges are `j→k` with "
-        f"nodes 0..{data.space.inputs - 1} the cell inputs.",
+        f"nodes 0..{data.cell_space.inputs - 1} the cell inputs.",
         "",
     ]
     if small.sum() < 5:

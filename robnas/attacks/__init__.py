@@ -27,24 +27,26 @@ ATTACKS: Registry[AttackFactory] = Registry("attack")
 DEFAULT_EPS_L2 = 0.5
 
 
-def _linf(cls: Callable[..., Attack], **defaults: Any) -> AttackFactory:
+def _bounded(cls: Callable[..., Attack], l2: bool, defaults: dict[str, Any]) -> AttackFactory:
+    """A factory that bounds `cls` by `eps` (L-inf) or `eps_l2`; a callable default is a
+    function of that bound (e.g. alpha = eps / 4)."""
+
     def factory(
         eps: float = DEFAULT_EPS, eps_l2: float = DEFAULT_EPS_L2, seed: int = 0, **kw: Any
     ) -> Attack:
-        args = {k: (v(eps) if callable(v) else v) for k, v in defaults.items()}
-        return cls(eps=eps, seed=seed, **{**args, **kw})
+        bound = eps_l2 if l2 else eps
+        args = {k: (v(bound) if callable(v) else v) for k, v in defaults.items()}
+        return cls(eps=bound, seed=seed, **{**args, **kw})
 
     return factory
+
+
+def _linf(cls: Callable[..., Attack], **defaults: Any) -> AttackFactory:
+    return _bounded(cls, False, defaults)
 
 
 def _l2(cls: Callable[..., Attack], **defaults: Any) -> AttackFactory:
-    def factory(
-        eps: float = DEFAULT_EPS, eps_l2: float = DEFAULT_EPS_L2, seed: int = 0, **kw: Any
-    ) -> Attack:
-        args = {k: (v(eps_l2) if callable(v) else v) for k, v in defaults.items()}
-        return cls(eps=eps_l2, seed=seed, **{**args, **kw})
-
-    return factory
+    return _bounded(cls, True, defaults)
 
 
 def _quarter(e: float) -> float:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from robnas.cli._common import add_data_arguments
-from robnas.ranking.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
+from robnas.objectives.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 from robnas.specs import Eps, Size
 
 

@@ -79,6 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--benchmark", metavar="PATH", help="NB201 robustness dataset folder (tabular search)"
     )
     p.add_argument(
+        "--protocol",
+        choices=("ranker", "lowfi", "supernet"),
+        help="how an NB201 network search scores cells: ranker (NASWOT at the deployed size and "
+        "the cell's path counts, no training), lowfi (a short normal training, then FGSM and PGD "
+        "at 1/255 on held-out images) or supernet (the default: the supernet search); ranker and "
+        "lowfi take --objective clean, fgsm@1 or pgd@1",
+    )
+    p.add_argument(
         "--objective",
         help="what to optimise: clean, fgsm@1, pgd@8 (eps in 1/255: a dataset column in a "
         "tabular search, measured on held-out images in a network search), or a metric key "
@@ -146,6 +154,7 @@ def request_of(args: argparse.Namespace) -> SearchRequest:
         prescreen_ratio=args.prescreen_ratio,
         repeats=args.repeats,
         benchmark=args.benchmark,
+        protocol=args.protocol,
         supernet=args.supernet,
         final_train=args.final_train,
         storage=args.storage,
@@ -242,6 +251,8 @@ def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> 
         )
     else:
         rows = summary.get("top_k") or []
+        # a protocol's objective is the parameter count plus a within-size term below 1: show it
+        digits = 6 if settings.mode == "protocol" else 4
         proxy = "proxy params" if settings.mode in ("supernet", "macro") else ""
         print(f"{'rank':>4}  {key:>12}  {'params':>10}  {proxy:>12}  {'flops':>12}  genotype")
         for i, r in enumerate(rows, 1):
@@ -249,7 +260,7 @@ def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> 
             flops = "" if r.get("flops") is None else f"{r['flops']:,}"
             small = "" if r.get("proxy_num_params") is None else f"{r['proxy_num_params']:,}"
             print(
-                f"{i:>4}  {value:>12.4f}  {r['num_params']:>10,}  {small:>12}  {flops:>12}  {r['genotype']}"
+                f"{i:>4}  {value:>12.{digits}f}  {r['num_params']:>10,}  {small:>12}  {flops:>12}  {r['genotype']}"
             )
         if isinstance(settings, SupernetSettings):
             print(
@@ -258,6 +269,8 @@ def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> 
                 f"({_macro_text(settings.search_macro)}); objective at eps {settings.eps}, "
                 f"{_attack_text(settings)}"
             )
+        if settings.mode == "protocol":
+            print(_throughput(settings, run_dir))
         if f := summary.get("final"):
             keys = [k for k in f if k.endswith("_acc") and k != "clean_acc"]
             robust = keys[0] if keys else None
@@ -273,6 +286,20 @@ def _print(summary: dict[str, Any], settings: SearchSettings, run_dir: Path) -> 
             f"({budget.get('rejected', 0)} proposals)"
         )
     print(f"wrote {run_dir}/summary.json")
+
+
+def _throughput(settings: Any, run_dir: Path) -> str:
+    """The protocol, its declared objective, and the cells scored per CPU-minute."""
+    from robnas.objectives.protocols import definition
+    from robnas.search.rundir import RunDir
+
+    trials = RunDir(run_dir).read_trials()
+    cpu = float(trials["cpu_s"].sum()) if "cpu_s" in trials else float("nan")
+    rate = len(trials) / (cpu / 60) if cpu > 0 else float("nan")
+    return (
+        f"objective: {definition(settings.protocol, settings.target)}\n"
+        f"{len(trials)} cells scored, {rate:.1f} per CPU-minute of scoring"
+    )
 
 
 def _macro_text(macro: dict[str, Any]) -> str:

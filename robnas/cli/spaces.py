@@ -14,18 +14,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robnas.space.search_space import get_space, space_names
+    from robnas.space.search_space import CellSpace, get_space, space_names
 
     rows: list[dict] = []
     for name in space_names() + list(args.paths):
         space = get_space(name)
-        macro = space.kind == "macro"  # a macro space lists its choices in place of ops
+        cells = space if isinstance(space, CellSpace) else None  # a macro space: whole networks
         rows.append(
             {
                 "space": space.name,
-                "edges": space.num_edges,
-                "ops": space.describe() if macro else list(space.ops),  # type: ignore[attr-defined]
-                "edge": space.edge_kind,
+                "edges": cells.num_edges if cells else 0,
+                "ops": space.describe(),  # a macro space lists its choices in place of ops
+                "edge": cells.edge_kind if cells else "macro",
                 "cells": space.size,
                 "description": space.description,
             }

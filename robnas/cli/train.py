@@ -232,9 +232,9 @@ def run_supernet_train(args: argparse.Namespace) -> int:
     from robnas.evaluators.base import seeded
     from robnas.models.samplers import make_sampler
     from robnas.models.supernet import Supernet
-    from robnas.space.search_space import get_space
+    from robnas.space.search_space import get_cell_space
 
-    space = get_space(args.space)
+    space = get_cell_space(args.space)
     macro = space.resolve_size(size_of(args))
     cfg = _config(args)
     model = seeded(cfg.seed, lambda: Supernet(space, macro, args.dataset))

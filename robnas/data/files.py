@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision import datasets
 
 from robnas.errors import ConfigError, DataError
 from robnas.io import atomic_torch_save
@@ -114,8 +116,6 @@ def load_image_folder(
 
 
 def _decode_one(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
@@ -143,7 +143,6 @@ def _decode(files: list[Path]) -> torch.Tensor:
 
 def load_native(root: Path, name: str, split: str, *, download: bool) -> Loaded:
     """torchvision's CIFAR-10/100 or SVHN files under root (downloaded there if asked)."""
-    from torchvision import datasets
 
     train = split == "train"
     try:

@@ -29,6 +29,7 @@ from robnas.data.files import cache_dir
 from robnas.errors import DataError, InvalidGenotype, UnknownName
 from robnas.genotype import Genotype
 from robnas.io import read_json
+from robnas.space.cell import CellSpace
 from robnas.space.search_space import SearchSpace
 from robnas.specs import Objective
 
@@ -230,7 +231,12 @@ def load_benchmark(path: str | Path, dataset: str = "cifar10") -> TabularBenchma
 
 
 def check_space(space: SearchSpace) -> None:
-    if space.family != "nb201" or set(space.ops) != NB201_OPS or space.nodes != 3:
+    if (
+        not isinstance(space, CellSpace)
+        or space.family != "nb201"
+        or set(space.ops) != NB201_OPS
+        or space.nodes != 3
+    ):
         raise InvalidGenotype(
             f"the tabular benchmark needs the nb201 space (4 nodes, NB201 ops); got {space.name!r}"
         )

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import nn
 
+from robnas import models
 from robnas.attacks import Attack, make_attack
 from robnas.data.datasets import ImageData
 from robnas.genotype import Genotype
@@ -32,7 +33,7 @@ from robnas.indicators import INDICATORS, STRUCTURAL, IndicatorConfig, as_config
 from robnas.indicators.robust import robust_accuracy
 from robnas.indicators.structure import genotype_structure
 from robnas.result import Result
-from robnas.space.search_space import SearchSpace
+from robnas.space.search_space import SearchSpace, cell_space
 from robnas.specs import AttackSpec
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def seeded_build(
     space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str, seed: int
 ) -> nn.Module:
     """Build with a reproducible initialisation; the global RNG state is restored afterwards."""
-    return seeded(seed, lambda: space.build(genotype, macro, dataset))
+    return seeded(seed, lambda: models.build(space, genotype, macro, dataset))
 
 
 class QueryCounter:
@@ -158,7 +159,7 @@ class Scorer:
         return None if self.attack is None else self.attack.metric
 
     def structure(self, genotype: Genotype) -> tuple[dict[str, float], int]:
-        info = genotype_structure(self.space, genotype, self.final_macro, self.dataset)
+        info = genotype_structure(cell_space(self.space), genotype, self.final_macro, self.dataset)
         num_params = int(info.pop("num_params"))
         return info, num_params
 

@@ -23,11 +23,14 @@ from torch import Tensor, nn
 
 from robnas.attacks import make_attack
 from robnas.attacks.base import frozen_model
-from robnas.data.datasets import ImageData
+from robnas.config import TrainConfig
+from robnas.data.datasets import ImageData, load_dataset, split_train_val
 from robnas.device import resolve_device
+from robnas.errors import check_name
 from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.space.search_space import SearchSpace
+from robnas.training.finetune import finetune
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -152,9 +155,110 @@ class LowFidelityEvaluator(NetworkEvaluator):
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
-        from robnas.training.finetune import finetune
-
         model = seeded_build(self.space, genotype, self.macro, self.dataset, seed).to(self.device)
         generator = torch.Generator().manual_seed(seed)
         self.last_train = finetune(model, self.train_data, self.train_cfg, generator=generator)
         return model.eval(), self.score_data, self.device
+
+
+@dataclasses.dataclass(frozen=True)
+class LowFidelity:
+    """One fidelity of the low-fidelity protocol: the size the cell is trained at (`C`, `N`), the
+    normal training (`train_images` class-balanced training images, `epochs` at `batch_size`,
+    peak learning rate `lr` at batch 128, cosine to 0, random crops and flips if `augment`) and
+    the scoring (`score_images` class-balanced, shuffled images held out of the training split;
+    FGSM and PGD-`pgd_steps` at `eps`)."""
+
+    name: str
+    C: int
+    N: int
+    train_images: int
+    epochs: int
+    batch_size: int
+    lr: float
+    score_images: int
+    pgd_steps: int
+    augment: bool
+    eps: float = 1 / 255
+    held_out: int = 2000  #: images held out of the training split, the scoring images' pool
+
+    def __post_init__(self) -> None:
+        counts = (self.C, self.N, self.train_images, self.epochs, self.batch_size)
+        if min(counts) < 1 or self.pgd_steps < 1:
+            raise ValueError(f"fidelity {self.name}: sizes, counts and steps must be >= 1")
+        if not 0 < self.score_images <= self.held_out:
+            raise ValueError(f"fidelity {self.name}: need 0 < score_images <= held_out")
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            lr_batch=128,
+            method="clean",
+            augment=self.augment,
+            warmup_epochs=0.0,
+            final_lr=0.0,
+            weight_decay=5e-4,
+            device="cpu",
+        )
+
+
+#: The fidelities measured (experiments/lowfi_fidelity.py). `1epoch-2k` is the setting the
+#: ranking work measured on its third draw (ranked nothing); `3epoch-4k` trains on twice the
+#: images for three epochs (about 4x the optimiser steps of `1epoch-2k` at batch 64).
+FIDELITIES: dict[str, LowFidelity] = {
+    f.name: f
+    for f in (
+        LowFidelity("1epoch-2k", 8, 1, 2048, 1, 128, 0.2, 256, 3, augment=False),
+        LowFidelity("3epoch-4k", 8, 1, 4096, 3, 64, 0.2, 512, 3, augment=True),
+    )
+}
+
+
+def lowfi_data(
+    fidelity: LowFidelity, *, dataset: str, data_dir: Any, seed: int
+) -> tuple[ImageData, ImageData]:
+    """(training images, scoring images) of a fidelity: both from the training split, disjoint;
+    the scoring images class-balanced and shuffled (never the first k of a class-ordered set)."""
+
+    full = load_dataset(
+        dataset, "train", data_dir=data_dir, limit=fidelity.train_images + fidelity.held_out,
+        seed=seed,
+    )  # fmt: skip
+    train, held = split_train_val(full, fidelity.held_out, seed=seed)
+    score = held.subset(fidelity.score_images, seed)
+    order = torch.randperm(len(score), generator=torch.Generator().manual_seed(seed))
+    return train.subset(min(fidelity.train_images, len(train)), seed), score.take(order)
+
+
+def make_lowfi_evaluator(
+    fidelity: LowFidelity | str,
+    space: SearchSpace,
+    *,
+    final_macro: dict[str, Any],
+    dataset: str = "cifar10",
+    data_dir: Any = None,
+    seed: int = 0,
+) -> LowFidelityEvaluator:
+    """The low-fidelity evaluator of a fidelity (a `LowFidelity` or a name in FIDELITIES)."""
+
+    f = (
+        fidelity
+        if isinstance(fidelity, LowFidelity)
+        else FIDELITIES[check_name("fidelity", fidelity, FIDELITIES)]
+    )
+    train, score = lowfi_data(f, dataset=dataset, data_dir=data_dir, seed=seed)
+    return LowFidelityEvaluator(
+        space,
+        space.resolve_macro(C=f.C, N=f.N),
+        train,
+        score,
+        f.train_config(),
+        dataset=dataset,
+        eps=f.eps,
+        pgd_steps=f.pgd_steps,
+        final_macro=final_macro,
+        device="cpu",
+        seed=seed,
+    )

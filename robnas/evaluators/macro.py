@@ -26,9 +26,11 @@ from robnas.data.datasets import ImageData
 from robnas.device import resolve_device
 from robnas.evaluators.base import Scorer, Scoring, genotype_seed, seeded_build
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.macro import MacroSpace
 from robnas.specs import AttackSpec
+from robnas.training.loop import train
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -76,8 +78,6 @@ class MacroEvaluator:
         self.low_scores: list[float] = []  #: low-fidelity objectives, for the promotion rule
 
     def _train(self, model: torch.nn.Module, cfg: TrainConfig) -> None:
-        from robnas.training.loop import train
-
         train(model, self.train_data, self.check_data, dataclasses.replace(cfg, val_steps=1))
 
     def promoted(self, low: float) -> bool:
@@ -109,7 +109,7 @@ class MacroEvaluator:
             log.warning("non-finite metrics for %s: %s", g.to_str(), metrics)
         return Result(
             metrics,
-            self.space.num_params(g, self.final_macro, self.dataset),
+            sizing.num_params(self.space, g, self.final_macro, self.dataset),
             time.perf_counter() - start,
             "ok" if finite else "failed",
         )

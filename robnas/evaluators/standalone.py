@@ -14,6 +14,7 @@ from robnas.device import resolve_device
 from robnas.evaluators.base import NetworkEvaluator, Scorer, Scoring, seeded_build
 from robnas.genotype import Genotype
 from robnas.space.search_space import SearchSpace
+from robnas.training.loop import train
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -58,8 +59,6 @@ class StandaloneEvaluator(NetworkEvaluator):
         super().__init__()
 
     def network(self, genotype: Genotype, seed: int) -> tuple[nn.Module, ImageData, torch.device]:
-        from robnas.training.loop import train
-
         model = seeded_build(self.space, genotype, self.macro, self.dataset, seed).to(self.device)
         run_dir = self.out_dir / genotype.key if self.out_dir is not None else None
         train(

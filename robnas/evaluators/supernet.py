@@ -18,6 +18,7 @@ from robnas.evaluators.base import DEFAULT_INDICATORS, NetworkEvaluator, Scorer,
 from robnas.genotype import Genotype
 from robnas.models.supernet import recalibrate
 from robnas.space.search_space import SearchSpace
+from robnas.training.loop import finetune
 
 if TYPE_CHECKING:
     from robnas.config import TrainConfig
@@ -70,8 +71,6 @@ class SupernetEvaluator(NetworkEvaluator):
         device = next(model.parameters()).device
         generator = torch.Generator().manual_seed(seed)
         if self.finetune_cfg is not None:
-            from robnas.training.loop import finetune
-
             finetune(model, self.train_data, self.finetune_cfg, generator=generator)
         recalibrate(model, self.train_data, self.recal_batches, self.batch_size, generator, device)
         return model, self.val_data, device

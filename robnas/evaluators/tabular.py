@@ -12,6 +12,7 @@ from typing import Any
 
 from robnas.data.tabular import REPORT_KEYS, TabularBenchmark, check_space, normalize_key
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.result import Result
 from robnas.space.search_space import SearchSpace
 
@@ -53,7 +54,7 @@ class TabularEvaluator:
         return self.space.canonical(genotype) in self._classes
 
     def num_params(self, genotype: Genotype) -> int:
-        return self.space.num_params(genotype, self.macro)
+        return sizing.num_params(self.space, genotype, self.macro)
 
     def evaluate(self, genotype: Genotype) -> Result:
         start = time.perf_counter()

@@ -17,11 +17,15 @@ import torch
 from torch import nn
 
 from robnas.checkpoint import model_from_checkpoint, read_checkpoint
+from robnas.data.datasets import dataset_info
 from robnas.errors import CheckpointError, ConfigError
 from robnas.export.traced import exported_load, jit_load
 from robnas.genotype import Genotype
+from robnas.indicators.complexity import count_flops, count_params
 from robnas.io import read_json_object
 from robnas.models.resolve import ArchSpec, resolve_arch
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import space_names
 
 ARCH_FORMAT = "robnas-architecture"
 ARCH_VERSION = 1
@@ -40,14 +44,11 @@ def describe(spec: ArchSpec) -> dict[str, Any]:
     """What an architecture is and costs (`robnas arch info` prints it; records hold it): name,
     genotype, dataset, macro, parameters, FLOPs at the dataset's image size, and the density and
     edge density of a cell genotype (None for baselines and macro spaces, which have no cells)."""
-    from robnas.data.datasets import dataset_info
-    from robnas.indicators.complexity import count_flops, count_params
-
     size = dataset_info(spec.dataset).image_size
     with torch.device("meta"):  # sizes only: no memory, no initialisation cost
         model = spec.build()
     density = edge_density = None
-    if spec.space is not None and spec.genotype is not None and spec.space.kind == "cell":
+    if isinstance(spec.space, CellSpace) and spec.genotype is not None:
         density = spec.space.density(spec.genotype)
         edge_density = spec.space.edge_density(spec.genotype)
     return {
@@ -92,8 +93,6 @@ def architecture_record(
 
 def _user_space_file(spec: ArchSpec) -> str | None:
     """A user's TOML space is found again by its path; built-in spaces by name."""
-    from robnas.space.search_space import space_names
-
     assert spec.space is not None
     if spec.space.name in space_names():
         return None

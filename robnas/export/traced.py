@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robnas.data.datasets import dataset_info
 from robnas.errors import ConfigError
 from robnas.models.resolve import ArchSpec
 
@@ -56,7 +57,6 @@ class Standalone(nn.Module):
 
 def example_images(spec: ArchSpec, batch: int, seed: int) -> torch.Tensor:
     """A fixed random batch in [0,1] at the spec's dataset image size."""
-    from robnas.data.datasets import dataset_info
 
     size = dataset_info(spec.dataset).image_size
     g = torch.Generator().manual_seed(seed)

@@ -1,7 +1,7 @@
 """Structural indicators: density, edge density, parameters and FLOPs.
 
 As indicators they read the genotype a network was built from (`model.genotype`, set by
-`space.build` and `supernet.extract`); the evaluators call `genotype_structure` directly, which
+`robnas.models.build` and `supernet.extract`); the evaluators call `genotype_structure` directly, which
 measures parameters and FLOPs at a given macro size (the final network's) without building it:
 both are sums over per-(layer, edge, op) tables measured once per space and size.
 """
@@ -10,40 +10,41 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from robnas.data.datasets import dataset_info
 from robnas.errors import ConfigError, RobnasError
 from robnas.genotype import Genotype
 from robnas.indicators.base import IndicatorConfig, check_batch
 from robnas.indicators.complexity import count_flops, count_params
-
-if TYPE_CHECKING:
-    from robnas.space.search_space import SearchSpace
+from robnas.models import sizing
+from robnas.models.builder import build_supernet
+from robnas.models.network import CellDAG, edge_key
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import get_cell_space
 
 #: indicator names that depend only on the genotype and the macro size, not on weights
 STRUCTURAL = ("density", "edge_density", "num_params", "flops")
 
 
-def _genotype_of(model: nn.Module) -> tuple[SearchSpace, Genotype]:
-    from robnas.space.search_space import SearchSpace, get_space
-
+def _genotype_of(model: nn.Module) -> tuple[CellSpace, Genotype]:
     # a network built from a genotype, or a Supernet with its path set
     genotype = getattr(model, "genotype", None) or getattr(model, "path", None)
     space = getattr(model, "space", None)
-    if isinstance(genotype, Genotype) and isinstance(space, SearchSpace):
+    if isinstance(genotype, Genotype) and isinstance(space, CellSpace):
         return space, genotype
     name = getattr(model, "space_name", None)
     if not isinstance(genotype, Genotype) or not isinstance(name, str):
         raise ConfigError(
             f"{type(model).__name__} was not built from a genotype; density needs a network "
-            "from space.build or supernet.extract, or a supernet with set_path(genotype)"
+            "from robnas.models.build or supernet.extract, or a supernet with set_path(genotype)"
         )
     try:
-        return get_space(name), genotype
+        return get_cell_space(name), genotype
     except RobnasError:
         raise ConfigError(
             f"space {name!r} of the model is not a built-in space; use genotype_structure(space, ...)"
@@ -88,8 +89,6 @@ class FlopTable:
     ops: tuple[dict[str, dict[str, int]], ...]
 
     def count(self, genotype: Genotype) -> int:
-        from robnas.models.network import edge_key
-
         total = self.fixed
         for layer, edges in enumerate(self.ops):
             for node, preds in enumerate(genotype.cell_for_layer(layer)):
@@ -100,15 +99,12 @@ class FlopTable:
 
 @functools.lru_cache(maxsize=32)
 def _flop_table(
-    space: SearchSpace, macro_key: tuple[tuple[str, Any], ...], dataset: str
+    space: CellSpace, macro_key: tuple[tuple[str, Any], ...], dataset: str
 ) -> FlopTable:
-    from robnas.data.datasets import dataset_info
-    from robnas.models.network import CellDAG, edge_key
-
     macro = dict(macro_key)
     info = dataset_info(dataset)
     with torch.device("meta"):
-        net = space.build_supernet(macro, dataset)
+        net = build_supernet(space, macro, dataset)
     # every op on every edge active: one forward measures every op at its real input size
     everything = Genotype(
         space.name, (space.cell_from_edges([frozenset(space.ops)] * space.num_edges),)
@@ -135,7 +131,7 @@ def _flop_table(
 
 
 def genotype_flops(
-    space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str = "cifar10"
+    space: CellSpace, genotype: Genotype, macro: dict[str, Any], dataset: str = "cifar10"
 ) -> int:
     """Multiply-adds per image of the network `genotype` builds at `macro`, without building it
     (a table measured once per space and size on the meta device)."""
@@ -144,12 +140,12 @@ def genotype_flops(
 
 
 def genotype_structure(
-    space: SearchSpace, genotype: Genotype, macro: dict[str, Any], dataset: str = "cifar10"
+    space: CellSpace, genotype: Genotype, macro: dict[str, Any], dataset: str = "cifar10"
 ) -> dict[str, float]:
     """density, edge_density, num_params and flops of `genotype` at macro size `macro`."""
     return {
         "density": space.density(genotype),
         "edge_density": space.edge_density(genotype),
-        "num_params": float(space.num_params(genotype, macro, dataset)),
+        "num_params": float(sizing.num_params(space, genotype, macro, dataset)),
         "flops": float(genotype_flops(space, genotype, macro, dataset)),
     }

@@ -9,12 +9,16 @@ residual=on adds a shortcut around every Inception module (identity when widths 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
-from robnas.models.layers import SkipAdd, SqueezeExcite, conv_norm_act, init_weights, normalized
+from robnas.models.layers import (
+    SkipAdd,
+    SqueezeExcite,
+    conv_norm_act,
+    init_weights,
+    switched_factory,
+)
 
 INCEPTION_DEFAULTS = {"bn": True, "residual": False, "se": False}
 
@@ -89,13 +93,4 @@ class Inception(nn.Module):
         return self.fc(torch.flatten(self.pool(self.features(self.stem(x))), 1))
 
 
-def inception(
-    num_classes: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    bn: bool = True,
-    residual: bool = False,
-    se: bool = False,
-) -> nn.Module:
-    return normalized(Inception(num_classes, bn=bn, residual=residual, se=se), mean, std)
+inception = switched_factory(Inception)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from robnas.errors import ConfigError
+from robnas.genotype import MACRO_ACTIVATIONS, SE_MODES
 from robnas.ops import Normalize
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -20,6 +21,8 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hswish": nn.Hardswish,
     "relu6": nn.ReLU6,
 }
+if tuple(ACTIVATIONS) != MACRO_ACTIVATIONS:  # the grammar's names and the modules agree
+    raise ImportError("robnas.genotype.MACRO_ACTIVATIONS must list ACTIVATIONS' names in order")
 
 
 def make_activation(name: str) -> nn.Module:
@@ -62,6 +65,27 @@ def normalized(net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> n
     return nn.Sequential(OrderedDict(normalize=Normalize(mean, std), net=net))
 
 
+def switched_factory(make: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """A study network's factory `(num_classes, mean, std, *, bn, residual, se) -> model`:
+    `make(num_classes, **switches)` behind Normalize (switches left out keep `make`'s defaults)."""
+
+    def factory(
+        num_classes: int, mean: Sequence[float], std: Sequence[float], **switches: bool
+    ) -> nn.Module:
+        return normalized(make(num_classes, **switches), mean, std)
+
+    return factory
+
+
+def projection(c_in: int, c_out: int, stride: int, *, bn: bool = False) -> nn.Module | None:
+    """A residual block's shortcut: a strided 1x1 conv (then BN if `bn`) where the block changes
+    the shape, else None (the identity)."""
+    if stride == 1 and c_in == c_out:
+        return None
+    conv = nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out)) if bn else conv
+
+
 class SkipAdd(nn.Module):
     """`a + b` for a residual connection; a module so tests and analyses can find every skip."""
 
@@ -91,9 +115,6 @@ class SqueezeExcite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
-
-
-SE_MODES = ("none", "standard", "residual")
 
 
 class ResidualMerge(nn.Module):

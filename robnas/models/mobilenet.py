@@ -9,12 +9,16 @@ se=off removes them). residual=off drops the identity skips of stride-1, equal-w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
-from robnas.models.layers import SkipAdd, SqueezeExcite, conv_norm_act, init_weights, normalized
+from robnas.models.layers import (
+    SkipAdd,
+    SqueezeExcite,
+    conv_norm_act,
+    init_weights,
+    switched_factory,
+)
 
 V2_DEFAULTS = {"bn": True, "residual": True, "se": False}
 V3_DEFAULTS = {"bn": True, "residual": True, "se": True}
@@ -126,25 +130,7 @@ class MobileNetV3Small(nn.Module):
         return self.classifier(torch.flatten(out, 1))
 
 
-def mobilenet_v2(
-    num_classes: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    bn: bool = True,
-    residual: bool = True,
-    se: bool = False,
-) -> nn.Module:
-    return normalized(MobileNetV2(num_classes, bn=bn, residual=residual, se=se), mean, std)
+mobilenet_v2 = switched_factory(MobileNetV2)
 
 
-def mobilenet_v3(
-    num_classes: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    bn: bool = True,
-    residual: bool = True,
-    se: bool = True,
-) -> nn.Module:
-    return normalized(MobileNetV3Small(num_classes, bn=bn, residual=residual, se=se), mean, std)
+mobilenet_v3 = switched_factory(MobileNetV3Small)

@@ -8,6 +8,7 @@ standalone network's state dict is a subset of the supernet's, key for key.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from robnas.genotype import Cell, Genotype
 from robnas.ops import FactorizedReduce, Normalize, ReLUConvBN, make_op
 
 if TYPE_CHECKING:
-    from robnas.space.search_space import SearchSpace
+    from robnas.space.cell import CellSpace
 
 
 def edge_key(node: int, pred: int) -> str:
@@ -34,7 +35,7 @@ class CellDAG(nn.Module):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         channels: int,
         reduction: bool,
         affine: bool,
@@ -76,7 +77,7 @@ class CellDAG(nn.Module):
 class DartsCell(nn.Module):
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         c_prev_prev: int,
         c_prev: int,
         channels: int,
@@ -99,12 +100,12 @@ class DartsCell(nn.Module):
         return self.dag(states, cell)
 
 
-class CellNetwork(nn.Module):
+class CellNetwork(nn.Module, ABC):
     """What every macro family shares: its genotype (None for a supernet) and the input layer."""
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         macro: dict[str, Any],
         genotype: Genotype | None,
         num_classes: int,
@@ -115,21 +116,21 @@ class CellNetwork(nn.Module):
         self.space_name = space.name
         self.genotype = genotype
         self.normalize: nn.Module = Normalize(mean, std) if macro["normalize"] else nn.Identity()
+        self.build_body(space, macro, num_classes)
+
+    @abstractmethod
+    def build_body(self, space: CellSpace, macro: dict[str, Any], num_classes: int) -> None:
+        """The family's stem, cells and classifier (all ops when `self.genotype` is None)."""
+
+    def cell_of(self, layer: int) -> Cell | None:
+        """The cell this network holds at `layer` (None in a supernet: every op)."""
+        return None if self.genotype is None else self.genotype.cell_for_layer(layer)
 
 
 class DartsNetwork(CellNetwork):
     """RobNet's macro: stem, `layers` cells (reductions at layers//3, 2*layers//3), pool, linear."""
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        macro: dict[str, Any],
-        genotype: Genotype | None,
-        num_classes: int,
-        mean: Sequence[float],
-        std: Sequence[float],
-    ) -> None:
-        super().__init__(space, macro, genotype, num_classes, mean, std)
+    def build_body(self, space: CellSpace, macro: dict[str, Any], num_classes: int) -> None:
         c, layers = int(macro["C"]), int(macro["layers"])
         affine = bool(macro.get("affine", False))
         c_curr = int(macro["stem_multiplier"]) * c
@@ -143,7 +144,7 @@ class DartsNetwork(CellNetwork):
             reduction = layer in reduction_layers(layers)
             if reduction:
                 c_curr *= 2
-            cell = None if genotype is None else genotype.cell_for_layer(layer)
+            cell = self.cell_of(layer)
             self.cells.append(
                 DartsCell(
                     space, c_prev_prev, c_prev, c_curr, reduction, reduction_prev, affine, cell
@@ -179,7 +180,7 @@ class ResNetBasicBlock(nn.Module):
 
 
 class NB201Cell(nn.Module):
-    def __init__(self, space: SearchSpace, channels: int, affine: bool, cell: Cell | None) -> None:
+    def __init__(self, space: CellSpace, channels: int, affine: bool, cell: Cell | None) -> None:
         super().__init__()
         self.dag = CellDAG(space, channels, False, affine, cell)
 
@@ -190,16 +191,7 @@ class NB201Cell(nn.Module):
 class NB201Network(CellNetwork):
     """NAS-Bench-201's macro: stem, 3 stages of N cells (C, 2C, 4C), BN-ReLU, pool, linear."""
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        macro: dict[str, Any],
-        genotype: Genotype | None,
-        num_classes: int,
-        mean: Sequence[float],
-        std: Sequence[float],
-    ) -> None:
-        super().__init__(space, macro, genotype, num_classes, mean, std)
+    def build_body(self, space: CellSpace, macro: dict[str, Any], num_classes: int) -> None:
         c, n = int(macro["C"]), int(macro["N"])
         affine = bool(macro.get("affine", True))
         self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
@@ -212,8 +204,7 @@ class NB201Network(CellNetwork):
                 self.reductions.append(ResNetBasicBlock(width // 2, width, affine))
             cells = nn.ModuleList()
             for _ in range(n):
-                cell = None if genotype is None else genotype.cell_for_layer(layer)
-                cells.append(NB201Cell(space, width, affine, cell))
+                cells.append(NB201Cell(space, width, affine, self.cell_of(layer)))
                 layer += 1
             self.stages.append(cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=False))

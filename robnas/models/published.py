@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 from robnas.genotype import Genotype
+from robnas.space.search_space import get_cell_space
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,9 @@ def published_names() -> list[str]:
 
 
 def get_published(name: str) -> Published:
-    from robnas.space.search_space import get_space
-
     cells_key, macro_key = _ENTRIES[name]
     raw = _raw()
-    space = get_space("darts")
+    space = get_cell_space("darts")
     genotype = Genotype.from_codes("darts", raw["cells"][cells_key], space.ops, space.inputs)
     entry = raw["macro"][macro_key]
     macro = space.resolve_macro(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
+from robnas.data.datasets import dataset_info
 from robnas.errors import ConfigError, UnknownName
 from robnas.genotype import Genotype
+from robnas.models.baselines import BASELINES
+from robnas.models.builder import build as build_genotype
 from robnas.models.published import get_published, published_names
+from robnas.models.switches import build_network, is_network_name, network_names, resolve_switches
 from robnas.space.search_space import SearchSpace, get_space
 from robnas.specs import Size
 
@@ -30,22 +35,15 @@ class ArchSpec:
 
     def build(self) -> nn.Module:
         if self.genotype is None:
-            from robnas.data.datasets import dataset_info
-            from robnas.models.baselines import BASELINES
-
             info = dataset_info(self.dataset)
             if self.name in BASELINES:
                 return BASELINES.get(self.name)(info.num_classes, info.mean, info.std)
-            from robnas.models.switches import build_network
-
             return build_network(self.name, info.num_classes, info.mean, info.std)
         assert self.space is not None
-        return self.space.build(self.genotype, self.macro, self.dataset)
+        return build_genotype(self.space, self.genotype, self.macro, self.dataset)
 
 
 def baseline_names() -> list[str]:
-    from robnas.models.baselines import BASELINES
-
     return BASELINES.names()
 
 
@@ -78,8 +76,6 @@ def resolve_arch(
         and ":" not in arch
         and not arch.startswith("{")
     ):
-        from robnas.models.switches import is_network_name, network_names, resolve_switches
-
         name = arch.strip().lower()
         known_name = name in baseline_names() or is_network_name(name)
         if known_name and (overrides or (size is not None and not size.fallback)):
@@ -110,8 +106,6 @@ def resolve_arch(
 def _space_prefix(text: str) -> str:
     text = text.strip()
     if text.startswith("{"):
-        import json
-
         return str(json.loads(text).get("space", ""))
     name, sep, _ = text.partition(":")
     if not sep or name.startswith("|"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robnas.models.layers import ResidualMerge, make_activation
+from robnas.models.layers import ResidualMerge, make_activation, projection
 
 EXPANSION = 4
 
@@ -70,9 +70,7 @@ class BottleneckBlock(nn.Module):
         self.bns = nn.ModuleList(nn.BatchNorm2d(width) for _ in range(n_convs))
         self.pool = nn.AvgPool2d(3, stride, 1) if stride > 1 and scales > 1 else None
         self.conv3 = nn.Conv2d(width * scales, c_out, 1, bias=False)
-        self.shortcut = (
-            nn.Conv2d(c_in, c_out, 1, stride, bias=False) if stride > 1 or c_in != c_out else None
-        )
+        self.shortcut = projection(c_in, c_out, stride)
         self.merge = ResidualMerge(c_out, se, se_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

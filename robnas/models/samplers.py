@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from robnas.errors import ConfigError, UnknownName
 from robnas.genotype import Edge, Genotype
-from robnas.space.search_space import SearchSpace
+from robnas.space.cell import CellSpace
 
 
 class PathSampler:
@@ -20,7 +21,7 @@ class PathSampler:
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         seed: int,
         *,
         free: bool = False,
@@ -123,7 +124,7 @@ class FairOpSampler(PathSampler):
 
     name = "fair_op"
 
-    def __init__(self, space: SearchSpace, seed: int, **kw: Any) -> None:
+    def __init__(self, space: CellSpace, seed: int, **kw: Any) -> None:
         super().__init__(space, seed, **kw)
         self.queue: list[Genotype] = []
 
@@ -164,10 +165,8 @@ class DenseStartSampler(PathSampler):
 
     name = "dense_start"
 
-    def __init__(self, space: SearchSpace, seed: int, *, dense: float = 0.5, **kw: Any) -> None:
+    def __init__(self, space: CellSpace, seed: int, *, dense: float = 0.5, **kw: Any) -> None:
         super().__init__(space, seed, **kw)
-        from robnas.errors import ConfigError
-
         if not 0 <= dense <= 1:
             raise ConfigError(f"dense must lie in [0, 1] (a fraction of the run), got {dense}")
         self.dense = float(dense)
@@ -208,10 +207,8 @@ class UniformClassSampler(PathSampler):
     name = "uniform_class"
     MAX_CELLS = 1_000_000
 
-    def __init__(self, space: SearchSpace, seed: int, **kw: Any) -> None:
+    def __init__(self, space: CellSpace, seed: int, **kw: Any) -> None:
         super().__init__(space, seed, **kw)
-        from robnas.errors import ConfigError
-
         if self.free or space.size > self.MAX_CELLS:
             raise ConfigError(
                 f"uniform_class sampling enumerates the space; {space.name} has {space.size:,} "
@@ -239,14 +236,12 @@ SAMPLERS: dict[str, type[PathSampler]] = {
 
 def make_sampler(
     name: str,
-    space: SearchSpace,
+    space: CellSpace,
     seed: int,
     *,
     free: bool = False,
     macro: dict[str, Any] | None = None,
 ) -> PathSampler:
-    from robnas.errors import UnknownName
-
     if name not in SAMPLERS:
         raise UnknownName(f"unknown path sampler {name!r}; known: {', '.join(sorted(SAMPLERS))}")
     return SAMPLERS[name](space, seed, free=free, macro=macro)

@@ -1,6 +1,6 @@
 """The weight-sharing supernet: every op of every edge exists once; a forward runs one path.
 
-`Supernet(space, macro)` wraps `space.build_supernet`. The active path is either passed per call
+`Supernet(space, macro)` wraps `build_supernet(space, macro)`. The active path is either passed per call
 (`net(x, genotype)`) or set once (`net.set_path(g)`) so that code calling `net(x)` (attacks,
 indicators) runs that path. Inactive ops are never executed: no masking, no multiply by zero.
 `extract(g)` copies the path's weights into a standalone network that computes the same function.
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from robnas.data.datasets import ImageData, batches
 from robnas.genotype import Genotype
+from robnas.models.builder import build, build_supernet
 from robnas.models.samplers import (
     SAMPLERS,
     PathSampler,
@@ -23,10 +25,7 @@ from robnas.models.samplers import (
     UniformOpSampler,
     make_sampler,
 )
-from robnas.space.search_space import SearchSpace, get_space
-
-if TYPE_CHECKING:
-    from robnas.data.datasets import ImageData
+from robnas.space.search_space import SearchSpace, cell_space, get_space
 
 __all__ = [
     "SAMPLERS",
@@ -50,10 +49,10 @@ class Supernet(nn.Module):
         size: str | None = None,
     ) -> None:
         super().__init__()
-        self.space = get_space(space) if isinstance(space, str) else space
+        self.space = cell_space(get_space(space) if isinstance(space, str) else space)
         self.macro = self.space.resolve_macro(size, **(macro or {}))
         self.dataset = dataset
-        self.net = self.space.build_supernet(self.macro, dataset)
+        self.net = build_supernet(self.space, self.macro, dataset)
         self.path: Genotype | None = None
 
     def set_path(self, genotype: Genotype | None) -> None:
@@ -81,7 +80,7 @@ class Supernet(nn.Module):
     def extract(self, genotype: Genotype) -> nn.Module:
         """A standalone network of `genotype` holding copies of the supernet's weights and
         BatchNorm statistics (its state dict keys are a subset of the supernet's)."""
-        model = self.space.build(genotype, self.macro, self.dataset)
+        model = build(self.space, genotype, self.macro, self.dataset)
         source = self.net.state_dict()
         target = model.state_dict()
         missing = [k for k in target if k not in source]
@@ -159,8 +158,6 @@ def recalibrate(
     """`recalibrate_bn` on `n_batches` batches of `data` shuffled by `generator` (0: keep the
     statistics). Shuffled because a split read from class folders is in class order: its first
     batches would each be one class."""
-    from robnas.data.datasets import batches
-
     if n_batches > 0:
         stream = batches(data, batch_size, shuffle=True, generator=generator, device=device)
         recalibrate_bn(model, stream, genotype, n_batches=n_batches)

@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 from torch import nn
 
 from robnas.errors import ConfigError, UnknownName
+from robnas.models import inception, mobilenet, vgg, wrn
 from robnas.registry import Registry
 
 SWITCHES = ("bn", "residual", "se")
@@ -39,15 +39,13 @@ _REGISTRY: Registry[NamedNet] | None = None
 
 
 def networks() -> Registry[NamedNet]:
-    """The registry, filled on first use (imports the model modules lazily)."""
+    """The registry, filled on first use."""
     global _REGISTRY
     if _REGISTRY is None:
-        from robnas.models import inception, mobilenet, vgg, wrn
-
         reg: Registry[NamedNet] = Registry("network")
         for name, cfg in wrn.NAMED_MACROS.items():
             desc = f"{cfg.block} blocks, depths {list(cfg.depths)}, widths {list(cfg.widths)}"
-            reg.add(name, NamedNet(name, partial(_macro, cfg), {}, desc))
+            reg.add(name, NamedNet(name, partial(wrn.build_macro, cfg), {}, desc))
         study = (
             ("vgg16", vgg.vgg16, vgg.VGG_DEFAULTS, "VGG-16, CIFAR form"),
             ("inception", inception.inception, inception.INCEPTION_DEFAULTS, "GoogLeNet, CIFAR form"),
@@ -58,12 +56,6 @@ def networks() -> Registry[NamedNet]:
             reg.add(name, NamedNet(name, fn, dict(defaults), desc))
         _REGISTRY = reg
     return _REGISTRY
-
-
-def _macro(cfg: Any, num_classes: int, mean: Sequence[float], std: Sequence[float]) -> nn.Module:
-    from robnas.models.wrn import build_macro
-
-    return build_macro(cfg, num_classes, mean, std)
 
 
 def network_names() -> list[str]:

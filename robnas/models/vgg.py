@@ -8,11 +8,18 @@ se=on gates every conv's output with squeeze-and-excitation (reduction 16).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
 
-from robnas.models.layers import SkipAdd, SqueezeExcite, conv_norm_act, init_weights, normalized
+from robnas.models.layers import (
+    SkipAdd,
+    SqueezeExcite,
+    conv_norm_act,
+    init_weights,
+    switched_factory,
+)
 
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 VGG_DEFAULTS = {"bn": True, "residual": False, "se": False}
@@ -61,13 +68,4 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def vgg16(
-    num_classes: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    bn: bool = True,
-    residual: bool = False,
-    se: bool = False,
-) -> nn.Module:
-    return normalized(VGG(VGG16, num_classes, bn=bn, residual=residual, se=se), mean, std)
+vgg16 = switched_factory(partial(VGG, VGG16))

@@ -25,17 +25,18 @@ import torch
 from torch import nn
 
 from robnas.errors import ConfigError
+from robnas.genotype import MACRO_BLOCKS, SE_MODES
 from robnas.models.layers import (
     ACTIVATIONS,
-    SE_MODES,
     ResidualMerge,
     init_weights,
     make_activation,
     normalized,
+    projection,
 )
 from robnas.models.robust_resnet import EXPANSION, PLAIN_BOTTLENECK, ROBUST_BLOCK, BottleneckBlock
 
-BLOCKS = ("basic", "preact", "bottleneck", "robust")
+BLOCKS = MACRO_BLOCKS
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -133,11 +134,7 @@ class BasicBlock(nn.Module):
         self.act1 = make_activation(activation)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.shortcut = (
-            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-            if stride > 1 or c_in != c_out
-            else None
-        )
+        self.shortcut = projection(c_in, c_out, stride, bn=True)
         self.merge = ResidualMerge(c_out, se, se_reduction)
         self.act2 = make_activation(activation)
 
@@ -160,9 +157,7 @@ class PreActBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.act2 = make_activation(activation)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.shortcut = (
-            nn.Conv2d(c_in, c_out, 1, stride, bias=False) if stride > 1 or c_in != c_out else None
-        )
+        self.shortcut = projection(c_in, c_out, stride)
         self.merge = ResidualMerge(c_out, se, se_reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
+from robnas.indicators import INDICATORS
 from robnas.ranking.metrics import agreement
 
 TRUTHS = ("clean", "fgsm@1", "pgd@1")
@@ -58,7 +60,6 @@ def ranks_over_all(values: np.ndarray) -> np.ndarray:
     """Ranks over all cells scaled into (0, 1), ties sharing their mean rank: one signal's place
     among every cell, whatever its scale (the supernets' mean rank in
     experiments/supernet_seeds_nb201.py is compared across sizes too, so it needs these)."""
-    from scipy.stats import rankdata
 
     values = np.asarray(values)
     return rankdata(values) / (len(values) + 1)
@@ -70,7 +71,6 @@ def within_ranks(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     a budget. Averaging these (not ranks over all cells) is what "the mean of the ranks within
     equal parameter counts" means: over all cells, a signal whose spread tracks size would weigh
     more in some groups than in others."""
-    from scipy.stats import rankdata
 
     values, groups = np.asarray(values, dtype=float), np.asarray(groups)
     if values.shape != groups.shape:
@@ -95,7 +95,6 @@ def params_then_mean_rank(params: np.ndarray, *signals: np.ndarray) -> np.ndarra
 def signed_indicator(table: pd.DataFrame, name: str) -> tuple[str, pd.Series]:
     """An indicator column signed by its registered direction, so higher predicts more robust,
     and its label (`-name` where lower predicts more robust)."""
-    from robnas.indicators import INDICATORS
 
     sign = INDICATORS.get(name).direction
     return (f"-{name}" if sign < 0 else name), sign * table[name]

@@ -17,11 +17,17 @@ from typing import Any
 import pandas as pd
 import torch
 
+from robnas import models
+from robnas.checkpoint import image_fingerprints, load_state, read_checkpoint, unseen_images
 from robnas.data.datasets import ImageData
 from robnas.data.tabular import TabularBenchmark
+from robnas.errors import CheckpointError, ConfigError
+from robnas.evaluators.base import seeded_build
 from robnas.genotype import Genotype
+from robnas.indicators import INDICATORS, count_flops
 from robnas.io import atomic_write_text
 from robnas.models.supernet import Supernet
+from robnas.objectives.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 from robnas.ranking.metrics import tau_gain
 from robnas.ranking.oneshot import CellScore, score_cells
 from robnas.ranking.report import (
@@ -34,7 +40,6 @@ from robnas.ranking.report import (
     signed_indicator,
     split_agreement,
 )
-from robnas.ranking.scores import DEFAULT_SCORE, NASWOT_SCORES, SCORES
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,6 @@ class RankSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from robnas.errors import ConfigError
-
         if self.score not in SCORES:
             raise ConfigError(f"unknown score {self.score!r}; choose one of {', '.join(SCORES)}")
         if self.indicators_at not in ("init", "inherited"):
@@ -74,10 +77,8 @@ class RankSettings:
 
 
 def _row(score: CellScore, space: Any, macro: dict[str, Any], dataset: str) -> dict[str, Any]:
-    from robnas.indicators import count_flops
-
     with torch.device("meta"):
-        net = space.build(score.genotype, macro, dataset)
+        net = models.build(space, score.genotype, macro, dataset)
     kept, nan = score.clean_logp is not None, float("nan")
     return {
         "arch": score.genotype.to_str().partition(":")[2],
@@ -152,7 +153,6 @@ def _same_indicators(
 ) -> None:
     """A resumed ranking keeps its indicator settings: rows already written were computed with
     them, and a new indicator would be missing from those rows."""
-    from robnas.errors import ConfigError
 
     these = {
         "indicators": list(settings.indicators),
@@ -175,8 +175,6 @@ def _same_indicators(
 def _indicator(
     supernet: Supernet, g: Genotype, name: str, data: ImageData, settings: RankSettings
 ) -> float:
-    from robnas.evaluators.base import seeded_build
-    from robnas.indicators import INDICATORS
 
     if settings.indicators_at == "init":
         macro = indicator_macro(supernet, settings)
@@ -280,8 +278,6 @@ def scores_by(summary: dict[str, Any], score: str, truth: str) -> dict[str, floa
 
 def load_supernet(path: str | Path) -> tuple[Supernet, dict[str, Any]]:
     """A trained supernet from its checkpoint (space, macro and dataset as recorded)."""
-    from robnas.checkpoint import load_state, read_checkpoint
-    from robnas.errors import CheckpointError
 
     ckpt = read_checkpoint(path, complete=True)
     if ckpt.get("kind") != "supernet" or not ckpt.get("space"):
@@ -305,7 +301,6 @@ def ranking_images(
 ) -> tuple[ImageData, ImageData]:
     """(recalibration images, held-out scoring images): the scoring images are ones the supernet
     never trained on (refused otherwise); BatchNorm statistics come from its training images."""
-    from robnas.checkpoint import image_fingerprints, unseen_images
 
     dataset = str(ckpt.get("dataset") or "cifar10")
     unseen = unseen_images(ckpt, data, source, dataset=dataset, need=images)

@@ -7,10 +7,12 @@ from typing import Any
 
 import torch
 
+from robnas import models
 from robnas.data.datasets import dataset_info
 from robnas.errors import BudgetError, ConfigError
 from robnas.genotype import Genotype
 from robnas.indicators import count_flops
+from robnas.models import sizing
 from robnas.search.settings import SearchSettings
 from robnas.space.macro import MacroSpace
 from robnas.space.search_space import SearchSpace
@@ -23,12 +25,12 @@ def flops_at(space: SearchSpace, macro: dict[str, Any], dataset: str) -> Callabl
     """Multiply-adds of a genotype's network at `macro` (exact for a macro space; a cell
     space's network is built on the meta device and counted)."""
     if isinstance(space, MacroSpace):
-        return lambda genotype: space.flops(genotype, macro, dataset)
+        return lambda genotype: sizing.flops(space, genotype, macro, dataset)
 
     def flops(genotype: Genotype) -> int:
         size = dataset_info(dataset).image_size
         with torch.device("meta"):
-            model = space.build(genotype, macro, dataset)
+            model = models.build(space, genotype, macro, dataset)
         return count_flops(model, (1, 3, size, size))
 
     return flops
@@ -56,7 +58,7 @@ class BudgetGate:
                 raise ConfigError(
                     "--flops-budget applies to macro spaces (--space wrn); use --budget"
                 )
-            limit, minimum = budget.flops, space.min_flops(final_macro, dataset)
+            limit, minimum = budget.flops, sizing.min_flops(space, final_macro, dataset)
             if limit < minimum:
                 raise BudgetError(
                     f"FLOPs budget {format_count(limit)} is below the smallest {space.name} "
@@ -65,7 +67,7 @@ class BudgetGate:
 
             def feasible(genotype: Genotype) -> bool:
                 return within_params(genotype) and (
-                    space.flops(genotype, final_macro, dataset) <= limit
+                    sizing.flops(space, genotype, final_macro, dataset) <= limit
                 )
 
             self._feasible = feasible

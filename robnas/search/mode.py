@@ -29,6 +29,7 @@ from robnas.config import Preset, TrainConfig, with_overrides
 from robnas.errors import ConfigError
 from robnas.evaluators.base import Evaluator
 from robnas.genotype import Genotype
+from robnas.models import sizing
 from robnas.search.common import BudgetGate, flops_at
 from robnas.search.request import SearchRequest
 from robnas.search.settings import SearchSettings
@@ -81,9 +82,11 @@ class Wiring:
             space=space,
             evaluator=evaluator,
             gate=BudgetGate(space, settings.budget_spec, final, dataset),
-            final_params=lambda g: space.num_params(g, final, dataset),
+            final_params=lambda g: sizing.num_params(space, g, final, dataset),
             flops=flops_at(space, final, dataset),
-            proxy_params=None if proxy is None else lambda g: space.num_params(g, proxy, dataset),
+            proxy_params=None
+            if proxy is None
+            else lambda g: sizing.num_params(space, g, proxy, dataset),
             **parts,
         )
 

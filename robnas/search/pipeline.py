@@ -24,41 +24,70 @@ every strategy; proposing an evaluated genotype, or an isomorph of one, is a fre
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robnas.config import get_preset
+from robnas.errors import ConfigError, UnknownName, check_name
 from robnas.genotype import Genotype
+from robnas.objectives.protocols import PROTOCOLS
 from robnas.search.common import build_strategy, cheap_evaluations
-from robnas.search.macro import MacroSearch
 from robnas.search.mode import Mode, Phase, Wiring, quiet
 from robnas.search.request import SearchRequest
 from robnas.search.rundir import RunDir, TrialRecord, entry, write_outputs
 from robnas.search.settings import SearchSettings, TabularSettings
 from robnas.search.study import Progress, Study
-from robnas.search.supernet import SupernetSearch
-from robnas.search.tabular import Searched, TabularSearch, repeat_seed, search_once
 from robnas.space.search_space import SearchSpace, get_space
+from robnas.specs import Objective
 from robnas.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from robnas.search.tabular import Searched
 
 log = logging.getLogger(__name__)
 
-#: The modes by name (config.json's "mode").
-MODES: dict[str, type[Mode[Any]]] = {
-    mode.name: mode for mode in (SupernetSearch, MacroSearch, TabularSearch)
+#: The modes by name (config.json's "mode") and the module of each, imported only when used:
+#: a network search never imports the tabular benchmark's code.
+MODE_MODULES = {
+    "supernet": ("robnas.search.supernet", "SupernetSearch"),
+    "macro": ("robnas.search.macro", "MacroSearch"),
+    "tabular": ("robnas.search.tabular", "TabularSearch"),
+    "protocol": ("robnas.search.protocol", "ProtocolSearch"),
 }
 
 
+def mode_class(name: str) -> type[Mode[Any]]:
+    module, cls = MODE_MODULES[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
 def mode_of(request: SearchRequest, space: SearchSpace) -> type[Mode[Any]]:
-    """Macro spaces search whole networks; a benchmark is looked up; else a supernet trains."""
+    """Macro spaces search whole networks; a benchmark is looked up; `--protocol ranker` or
+    `lowfi` scores NB201 cells by that protocol; else (`--protocol supernet` too) a supernet
+    trains."""
     if space.kind == "macro":
-        return MacroSearch
-    return TabularSearch if request.benchmark is not None else SupernetSearch
+        if request.protocol is not None:
+            raise ConfigError("--protocol applies to NB201 cell searches, not macro spaces")
+        return mode_class("macro")
+    if request.benchmark is not None:
+        if request.protocol is not None:
+            raise ConfigError(
+                "--protocol says how a network search scores cells; a --benchmark search looks "
+                "them up (drop one of the two)"
+            )
+        return mode_class("tabular")
+    if request.protocol in ("ranker", "lowfi"):
+        return mode_class("protocol")
+    if request.protocol is not None:
+        check_name("protocol", request.protocol, PROTOCOLS)
+    return mode_class("supernet")
 
 
 def resolve_settings(request: SearchRequest) -> SearchSettings:
@@ -67,6 +96,16 @@ def resolve_settings(request: SearchRequest) -> SearchSettings:
     the final size (`--final-size`, default the preset's: the paper size)."""
     space = get_space(request.space)
     mode = mode_of(request, space)
+    if request.protocol == "supernet":  # as the NB201 robustness dataset: trained normally
+        objective = request.objective or Objective("fgsm@1")
+        if objective.key not in ("clean", "clean_acc", "fgsm@1", "pgd@1"):
+            raise UnknownName(
+                f"unknown objective {objective.key!r} for --protocol supernet; known: clean, "
+                "fgsm@1, pgd@1"
+            )
+        request = dataclasses.replace(
+            request, method=request.method or "clean", objective=objective
+        )
     STRATEGIES.get(request.strategy)
     preset = request.preset or get_preset(mode.default_preset)
     return mode.resolve(request, space, preset)
@@ -84,7 +123,7 @@ def run_search(
     """Run the search `settings` describe in `run_dir` (resuming what it holds); the summary."""
     run_dir = Path(run_dir)
     start = time.perf_counter()
-    mode = MODES[settings.mode](settings, run_dir, phase=phase, train_progress=train_progress)
+    mode = mode_class(settings.mode)(settings, run_dir, phase=phase, train_progress=train_progress)
     mode.check()
     RunDir(run_dir).init(settings)  # config.json first: a bad run dir fails before work starts
     wiring = mode.wire()
@@ -144,6 +183,8 @@ def _repeats(
 ) -> dict[str, Any]:
     """`repeats` independent searches of `trials` queries: trials.csv has one row per query
     (`repeat` says which search), summary.json each returned architecture and the mean."""
+    from robnas.search.tabular import repeat_seed, search_once
+
     searches: list[Searched] = []
     cheap: list[int] = []
     for r in range(settings.repeats):
@@ -209,4 +250,4 @@ def _repeats(
     )
 
 
-__all__ = ["MODES", "mode_of", "resolve_settings", "run_search"]
+__all__ = ["MODE_MODULES", "mode_class", "mode_of", "resolve_settings", "run_search"]

@@ -40,6 +40,9 @@ class SearchRequest:
     prescreen_ratio: int = 4
     repeats: int = 1
     benchmark: str | None = None
+    #: how an NB201 network search scores candidates (`ranker`, `lowfi`, `supernet`; None: the
+    #: supernet search)
+    protocol: str | None = None
     supernet: str | None = None
     final_train: bool = False
     storage: str | None = None

@@ -64,6 +64,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from robnas.errors import ConfigError
 from robnas.genotype import Genotype
 from robnas.io import atomic_write_text, read_json_object
@@ -385,7 +387,6 @@ class RunDir:
 
     def read_trials(self) -> pd.DataFrame:
         """trials.csv as a DataFrame (genotype and status as text); ConfigError if missing."""
-        import pandas as pd
 
         if not self.trials_path.is_file():
             raise ConfigError(f"{self.trials_path} not found; is {self.path} a robnas search run?")

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from robnas.config import TrainConfig, get_preset
 from robnas.errors import ConfigError, RobnasError, UnknownName, check_name
+from robnas.objectives.protocols import OBJECTIVE_KEY, check_protocol
 from robnas.specs import (
     DEFAULT_ATTACK_STEPS,
     DEFAULT_EPS,
@@ -305,8 +306,35 @@ class MacroSettings(NetworkSettings):
         return Budget(self.budget, self.flops_budget)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProtocolSettings(SearchSettings):
+    """mode "protocol": an NB201 network search whose candidates are scored by a protocol
+    (`ranker`: NASWOT at the deployed size and path counts; `lowfi`: a short normal training)
+    and ranked by the declared objective of `target` (robnas.objectives.protocols), which the
+    evaluator reports under the metric key `objective`."""
+
+    mode: ClassVar[str] = "protocol"
+
+    protocol: str
+    target: str
+    data_dir: str | None = None
+    #: the low-fidelity protocol's fidelity (robnas.evaluators.lowfi.FIDELITIES)
+    fidelity: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+
+        check_protocol(self.protocol, self.target)
+        if self.protocol == "supernet":
+            raise ConfigError("the supernet protocol is a supernet search (mode supernet)")
+        if self.objective != OBJECTIVE_KEY or self.direction != "maximize":
+            raise ConfigError(f"a protocol search maximises the metric {OBJECTIVE_KEY!r}")
+        if (self.fidelity is None) != (self.protocol != "lowfi"):
+            raise ConfigError("a fidelity is set for the lowfi protocol, and only for it")
+
+
 SETTINGS_TYPES: dict[str, type[SearchSettings]] = {
-    cls.mode: cls for cls in (SupernetSettings, TabularSettings, MacroSettings)
+    cls.mode: cls for cls in (SupernetSettings, TabularSettings, MacroSettings, ProtocolSettings)
 }
 MODES = tuple(SETTINGS_TYPES)
 
@@ -315,7 +343,7 @@ def settings_from_dict(data: dict[str, Any]) -> SearchSettings:
     """The settings of any mode from a config.json dict ("mode" says which)."""
     mode = data.get("mode")
     if not isinstance(mode, str):
-        raise ConfigError("a search config names its mode (supernet, tabular or macro)")
+        raise ConfigError("a search config names its mode (supernet, tabular, macro or protocol)")
     return SETTINGS_TYPES[check_name("mode", mode, SETTINGS_TYPES)].from_dict(data)
 
 
@@ -342,6 +370,7 @@ __all__ = [
     "TABULAR_TRIALS",
     "MacroSettings",
     "NetworkSettings",
+    "ProtocolSettings",
     "SearchSettings",
     "SupernetSettings",
     "TabularSettings",

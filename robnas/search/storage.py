@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial
 
 from robnas.errors import ConfigError
@@ -83,8 +84,6 @@ def _log_stale(study: optuna.Study, trial: FrozenTrial) -> None:
 def make_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage from a URL; `journal:PATH` or a `.log`/`.journal` path is a journal file."""
     if is_journal(url):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
         path = url.removeprefix("journal:")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path))

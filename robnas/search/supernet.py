@@ -39,6 +39,7 @@ from robnas.evaluators.supernet import SupernetEvaluator
 from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
 from robnas.indicators.robust import robust_accuracy
+from robnas.models import sizing
 from robnas.models.samplers import make_sampler
 from robnas.models.supernet import Supernet
 from robnas.search.mode import (
@@ -158,7 +159,7 @@ class SupernetSearch(Mode[SupernetSettings]):
             load_state(model, self.ckpt["model"], str(self.source))
         else:
             self.phase("training supernet")
-            sampler = make_sampler(s.train.sampler, space, s.seed, macro=macro)
+            sampler = make_sampler(s.train.sampler, model.space, s.seed, macro=macro)
             train(
                 model,
                 self.train_data,
@@ -239,7 +240,7 @@ class SupernetSearch(Mode[SupernetSettings]):
             "test_images": len(test),
             "eps": str(s.eps),
             "attack_steps": s.attack_steps,
-            "num_params": space.num_params(g, s.final_macro, s.dataset),
+            "num_params": sizing.num_params(space, g, s.final_macro, s.dataset),
             "clean_acc": clean,
             s.attack.metric: robust,
         }

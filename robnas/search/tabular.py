@@ -37,14 +37,15 @@ from robnas.result import Result
 from robnas.search.mode import Mode, Wiring, common_fields, refuse
 from robnas.search.request import SearchRequest
 from robnas.search.settings import TABULAR_TRIALS, TabularSettings
-from robnas.space.search_space import SearchSpace, get_space
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import SearchSpace, get_cell_space
 from robnas.specs import Objective
 from robnas.strategies import Strategy, make_budget_predicate
 
 log = logging.getLogger(__name__)
 
 #: Scores a tabular prescreen may rank by: structural, computed from the genotype alone.
-TABULAR_PRESCREENS: dict[str, Callable[[SearchSpace, Genotype], float]] = {
+TABULAR_PRESCREENS: dict[str, Callable[[CellSpace, Genotype], float]] = {
     "density": lambda space, g: space.density(g),
     "edge_density": lambda space, g: space.edge_density(g),
 }
@@ -164,7 +165,7 @@ class TabularSearch(Mode[TabularSettings]):
     def check(self) -> None:
         s = self.settings
         check_tabular_prescreen(s.prescreen)
-        self.space = get_space(s.space)
+        self.space = get_cell_space(s.space)
         self.bench = load_benchmark(s.benchmark, s.dataset)
 
     def wire(self) -> Wiring:

@@ -1,3 +1,3 @@
-"""Search spaces: cell spaces (search_space.py), macro spaces (macro.py), sizing, budgets, canonical forms."""
-
-from robnas.space import macro as _macro  # noqa: F401  (registers the "macro" kind)
+"""Search spaces: the protocol (base.py), cell spaces (cell.py), macro spaces (macro.py), loading
+by name (search_space.py), budgets, canonical forms. Spaces are data: networks are built in
+robnas.models."""

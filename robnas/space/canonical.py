@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from robnas.genotype import Cell, Genotype, cell_to_str
 
 if TYPE_CHECKING:
-    from robnas.space.search_space import SearchSpace
+    from robnas.space.cell import CellSpace
 
 ZERO = "#"
 
@@ -94,7 +94,7 @@ def darts_cell_form(cell: Cell, inputs: int) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def canonical_form(space: SearchSpace, genotype: Genotype) -> str:
+def canonical_form(space: CellSpace, genotype: Genotype) -> str:
     """One string per isomorphism class (cells of a cell-free genotype each canonicalized)."""
     if space.family == "nb201":
         forms = [nb201_cell_form(c, space.inputs, space.output) for c in genotype.cells]
@@ -103,7 +103,7 @@ def canonical_form(space: SearchSpace, genotype: Genotype) -> str:
     return ";".join(forms)
 
 
-def canonical_key(space: SearchSpace, genotype: Genotype) -> str:
+def canonical_key(space: CellSpace, genotype: Genotype) -> str:
     """A short stable key of the class (SHA-1 of space name and form), for storage."""
     text = f"{space.name}:{canonical_form(space, genotype)}"
     return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -1,35 +1,31 @@
 """MacroSpace: a search space of whole networks (per-stage depth and width, block, activation, SE).
 
 Read from a TOML file with `kind = "macro"` (search_spaces/wrn.toml). A genotype is a
-`MacroGenotype` (`wrn:depths=4-4-2,widths=10-12-4,block=preact,act=silu,se=none`); the space
-offers what strategies use of a cell space: `dimensions()` (a flat list of categorical choices),
-`sample`, `mutate`, `neighbours`, `encode`/`decode`, `validate`, `parse`, `num_params`,
-`min_params`, `canonical_key`.
+`MacroGenotype` (`wrn:depths=4-4-2,widths=10-12-4,block=preact,act=silu,se=none`). A sibling
+of the cell space: both implement the `SearchSpace` protocol (robnas/space/base.py) that
+strategies, studies and the search pipeline use: `dimensions()` (a flat list of categorical
+choices), `sample`, `mutate`, `neighbours`, `encode`/`decode`, `validate`, `parse`,
+`canonical_key`.
 
 Sizes ("macro" here, as for cell spaces): `stem`, `base_channels` and `depth_scale`. The default
 `[macro]` is the deployed network (depth_scale 1: the genotype as named, which budgets bind);
 a `[sizes.NAME]` table is a proxy the search trains candidates at: stage channels
 `base_channels[i] * width[i]` with smaller base channels, each stage's depth
-`max(1, round(depth * depth_scale))`. Costs come from `macro_cost` (exact, no network built).
+`max(1, round(depth * depth_scale))`. The network of a genotype at a size, and its exact cost
+without building it, come from robnas.models (`robnas.models.builder.macro_config`,
+`robnas.models.sizing.cost`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 
 from robnas.errors import InvalidGenotype, InvalidSpace
-from robnas.genotype import Genotype, MacroGenotype
-from robnas.space.search_space import SPACE_KINDS, Dimension, SearchSpace, read_sizes
-
-if TYPE_CHECKING:
-    from torch import nn
-
-    from robnas.models.scaling import Cost
-    from robnas.models.wrn import MacroConfig
+from robnas.genotype import MACRO_ACTIVATIONS, MACRO_BLOCKS, SE_MODES, Genotype, MacroGenotype
+from robnas.space.base import Dimension, SizedSpace, read_sizes
 
 MACRO_DEFAULTS: dict[str, Any] = {"stem": 16, "base_channels": [16, 32, 64], "depth_scale": 1.0}
 GRID_KEYS = ("depths", "widths", "blocks", "activations", "se")
@@ -37,9 +33,9 @@ GRID_KEYS = ("depths", "widths", "blocks", "activations", "se")
 ORDINAL = ("depth", "width")
 
 
-class MacroSpace(SearchSpace):
-    """A macro space; a SearchSpace so every API typed for spaces takes it (cell-only parts,
-    e.g. the supernet, refuse with a one-line error)."""
+class MacroSpace(SizedSpace):
+    """A space of whole networks (the `SearchSpace` protocol): a grid of per-stage depths and
+    widths, blocks, activations and SE modes."""
 
     kind = "macro"
 
@@ -50,7 +46,6 @@ class MacroSpace(SearchSpace):
             raise InvalidSpace(f"{source}: missing field 'name'")
         self.name = name
         self.description = str(data.get("description", ""))
-        self.family = "macro"
         grid = data.get("grid")
         if not isinstance(grid, dict):
             raise InvalidSpace(f"{source}: a macro space needs a [grid] table")
@@ -70,22 +65,15 @@ class MacroSpace(SearchSpace):
         self.sizes = read_sizes(data, source)
         for size, values in self.sizes.items():
             self._check_keys(values, f"sizes.{size}.")
-        # cell-space attributes read by generic code (listings); a macro space has no cell
-        self.inputs, self.nodes, self.edge_kind, self.output = 0, 0, "macro", "none"
-        self.ops: tuple[str, ...] = ()
-        self.allows_none = False
 
     def _check_grid(self, source: str) -> None:
-        from robnas.models.layers import ACTIVATIONS, SE_MODES
-        from robnas.models.wrn import BLOCKS
-
         if self.stages < 1 or not self.depths or not self.widths:
             raise InvalidSpace(f"{source}: grid.stages, depths and widths must be non-empty")
         if min(self.depths) < 1 or min(self.widths) < 1:
             raise InvalidSpace(f"{source}: grid depths and widths must be >= 1")
         for key, values, known in (
-            ("blocks", self.blocks, BLOCKS),
-            ("activations", self.activations, tuple(ACTIVATIONS)),
+            ("blocks", self.blocks, MACRO_BLOCKS),
+            ("activations", self.activations, MACRO_ACTIVATIONS),
             ("se", self.se_modes, SE_MODES),
         ):
             bad = [v for v in values if v not in known]
@@ -126,13 +114,6 @@ class MacroSpace(SearchSpace):
             f"se {'/'.join(self.se_modes)}",
         ]
 
-    @property
-    def num_edges(self) -> int:
-        return 0
-
-    def num_layers(self, macro: dict[str, Any] | None = None) -> int:
-        raise InvalidSpace(f"{self.name} is a macro space: it has stages, not cell layers")
-
     def dimensions(
         self, *, free: bool = False, macro: dict[str, Any] | None = None
     ) -> list[Dimension]:
@@ -171,7 +152,7 @@ class MacroSpace(SearchSpace):
             )
         return genotype
 
-    def validate(self, genotype: Genotype, macro: dict[str, Any] | None = None) -> Genotype:
+    def validate(self, genotype: Genotype, macro: dict[str, Any] | None = None) -> MacroGenotype:
         g = self._macro(genotype)
         if g.space != self.name:
             raise InvalidGenotype(f"genotype belongs to space {g.space!r}, not {self.name!r}")
@@ -236,62 +217,7 @@ class MacroSpace(SearchSpace):
     def canonical_key(self, genotype: Genotype) -> str:
         return self.validate(genotype).key
 
-    # -- networks ----------------------------------------------------------------------------
-
-    def config(self, genotype: Genotype, macro: dict[str, Any] | None = None) -> MacroConfig:
-        """The MacroConfig of `genotype` at a size (default: deployed)."""
-        from robnas.models.robust_resnet import PLAIN_BOTTLENECK, ROBUST_BLOCK
-        from robnas.models.wrn import MacroConfig
-
-        g = self._macro(self.validate(genotype))
-        m = self.resolve_macro() if macro is None else macro
-        scale = float(m["depth_scale"])
-        base = tuple(int(c) for c in m["base_channels"])
-        if len(base) != self.stages:
-            raise InvalidSpace(
-                f"{self.name}: base_channels needs {self.stages} entries, got {base}"
-            )
-        depths = tuple(max(1, round(d * scale)) for d in g.depths)
-        base_width = None
-        if g.block in ("bottleneck", "robust"):
-            # a proxy's narrow stages would leave hierarchical slices empty: widen the slices
-            default = cast(
-                int, (ROBUST_BLOCK if g.block == "robust" else PLAIN_BOTTLENECK)["base_width"]
-            )
-            narrowest = min(c * w for c, w in zip(base, g.widths, strict=True))
-            need = math.ceil(160 / narrowest)
-            base_width = need if need > default else None
-        return MacroConfig(
-            depths,
-            g.widths,
-            block=g.block,
-            activation=g.activation,
-            se=g.se,
-            base_width=base_width,
-            stem=int(m["stem"]),
-            base_channels=base,
-        )
-
-    def cost(
-        self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> Cost:
-        """Exact parameters and MACs of the built network, without building it."""
-        from robnas.data.datasets import dataset_info
-        from robnas.models.scaling import macro_cost
-
-        info = dataset_info(dataset)
-        return macro_cost(self.config(genotype, macro), info.num_classes, info.image_size)
-
-    def num_params(
-        self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> int:
-        return self.cost(genotype, macro, dataset).params
-
-    def flops(
-        self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> int:
-        """Multiply-adds of one image (what `robnas arch info` and count_flops report)."""
-        return self.cost(genotype, macro, dataset).macs
+    # -- costs -------------------------------------------------------------------------------
 
     def smallest(self) -> list[Genotype]:
         """The cheapest genotype of each block/SE/activation (costs grow with depth and width)."""
@@ -303,31 +229,5 @@ class MacroSpace(SearchSpace):
             for s in self.se_modes
         ]
 
-    def min_params(self, macro: dict[str, Any] | None = None, dataset: str = "cifar10") -> int:
-        return min(self.num_params(g, macro, dataset) for g in self.smallest())
-
-    def min_flops(self, macro: dict[str, Any] | None = None, dataset: str = "cifar10") -> int:
-        return min(self.flops(g, macro, dataset) for g in self.smallest())
-
-    def build(
-        self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> nn.Module:
-        from robnas.data.datasets import dataset_info
-        from robnas.models.wrn import build_macro
-
-        info = dataset_info(dataset)
-        return build_macro(self.config(genotype, macro), info.num_classes, info.mean, info.std)
-
-    def build_supernet(
-        self, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> nn.Module:
-        raise InvalidSpace(
-            f"{self.name} is a macro space without a supernet; `robnas search --space {self.name}` "
-            "trains each candidate at a small proxy instead"
-        )
-
     def __repr__(self) -> str:
         return f"MacroSpace({self.name!r}, {self.stages} stages, {self.size:,} networks)"
-
-
-SPACE_KINDS["macro"] = MacroSpace

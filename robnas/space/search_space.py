@@ -1,415 +1,30 @@
-"""SearchSpace: a cell space read from TOML, with sampling, mutation, encoding and sizing."""
+"""Search spaces by name: the built-in TOML files (search_spaces/) or a user's file, read as a
+cell space (cell.py) or, with `kind = "macro"`, a macro space (macro.py). Both implement the
+`SearchSpace` protocol (base.py)."""
 
 from __future__ import annotations
 
 import functools
-import itertools
-import json
 import sys
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from torch import nn
-
-from robnas.errors import InvalidGenotype, InvalidSpace, UnknownName, unknown_name
-from robnas.genotype import NONE, Cell, Edge, Genotype, edge_from_str, edge_to_str, split_nodes
-from robnas.ops import OPS
-from robnas.specs import Size
+from robnas.errors import InvalidSpace, UnknownName
+from robnas.space.base import Dimension, SearchSpace
+from robnas.space.cell import CellSpace
+from robnas.space.macro import MacroSpace
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-# Macro keys each network family understands, with their defaults when a space omits them.
-FAMILY_MACRO: dict[str, dict[str, Any]] = {
-    "darts": {"C": 36, "layers": 20, "stem_multiplier": 3, "normalize": False, "affine": False},
-    "nb201": {"C": 16, "N": 5, "normalize": True, "affine": True},
+#: Space classes by the TOML `kind` field.
+SPACE_KINDS: dict[str, type[CellSpace] | type[MacroSpace]] = {
+    "cell": CellSpace,
+    "macro": MacroSpace,
 }
-FAMILY_INPUTS = {"darts": 2, "nb201": 1}
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One categorical choice: the op set of one edge of one cell."""
-
-    name: str
-    choices: tuple[str, ...]
-
-
-class SearchSpace:
-    #: "cell" (this class) or "macro" (robnas.space.macro.MacroSpace: whole networks)
-    kind = "cell"
-
-    def __init__(self, data: dict[str, Any], source: str) -> None:
-        def need(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
-            if key not in table:
-                raise InvalidSpace(f"{source}: missing field '{where}{key}'")
-            value = table[key]
-            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                raise InvalidSpace(
-                    f"{source}: field '{where}{key}' must be {kind.__name__}, got {value!r}"
-                )
-            return value
-
-        self.source = source
-        self.name: str = need(data, "name", str, "")
-        self.description: str = data.get("description", "")
-        cell = need(data, "cell", dict, "")
-        self.inputs: int = need(cell, "inputs", int, "cell.")
-        self.nodes: int = need(cell, "nodes", int, "cell.")
-        self.edge_kind: str = need(cell, "edge", str, "cell.")
-        ops = need(cell, "ops", list, "cell.")
-        self.output: str = cell.get("output", "concat")
-        macro = need(data, "macro", dict, "")
-        self.family: str = need(macro, "family", str, "macro.")
-
-        if self.inputs < 1 or self.nodes < 1:
-            raise InvalidSpace(f"{source}: cell.inputs and cell.nodes must be at least 1")
-        if self.edge_kind not in ("subset", "choice"):
-            raise InvalidSpace(
-                f"{source}: cell.edge must be 'subset' or 'choice', got {self.edge_kind!r}"
-            )
-        if self.output not in ("concat", "last"):
-            raise InvalidSpace(
-                f"{source}: cell.output must be 'concat' or 'last', got {self.output!r}"
-            )
-        for op in ops:
-            if op != NONE and op not in OPS:
-                raise InvalidSpace(
-                    f"{source}: cell.ops has unknown op {op!r}; known: {', '.join(OPS.names())}"
-                )
-        if NONE in ops and self.edge_kind == "subset":
-            raise InvalidSpace(
-                f"{source}: cell.ops must not list 'none' for subset edges (the empty set is none)"
-            )
-        if len(set(ops)) != len(ops) or not [op for op in ops if op != NONE]:
-            raise InvalidSpace(f"{source}: cell.ops must be distinct and name at least one op")
-        if self.family not in FAMILY_MACRO:
-            raise InvalidSpace(
-                f"{source}: macro.family must be one of {sorted(FAMILY_MACRO)}, got {self.family!r}"
-            )
-        if self.inputs != FAMILY_INPUTS[self.family]:
-            raise InvalidSpace(
-                f"{source}: macro.family {self.family!r} needs cell.inputs = {FAMILY_INPUTS[self.family]}"
-            )
-        #: Op names that can be active on an edge ('none' is the empty set, never listed here).
-        self.ops: tuple[str, ...] = tuple(op for op in ops if op != NONE)
-        self.allows_none = self.edge_kind == "subset" or NONE in ops
-        self.macro: dict[str, Any] = {**FAMILY_MACRO[self.family], **macro}
-        self.macro.pop("family")
-        self._check_macro_keys(macro, "macro.")
-        self.sizes: dict[str, dict[str, Any]] = read_sizes(data, source)
-        for size, values in self.sizes.items():
-            self._check_macro_keys(values, f"sizes.{size}.")
-
-    def _check_macro_keys(self, values: dict[str, Any], where: str) -> None:
-        known = set(FAMILY_MACRO[self.family]) | {"family"}
-        for key in values:
-            if key not in known:
-                raise InvalidSpace(
-                    f"{self.source}: unknown field '{where}{key}'; known: {', '.join(sorted(known))}"
-                )
-
-    # -- structure ---------------------------------------------------------------------------
-
-    @property
-    def num_edges(self) -> int:
-        return sum(self.inputs + i for i in range(self.nodes))
-
-    @functools.cached_property
-    def edge_choices(self) -> tuple[Edge, ...]:
-        """Every op set an edge may hold: none (if allowed), single ops, then larger subsets."""
-        choices: list[Edge] = [frozenset()] if self.allows_none else []
-        sizes = range(1, len(self.ops) + 1) if self.edge_kind == "subset" else [1]
-        for size in sizes:
-            choices.extend(frozenset(c) for c in itertools.combinations(self.ops, size))
-        return tuple(choices)
-
-    @property
-    def size(self) -> int:
-        """The number of distinct cells."""
-        return len(self.edge_choices) ** self.num_edges
-
-    def resolve_size(
-        self, size: Size | None = None, *, base: dict[str, Any] | None = None, **overrides: Any
-    ) -> dict[str, Any]:
-        """The macro of a size, for every command that builds a network: `base` (default the
-        space's `[macro]`), then the size's table of `[sizes]`, then its counts, then any
-        `overrides` (None: not given). A size the user names must exist; a preset's default
-        size (`size.fallback`) the space lacks leaves `base` as it is (nb201 has no `small`:
-        `--preset small` builds its default size in every command)."""
-        macro = dict(self.macro if base is None else base)
-        name = None if size is None else size.name
-        if size is not None and size.fallback and name not in self.sizes:
-            name = None  # a preset's default size this space does not have
-        if name is not None:
-            if name not in self.sizes:
-                raise UnknownName(
-                    f"{unknown_name('size', name, self.sizes)} (the sizes of space {self.name})"
-                )
-            macro.update(self.sizes[name])
-        given = [*(size.counts if size is not None else ()), *overrides.items()]
-        for key, value in given:
-            if value is None:
-                continue
-            if key not in macro:
-                raise InvalidSpace(
-                    f"macro option {key!r} does not apply to space {self.name!r}; known: {', '.join(sorted(macro))}"
-                )
-            macro[key] = value
-        return macro
-
-    def resolve_macro(self, size: str | None = None, **overrides: Any) -> dict[str, Any]:
-        """`resolve_size` by a size name and keyword overrides (None: not given)."""
-        return self.resolve_size(None if size is None else Size(size), **overrides)
-
-    def num_layers(self, macro: dict[str, Any] | None = None) -> int:
-        """Cells in the network: a cell-free genotype has this many cells."""
-        m = self.resolve_macro() if macro is None else macro
-        return int(m["layers"]) if self.family == "darts" else 3 * int(m["N"])
-
-    # -- genotypes ---------------------------------------------------------------------------
-
-    def validate(self, genotype: Genotype, macro: dict[str, Any] | None = None) -> Genotype:
-        if genotype.space != self.name:
-            raise InvalidGenotype(
-                f"genotype belongs to space {genotype.space!r}, not {self.name!r}"
-            )
-        # The cell count of a cell-free genotype depends on the macro size, checked when given.
-        layers = self.num_layers(macro) if macro is not None else len(genotype.cells)
-        if len(genotype.cells) not in (1, layers):
-            raise InvalidGenotype(
-                f"{len(genotype.cells)} cells: a {self.name} genotype has 1 shared cell or {layers} (one per layer)"
-            )
-        for c, cell in enumerate(genotype.cells):
-            if len(cell) != self.nodes:
-                raise InvalidGenotype(
-                    f"cell {c} has {len(cell)} nodes; {self.name} cells have {self.nodes}"
-                )
-            for i, node in enumerate(cell):
-                if len(node) != self.inputs + i:
-                    raise InvalidGenotype(
-                        f"cell {c} node {i} has {len(node)} inputs; it needs {self.inputs + i}"
-                    )
-                for j, edge in enumerate(node):
-                    for op in edge:
-                        if op not in self.ops:
-                            raise InvalidGenotype(
-                                f"cell {c} node {i} edge from {j}: unknown op {op!r}; ops: {', '.join(self.ops)}"
-                            )
-                    if edge not in self.edge_choices:
-                        raise InvalidGenotype(
-                            f"cell {c} node {i} edge from {j}: {edge_to_str(edge)!r} is not allowed ({self.edge_kind} edges)"
-                        )
-        return genotype
-
-    def parse(self, arch: Genotype | str | dict[str, Any] | Sequence[Any]) -> Genotype:
-        """A genotype from an object, canonical string, bare cell string, JSON, or RobNet bit codes."""
-        if isinstance(arch, Genotype):
-            return self.validate(arch)
-        if isinstance(arch, dict):
-            return self.validate(Genotype.from_dict(arch))
-        if isinstance(arch, str):
-            text = arch.strip()
-            if text.startswith("{"):
-                return self.validate(Genotype.from_dict(json.loads(text)))
-            return self._parse_text(text)
-        return self._parse_codes(arch)
-
-    def _parse_text(self, text: str) -> Genotype:
-        """A genotype string of this space's own form (other spaces override this)."""
-        if "|" in text or ":" in text:
-            return self.validate(Genotype.from_str(text, self.name))
-        return self._parse_codes([cell.split(",") for cell in text.split(";")])
-
-    def _parse_codes(self, arch: Sequence[Any]) -> Genotype:
-        """RobNet's 2-bit edge codes: one flat list (one cell) or one list per cell."""
-        codes = [list(cell) if not isinstance(cell, str) else [cell] for cell in arch]
-        if codes and all(len(c) == 1 for c in codes):  # one flat list of codes = one cell
-            codes = [[c[0] for c in codes]]
-        return self.validate(Genotype.from_codes(self.name, codes, self.ops, self.inputs))
-
-    def cell_from_edges(self, edges: Sequence[Edge]) -> Cell:
-        if len(edges) != self.num_edges:
-            raise InvalidGenotype(
-                f"{len(edges)} edges given; {self.name} cells have {self.num_edges}"
-            )
-        return split_nodes(edges, self.inputs)
-
-    def sample(
-        self, rng: np.random.Generator, *, free: bool = False, macro: dict[str, Any] | None = None
-    ) -> Genotype:
-        """Uniform over the space (each edge uniform over its choices, as RobNet samples)."""
-        cells = self.num_layers(macro) if free else 1
-        choices = self.edge_choices
-        return Genotype(
-            self.name,
-            tuple(
-                self.cell_from_edges(
-                    [choices[i] for i in rng.integers(len(choices), size=self.num_edges)]
-                )
-                for _ in range(cells)
-            ),
-        )
-
-    def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:
-        """Change the op set of one uniformly chosen edge of one cell to a different choice."""
-        c = int(rng.integers(len(genotype.cells)))
-        e = int(rng.integers(self.num_edges))
-        edges = genotype.edges(c)
-        others = [ch for ch in self.edge_choices if ch != edges[e]]
-        edges[e] = others[int(rng.integers(len(others)))]
-        return self._replace_cell(genotype, c, edges)
-
-    def neighbours(self, genotype: Genotype) -> list[Genotype]:
-        """All genotypes that differ in exactly one edge of one cell."""
-        result = []
-        for c in range(len(genotype.cells)):
-            for e, current in enumerate(genotype.edges(c)):
-                for choice in self.edge_choices:
-                    if choice != current:
-                        edges = genotype.edges(c)
-                        edges[e] = choice
-                        result.append(self._replace_cell(genotype, c, edges))
-        return result
-
-    def _replace_cell(self, genotype: Genotype, c: int, edges: list[Edge]) -> Genotype:
-        cells = list(genotype.cells)
-        cells[c] = self.cell_from_edges(edges)
-        return Genotype(self.name, tuple(cells))
-
-    # -- isomorphism -------------------------------------------------------------------------
-
-    def canonical(self, genotype: Genotype) -> str:
-        """One string per isomorphism class: a query is the first evaluation of a class."""
-        from robnas.space.canonical import canonical_form
-
-        return canonical_form(self, genotype)
-
-    def canonical_key(self, genotype: Genotype) -> str:
-        """A short stable key of the isomorphism class (for storage and caches)."""
-        from robnas.space.canonical import canonical_key
-
-        return canonical_key(self, genotype)
-
-    # -- flat encodings ----------------------------------------------------------------------
-
-    def dimensions(
-        self, *, free: bool = False, macro: dict[str, Any] | None = None
-    ) -> list[Dimension]:
-        """A fixed flat list of categorical choices (no conditionals), one per edge per cell."""
-        cells = self.num_layers(macro) if free else 1
-        labels = tuple(edge_to_str(ch) for ch in self.edge_choices)
-        names = [f"n{i}_{j}" for i in range(self.nodes) for j in range(self.inputs + i)]
-        return [
-            Dimension(f"c{c}_{name}" if free else name, labels)
-            for c in range(cells)
-            for name in names
-        ]
-
-    def encode(self, genotype: Genotype) -> list[str]:
-        return [edge_to_str(edge) for c in range(len(genotype.cells)) for edge in genotype.edges(c)]
-
-    def decode(self, values: Sequence[str]) -> Genotype:
-        if len(values) % self.num_edges:
-            raise InvalidGenotype(
-                f"{len(values)} values do not split into cells of {self.num_edges} edges"
-            )
-        edges = [edge_from_str(v) for v in values]
-        cells = tuple(
-            self.cell_from_edges(edges[i : i + self.num_edges])
-            for i in range(0, len(edges), self.num_edges)
-        )
-        return self.validate(Genotype(self.name, cells))
-
-    def onehot(self, genotype: Genotype) -> np.ndarray:
-        """0/1 vector over (cell, edge, op): the numeric encoding for surrogates and regressions."""
-        return np.array(
-            [
-                op in edge
-                for c in range(len(genotype.cells))
-                for edge in genotype.edges(c)
-                for op in self.ops
-            ],
-            dtype=np.float32,
-        )
-
-    def density(self, genotype: Genotype) -> float:
-        """Active (edge, op) pairs over all (edge, op) pairs, averaged over the cells."""
-        return float(self.onehot(genotype).mean())
-
-    def edge_density(self, genotype: Genotype) -> float:
-        """Edges with at least one active op over all edges, averaged over the cells."""
-        edges = [bool(e) for c in range(len(genotype.cells)) for e in genotype.edges(c)]
-        return float(np.mean(edges))
-
-    # -- networks ----------------------------------------------------------------------------
-
-    def build(
-        self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> nn.Module:
-        from robnas.data.datasets import dataset_info
-        from robnas.models.network import FAMILIES
-
-        m = self.resolve_macro() if macro is None else macro
-        self.validate(genotype, m)
-        info = dataset_info(dataset)
-        return FAMILIES[self.family](self, m, genotype, info.num_classes, info.mean, info.std)
-
-    def build_supernet(
-        self, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> nn.Module:
-        """Every op of every edge built once; `forward(x, genotype)` runs one path."""
-        from robnas.data.datasets import dataset_info
-        from robnas.models.network import FAMILIES
-
-        m = self.resolve_macro() if macro is None else macro
-        info = dataset_info(dataset)
-        return FAMILIES[self.family](self, m, None, info.num_classes, info.mean, info.std)
-
-    def num_params(
-        self, genotype: Genotype, macro: dict[str, Any] | None = None, dataset: str = "cifar10"
-    ) -> int:
-        """Parameter count without building: fixed part plus a per-(layer, edge, op) table."""
-        from robnas.space.sizing import param_table
-
-        m = self.resolve_macro() if macro is None else macro
-        self.validate(genotype, m)
-        table = param_table(self, m, dataset)
-        return table.count(genotype)
-
-    def min_params(self, macro: dict[str, Any] | None = None, dataset: str = "cifar10") -> int:
-        """The smallest parameter count any genotype of the space reaches at this macro size."""
-        from robnas.space.sizing import param_table
-
-        m = self.resolve_macro() if macro is None else macro
-        return param_table(self, m, dataset).minimum()
-
-    def __repr__(self) -> str:
-        return f"SearchSpace({self.name!r}, {self.num_edges} edges, ops={list(self.ops)})"
-
-
-def read_sizes(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
-    """A space file's `[sizes]` tables. Files written before sizes had their own name called
-    them `[presets]`: those are read as sizes, with a warning to rename them."""
-    if "presets" not in data:
-        return dict(data.get("sizes", {}))
-    if "sizes" in data:
-        raise InvalidSpace(
-            f"{source} has both [sizes] and [presets] tables; rename [presets] to [sizes]"
-        )
-    warnings.warn(
-        f"{source}: [presets.NAME] tables are sizes now; rename them to [sizes.NAME]",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return dict(data["presets"])
 
 
 def _load_toml(path: Path, source: str) -> SearchSpace:
@@ -422,21 +37,12 @@ def _load_toml(path: Path, source: str) -> SearchSpace:
     return _from_data(data, source)
 
 
-#: Space classes by the TOML `kind` field; other modules of this package add theirs (space/macro.py
-#: registers "macro" when robnas.space is imported), so this base module imports none of them.
-SPACE_KINDS: dict[str, type[SearchSpace]] = {}
-
-
 def _from_data(data: dict[str, Any], source: str) -> SearchSpace:
     """A cell space, or another kind's (`kind = "macro"`: search_spaces/wrn.toml)."""
     kind = data.get("kind", "cell")
-    if kind != "cell":
-        if kind not in SPACE_KINDS:
-            raise InvalidSpace(
-                f"{source}: unknown kind {kind!r}; known: cell, {', '.join(SPACE_KINDS)}"
-            )
-        return SPACE_KINDS[kind](data, source)
-    return SearchSpace(data, source)
+    if kind not in SPACE_KINDS:
+        raise InvalidSpace(f"{source}: unknown kind {kind!r}; known: {', '.join(SPACE_KINDS)}")
+    return SPACE_KINDS[kind](data, source)
 
 
 def _builtin_dir() -> Any:
@@ -449,7 +55,7 @@ def space_names() -> list[str]:
 
 @functools.cache
 def get_space(name_or_path: str) -> SearchSpace:
-    """A built-in space by name (`darts`, `nb201`), or a user's TOML file by path."""
+    """A built-in space by name (`darts`, `nb201`, `wrn`), or a user's TOML file by path."""
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text:
         path = Path(text)
@@ -464,3 +70,32 @@ def get_space(name_or_path: str) -> SearchSpace:
         )
     entry = _builtin_dir() / f"{text.lower()}.toml"
     return _from_data(tomllib.loads(entry.read_text()), f"{text.lower()}.toml")
+
+
+def get_cell_space(name_or_path: str) -> CellSpace:
+    """`get_space` for code that needs cells (supernets, canonical cell forms, drawings): a
+    macro space is refused with a one-line error."""
+    return cell_space(get_space(name_or_path))
+
+
+def cell_space(space: SearchSpace) -> CellSpace:
+    """`space` as a cell space; a macro space (whole networks, no cells) is refused."""
+    if not isinstance(space, CellSpace):
+        raise InvalidSpace(
+            f"{space.name} is a macro space of whole networks, without cells or a supernet; use a "
+            f"cell space here (darts, nb201), or `robnas search --space {space.name}`, which "
+            "trains each candidate at a small proxy"
+        )
+    return space
+
+
+__all__ = [
+    "CellSpace",
+    "Dimension",
+    "MacroSpace",
+    "SearchSpace",
+    "cell_space",
+    "get_cell_space",
+    "get_space",
+    "space_names",
+]

@@ -16,8 +16,10 @@ import numpy as np
 
 from robnas.errors import BudgetError, ConfigError
 from robnas.genotype import Genotype
+from robnas.models.sizing import min_params, num_params
 from robnas.result import Result, signed_score
 from robnas.space.search_space import SearchSpace
+from robnas.specs import format_count
 
 Feasible = Callable[[Genotype], bool]
 DIRECTIONS = ("maximize", "minimize")
@@ -33,17 +35,15 @@ def make_budget_predicate(
     """`num_params(g, macro) <= budget` at the final macro size; checks the space minimum first."""
     if budget is None:
         return _always
-    minimum = space.min_params(macro, dataset)
+    minimum = min_params(space, macro, dataset)
     if budget < minimum:
-        from robnas.space.budget import format_count
-
         raise BudgetError(
             f"budget {format_count(budget)} is below the smallest {space.name} network at this size "
             f"({format_count(minimum)} = {minimum} parameters); raise --budget or pick a smaller --final-size"
         )
 
     def feasible(genotype: Genotype) -> bool:
-        return space.num_params(genotype, macro, dataset) <= budget
+        return num_params(space, genotype, macro, dataset) <= budget
 
     return feasible
 

@@ -23,7 +23,7 @@ built, no data read), so any strategy or ranker can use them at no query cost:
 Cells with two inputs (darts) count paths from either input; a concat output (darts) makes
 every intermediate node an output. A cell-free genotype (one cell per layer) gets the mean of
 its cells' graph statistics. `onehot=True` appends the space's positional one-hot encoding
-(`SearchSpace.onehot`): graph statistics are isomorphism-invariant, some objectives are not.
+(`CellSpace.onehot`): graph statistics are isomorphism-invariant, some objectives are not.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from robnas.genotype import Cell, Genotype
-
-if TYPE_CHECKING:
-    from robnas.space.search_space import SearchSpace
+from robnas.indicators.structure import genotype_flops
+from robnas.models.sizing import num_params
+from robnas.space.cell import CellSpace
 
 #: per-subset statistics, in order
 SUBSET_STATS = ("edges", "paths", "min_len", "max_len", "out_in", "in_out")
@@ -60,7 +60,7 @@ class CellFeatures:
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: CellSpace,
         *,
         macro: dict[str, Any] | None = None,
         dataset: str = "cifar10",
@@ -115,10 +115,8 @@ class CellFeatures:
         cells = np.stack([cell_stats(self.space, cell) for cell in genotype.cells]).mean(axis=0)
         parts = [cells]
         if self.macro is not None:
-            size = [float(self.space.num_params(genotype, self.macro, self.dataset))]
+            size = [float(num_params(self.space, genotype, self.macro, self.dataset))]
             if self.flops:
-                from robnas.indicators.structure import genotype_flops
-
                 size.append(float(genotype_flops(self.space, genotype, self.macro, self.dataset)))
             parts.append(np.array(size))
         if self.onehot:
@@ -129,7 +127,7 @@ class CellFeatures:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def cell_stats(space: SearchSpace, cell: Cell) -> np.ndarray:
+def cell_stats(space: CellSpace, cell: Cell) -> np.ndarray:
     """The graph statistics of one cell (every feature but the size and one-hot columns);
     cached, shared by every `CellFeatures` of the space. Read-only."""
     inputs, n = space.inputs, space.inputs + space.nodes

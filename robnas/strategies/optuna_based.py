@@ -16,6 +16,7 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
@@ -140,7 +141,6 @@ class OptunaStrategy(Strategy):
             raise ConfigError(
                 f"state of {state.get('name')!r} seed {state.get('seed')} given to {self.name!r} seed {self.seed}"
             )
-        import numpy as np
 
         self.rng = np.random.default_rng(self.seed)
         self.scores, self.seen, self.num_told = {}, set(), 0

@@ -41,10 +41,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 
 from robnas.errors import ConfigError
 from robnas.genotype import Genotype
 from robnas.result import Result
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import cell_space
 from robnas.strategies.base import Strategy, _always
 from robnas.strategies.features import CellFeatures
 
@@ -100,7 +103,7 @@ class TreeEnsemble:
         self.members_: list[Any] = []
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> TreeEnsemble:
-        from sklearn.tree import DecisionTreeRegressor
+        from sklearn.tree import DecisionTreeRegressor  # heavy: loaded when a model is fitted
 
         seeds = np.random.default_rng(self.seed).integers(2**31 - 1, size=self.trees)
         x = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype: checked once here
@@ -126,8 +129,6 @@ class TreeEnsemble:
 
 
 def _normal_ei(gap: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    from scipy.stats import norm
-
     sigma = np.maximum(sigma, 1e-9)
     z = gap / sigma
     return np.asarray(gap * norm.cdf(z) + sigma * norm.pdf(z))
@@ -135,6 +136,7 @@ def _normal_ei(gap: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 class Predictor(Strategy):
     name = "predictor"
+    space: CellSpace
 
     def __init__(
         self,
@@ -154,7 +156,7 @@ class Predictor(Strategy):
         patience: int | None = None,
         **kw: Any,
     ) -> None:
-        super().__init__(space, **kw)
+        super().__init__(cell_space(space), **kw)
         if num_init < 2:
             raise ValueError("num_init must be at least 2")
         if pool_size < 1 or parents < 1 or trees < 2 or signal_shortlist < 1:
@@ -175,7 +177,7 @@ class Predictor(Strategy):
         self.max_features = max_features
         if feature_macro is None:
             feature_macro = space.resolve_macro("paper" if "paper" in space.sizes else None)
-        self.features = CellFeatures(space, macro=feature_macro, onehot=True)
+        self.features = CellFeatures(self.space, macro=feature_macro, onehot=True)
         self.signals = signals
         self.signal_shortlist = signal_shortlist
         if patience is not None and patience < 1:

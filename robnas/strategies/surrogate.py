@@ -30,7 +30,8 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.stats import norm
 
 from robnas.genotype import Genotype, edge_to_str
-from robnas.space.search_space import SearchSpace
+from robnas.space.cell import CellSpace
+from robnas.space.search_space import cell_space
 from robnas.strategies.base import Strategy, _always
 
 THETAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -39,7 +40,7 @@ NOISES = (1e-4, 1e-3, 1e-2, 1e-1)
 MIXES = (0.0, 0.5, 1.0)
 
 
-def path_vocabulary(space: SearchSpace) -> dict[tuple[int, tuple[str, ...]], int]:
+def path_vocabulary(space: CellSpace) -> dict[tuple[int, tuple[str, ...]], int]:
     """Every (cell input, op sequence) an input-to-output path can carry, BANANAS-style."""
     longest = space.nodes if space.output == "concat" else space.nodes
     vocab: dict[tuple[int, tuple[str, ...]], int] = {}
@@ -50,7 +51,7 @@ def path_vocabulary(space: SearchSpace) -> dict[tuple[int, tuple[str, ...]], int
     return vocab
 
 
-def path_counts(space: SearchSpace, genotype: Genotype, vocab: dict[Any, int]) -> np.ndarray:
+def path_counts(space: CellSpace, genotype: Genotype, vocab: dict[Any, int]) -> np.ndarray:
     """How many input-to-output paths carry each op sequence; isomorphic cells mostly agree."""
     out = np.zeros(len(vocab) * len(genotype.cells), dtype=np.float64)
     outputs = (
@@ -76,7 +77,7 @@ def path_counts(space: SearchSpace, genotype: Genotype, vocab: dict[Any, int]) -
 
 
 @functools.lru_cache(maxsize=8)
-def _enumerated_space(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _enumerated_space(space: CellSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Codes, one-hot and path features and isomorph class ids of every shared cell of a small
     space (computed once, shared by all runs)."""
     k, e = len(space.edge_choices), space.num_edges
@@ -95,7 +96,7 @@ Features = tuple[np.ndarray, np.ndarray]  # (one-hot edge choices, path counts)
 
 
 @functools.lru_cache(maxsize=8)
-def _enumerated_f64(space: SearchSpace) -> tuple[Features, np.ndarray]:
+def _enumerated_f64(space: CellSpace) -> tuple[Features, np.ndarray]:
     """The enumerated features as float64 (numpy would cast them in every product) and their
     squared path norms (as float32 sums, exactly what `_distance` computed from them)."""
     _, onehot, paths, _ = _enumerated_space(space)
@@ -127,6 +128,7 @@ def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
 
 class Surrogate(Strategy):
     name = "surrogate"
+    space: CellSpace
 
     def __init__(
         self,
@@ -138,7 +140,7 @@ class Surrogate(Strategy):
         pool_size: int = 1000,
         **kw: Any,
     ) -> None:
-        super().__init__(space, **kw)
+        super().__init__(cell_space(space), **kw)
         if num_init < 2:
             raise ValueError("num_init must be at least 2")
         self.num_init = num_init

@@ -29,15 +29,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from robnas.attacks import Attack, make_attack, parse_eps
 from robnas.attacks.suite import RobustnessSuite
 from robnas.config import TrainConfig, get_preset, with_overrides
+from robnas.data.datasets import load_dataset, split_train_val
 from robnas.errors import ConfigError
 from robnas.io import atomic_write_text
+from robnas.models.resolve import resolve_arch
+from robnas.models.switches import SWITCHES, canonical_name, networks, resolve_switches
 from robnas.specs import DEFAULT_EPS
+from robnas.studies.plot import plot_png
+from robnas.training.loop import train
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,6 @@ METRICS = ("success_rate", "seconds_per_image", "one_minus_ssim")
 
 def default_grid() -> list[str]:
     """Each study network in its standard form, then with each of its switches flipped alone."""
-    from robnas.models.switches import SWITCHES, canonical_name, networks
 
     names: list[str] = []
     for base in STUDY_NETWORKS:
@@ -64,7 +69,6 @@ def default_grid() -> list[str]:
 
 def parse_models(text: str | Sequence[str] | None) -> list[str]:
     """Canonical names of a comma list (None: the default grid); one-line errors name the bad one."""
-    from robnas.models.switches import resolve_switches
 
     if text is None:
         return default_grid()
@@ -215,8 +219,6 @@ class Study:
                 )
 
     def run(self) -> list[dict[str, Any]]:
-        from robnas.data.datasets import load_dataset, split_train_val
-
         s = self.settings
         validate(s)
         self.check_folder()
@@ -260,10 +262,6 @@ class Study:
         return [self.rows[m] for m in self.settings.models if m in self.rows]
 
     def _one(self, name: str, train_data: Any, val_data: Any, test: Any) -> dict[str, Any]:
-        from robnas.models.resolve import resolve_arch
-        from robnas.models.switches import resolve_switches
-        from robnas.training.loop import train
-
         s = self.settings
         cfg = s.train_config()
         spec = resolve_arch(name, s.dataset)
@@ -304,13 +302,11 @@ def table_columns(attacks: Sequence[str]) -> list[str]:
 
 def write_table(rows: list[dict[str, Any]], out: Path, attacks: Sequence[str]) -> None:
     """modifications.csv, modifications.md and modifications.png in `out`."""
-    import pandas as pd
 
     cols = table_columns(attacks)
     frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     atomic_write_text(out / "modifications.csv", frame.to_csv(index=False))
     atomic_write_text(out / "modifications.md", markdown(rows, attacks))
-    from robnas.studies.plot import plot_png
 
     plot_png(rows, attacks, out / "modifications.png")
 

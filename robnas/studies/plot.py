@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from robnas.io import atomic_write_bytes
 
 
 def plot_png(rows: list[dict[str, Any]], attacks: Sequence[str], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     names = [r["model"] for r in rows]
     fig = Figure(figsize=(max(6.0, 0.7 * len(names) + 2), 7), layout="constrained")
     FigureCanvasAgg(fig)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 
@@ -45,8 +46,6 @@ class Ranks:
     def sum(self, values: Tensor) -> Tensor:
         """All-reduce (sum) over ranks; identity in one process."""
         if self.world > 1:
-            import torch.distributed as dist
-
             dist.all_reduce(values, op=dist.ReduceOp.SUM)
         return values
 
@@ -54,7 +53,6 @@ class Ranks:
         """Rank 0's `obj` on every rank."""
         if self.world == 1:
             return obj
-        import torch.distributed as dist
 
         box = [obj]
         dist.broadcast_object_list(box, src=0)
@@ -69,8 +67,6 @@ class Ranks:
 
     def barrier(self) -> None:
         if self.world > 1:
-            import torch.distributed as dist
-
             dist.barrier()
 
 
@@ -79,7 +75,6 @@ def join(device: torch.device) -> Ranks:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Ranks()
-    import torch.distributed as dist
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

@@ -37,6 +37,7 @@ from robnas.config import TrainConfig
 from robnas.data.datasets import ImageData, batches
 from robnas.device import DevicePolicy, device_policy, resolve_device
 from robnas.errors import CheckpointError, ConfigError
+from robnas.io import atomic_write_text
 from robnas.models.samplers import PathSampler, make_sampler
 from robnas.models.supernet import Supernet
 from robnas.training.distributed import Ranks, join, shard_generators, wrap
@@ -160,8 +161,6 @@ def _identity(model: nn.Module, spec: Any) -> dict[str, Any]:
 
 
 def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
-    from robnas.io import atomic_write_text
-
     rows = [",".join(CSV_COLUMNS)]
     rows += [",".join(f"{row.get(c, float('nan')):.6g}" for c in CSV_COLUMNS) for row in history]
     atomic_write_text(path, "\n".join(rows) + "\n")
