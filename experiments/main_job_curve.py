@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = main_job_settings(str(args.data), args.seed)
     data_spec = settings.data
     if args.train_size is not None:
-        data_spec = DataSpec(data_spec.dataset, data_spec.data_dir, args.train_size, data_spec.val_size)
+        data_spec = DataSpec(
+            data_spec.dataset, data_spec.data_dir, args.train_size, data_spec.val_size
+        )
     cfg = settings.train
     space = get_space(settings.space)
     macro = dict(settings.search_macro)
@@ -196,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     write_rows(path, rows)
     record = {
-        "command": "python experiments/main_job_curve.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python experiments/main_job_curve.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "train_images": len(train_data),
         "val_images": min(cfg.val_size, len(val_data)),
         "steps": steps,

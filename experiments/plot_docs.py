@@ -30,9 +30,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from robnas.io import atomic_write_bytes  # noqa: E402
+from robnas.objectives.scores import score, score_within  # noqa: E402
 from robnas.ranking.metrics import kendall, kendall_within  # noqa: E402
 from robnas.ranking.report import params_then_mean_rank  # noqa: E402
-from robnas.ranking.scores import score, score_within  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"
@@ -69,10 +69,7 @@ def ranking_third_draw(results: Path) -> Path:
         [score_within(n, p) for n, p in zip(table["naswot"], table["paths_nopool"], strict=True)]
     )
     scalar = np.array(
-        [
-            score(*cell)
-            for cell in zip(params, table["naswot"], table["paths_nopool"], strict=True)
-        ]
+        [score(*cell) for cell in zip(params, table["naswot"], table["paths_nopool"], strict=True)]
     )
     rng = np.random.default_rng(0)  # jitter for the discrete robust_score only (display)
     robust = table["robust_score"].to_numpy()
@@ -125,7 +122,9 @@ def main_job_curve(results: Path) -> Path:
     top.plot(steps["fraction"], steps["train_loss"], color="0.7", lw=0.6, label="one step")
     top.plot(steps["fraction"], smooth, color="C0", lw=1.5, label="mean of 5 reports")
     top.set_ylabel("training loss")
-    top.text(clean_end / 2, 0.97, "clean", ha="center", va="top", transform=top.get_xaxis_transform())
+    top.text(
+        clean_end / 2, 0.97, "clean", ha="center", va="top", transform=top.get_xaxis_transform()
+    )
     top.text(
         (clean_end + ramp_end) / 2,
         0.97,
@@ -188,7 +187,9 @@ def oneshot_rank_nb201(results: Path) -> Path:
         ax.set_xlabel("supernet training epochs (clean, C=8 N=1)")
     axes[0].set_ylabel("Kendall tau, 500 NB201 cells")
     axes[0].legend(frameon=False, loc="lower right")
-    fig.suptitle("Does a longer-trained NB201 supernet rank cells? (its clean accuracy as the score)")
+    fig.suptitle(
+        "Does a longer-trained NB201 supernet rank cells? (its clean accuracy as the score)"
+    )
     return save(fig, folder / "training_length.png")
 
 
@@ -248,7 +249,9 @@ def supernet_seeds_nb201(results: Path) -> Path:
     x = np.arange(len(names))
     ax.bar(x - 0.2, alone, 0.4, label="the supernet alone")
     ax.bar(x + 0.2, paired, 0.4, label="params+(supernet,naswot)")
-    ax.axhline(reference, color="k", ls="--", lw=1, label=f"params+naswot, no supernet ({reference:.3f})")
+    ax.axhline(
+        reference, color="k", ls="--", lw=1, label=f"params+naswot, no supernet ({reference:.3f})"
+    )
     ax.set_xticks(x, [n.removeprefix("sn:") for n in names])
     ax.set_ylabel("Kendall tau within equal #params, vs clean")
     ax.set_xlabel("supernet (same recipe, 32 epochs; cli = trained by robnas supernet train)")
@@ -297,7 +300,9 @@ def indicators_nb201(results: Path) -> Path:
         ax.set_title(f"against {attack}@eps")
     axes[0].set_ylabel("Kendall tau, 200 NB201 cells")
     axes[1].legend(frameon=False, fontsize=8)
-    fig.suptitle("Training-free indicators at initialisation (C=16 N=1, 32 images) vs counting parameters")
+    fig.suptitle(
+        "Training-free indicators at initialisation (C=16 N=1, 32 images) vs counting parameters"
+    )
     return save(fig, folder / "indicators_eps.png")
 
 
@@ -399,7 +404,9 @@ def bench_levers(benchmarks: Path) -> Path:
     ax.axvline(1, color="k", lw=0.8)
     for yi, v in zip(y, values, strict=True):
         ax.text(v, yi, f" {v:.2f}x", va="center", fontsize=8)
-    ax.set_xlabel("before / after (> 1: the change is faster), CPU seconds unless the row says wall")
+    ax.set_xlabel(
+        "before / after (> 1: the change is faster), CPU seconds unless the row says wall"
+    )
     ax.set_title("Speed levers of the main job, measured side by side (one thread, loaded machine)")
     return save(fig, folder / "levers.png")
 
@@ -419,7 +426,9 @@ def export_pt2_survey(results: Path) -> Path:
     ax.set_ylabel("seconds to export and verify (loaded machine)")
     ok = int((table["status"] == "ok").sum())
     worst = table["max_abs_diff"].max()
-    ax.set_title(f"torch.export (pt2): {ok} of {len(table)} exported, largest logit difference {worst:g}")
+    ax.set_title(
+        f"torch.export (pt2): {ok} of {len(table)} exported, largest logit difference {worst:g}"
+    )
     ax.legend(frameon=False, fontsize=8)
     return save(fig, folder / "export_pt2_survey.png")
 

@@ -113,8 +113,8 @@ def test_the_hook_serves_committed_figures_where_pages_link_them() -> None:
     assert hook.rewrite_links(text, page_dir) == (
         "![curve](../assets/results/main_job_curve/curve.png) [page](main_job.md)"
     )
-    levers = "![x](../benchmarks/results/bench_levers/levers.png \"t\")"
-    assert hook.rewrite_links(levers, DOCS) == "![x](assets/benchmarks/bench_levers/levers.png \"t\")"
+    levers = '![x](../benchmarks/results/bench_levers/levers.png "t")'
+    assert hook.rewrite_links(levers, DOCS) == '![x](assets/benchmarks/bench_levers/levers.png "t")'
     # tables and pages outside the results folders are left alone
     other = "[run](../experiments/results/main_job/RUN.md) ![a](assets/cell.png)"
     assert hook.rewrite_links(other, DOCS) == other

@@ -32,14 +32,34 @@ def test_markdown_table_reads_the_table_a_report_starts(monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     ("figure", "study", "files", "png"),
     [
-        ("macro_depth_width", "macro_depth_width", ["macro_depth_width.csv"], "macro_depth_width.png"),
-        ("export_pt2_survey", "export_pt2_survey", ["export_pt2_survey.csv"], "export_pt2_survey.png"),
+        (
+            "macro_depth_width",
+            "macro_depth_width",
+            ["macro_depth_width.csv"],
+            "macro_depth_width.png",
+        ),
+        (
+            "export_pt2_survey",
+            "export_pt2_survey",
+            ["export_pt2_survey.csv"],
+            "export_pt2_survey.png",
+        ),
         ("indicators_nb201", "indicators_nb201", ["indicators_nb201.md"], "indicators_eps.png"),
-        ("ranking_third_draw", "ranking_third_draw", ["ranking_third_draw.csv"], "ranking_scatter.png"),
+        (
+            "ranking_third_draw",
+            "ranking_third_draw",
+            ["ranking_third_draw.csv"],
+            "ranking_scatter.png",
+        ),
     ],
 )
 def test_figures_are_drawn_from_the_committed_tables(
-    figure: str, study: str, files: list[str], png: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    figure: str,
+    study: str,
+    files: list[str],
+    png: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     plot = load_experiment("plot_docs", monkeypatch)
     (tmp_path / study).mkdir()
@@ -62,7 +82,9 @@ def test_the_third_draw_figure_reports_the_committed_taus(monkeypatch: pytest.Mo
     assert np.isnan(plot.taus(params, table["clean"].to_numpy(), params)[1])
 
 
-def test_the_curve_figure_reads_curve_csv_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_curve_figure_reads_curve_csv_and_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plot = load_experiment("plot_docs", monkeypatch)
     folder = tmp_path / "main_job_curve"
     folder.mkdir()
@@ -95,7 +117,9 @@ def test_the_recorder_keeps_rows_it_has_and_adds_the_pass_end(
     curve = load_experiment("main_job_curve", monkeypatch)
     path = tmp_path / "curve.csv"
     calls = []
-    rows = [{"kind": "val", "step": "1", "fraction": "0.1", "clean_acc": "0.5", "robust_acc": "0.1"}]
+    rows = [
+        {"kind": "val", "step": "1", "fraction": "0.1", "clean_acc": "0.5", "robust_acc": "0.1"}
+    ]
     callback = curve.recorder(
         rows, 10, [1, 5], lambda: calls.append(1) or {"clean_acc": 0.2, "robust_acc": 0.1},
         lambda: curve.write_rows(path, rows),
@@ -126,7 +150,9 @@ def test_validating_inside_the_pass_leaves_the_training_unchanged(tmp_path: Path
             if validate_inside and p.kind == "step":
                 seen.append(validate(model, data, val, cfg))
 
-        train(model, data, val, cfg, sampler=UniformOpSampler(model.space, seed=3), progress=callback)
+        train(
+            model, data, val, cfg, sampler=UniformOpSampler(model.space, seed=3), progress=callback
+        )
         assert len(seen) == (2 if validate_inside else 0)  # steps 1 and 4 report
         return {k: v.clone() for k, v in model.state_dict().items()}
 
