@@ -28,8 +28,8 @@ from robnas.space.search_space import get_space
 __all__ = ["ASSUMED_MINUTES", "COSTS", "Costs", "SearchEstimate", "search_estimate"]
 
 #: The time each preset's documentation states for the main job (`robnas search --space darts
-#: --budget 5M --preset <name>`), in minutes.
-ASSUMED_MINUTES: dict[str, float] = {"tiny": 12.0}
+#: --budget 5M --preset <name>`), in minutes (experiments/results/main_job/RUN.md).
+ASSUMED_MINUTES: dict[str, float] = {"tiny": 8.0}
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,24 @@ from typing import Any
 from robnas.errors import ConfigError, RobnasError
 
 
+def _file_mode() -> int:
+    """The mode `open()` would give a new file: mkstemp's temp files are 0600, and results must
+    stay readable by the group and others as the user's umask allows (shared clusters)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# read once, at import, so no thread ever sees the umask changed
+FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -52,7 +52,7 @@ def test_one_line_with_the_rate_of_the_first_minute() -> None:
     # + validation 100 + 4 candidates x 50 = 300 units; + the 30 s before training
     assert est.minutes * 60 == pytest.approx(30 + 0.5 * (1500 + 300), rel=1e-6)
     assert (
-        lines[0] == f"estimated {est.minutes:.0f} min on this machine (the tiny preset assumes 12)"
+        lines[0] == f"estimated {est.minutes:.0f} min on this machine (the tiny preset assumes 8)"
     )
     assert seen.count("step") == 101 and seen[0] == "epoch_start"  # the bar sees every report
 

@@ -1,7 +1,7 @@
 """What a user reads points nowhere outside the repository: no folder beside it, no notes kept
-elsewhere, no issue or session numbers. Checked in the package sources (help, errors, comments,
-docstrings), the docs, the changelog, the experiment scripts, the benchmarks and every command's
---help."""
+elsewhere, no issue or session numbers. Checked in the README, the package sources (help, errors,
+comments, docstrings), the docs and their site configuration, the changelog, the experiment
+scripts, the benchmarks and every command's --help."""
 
 from __future__ import annotations
 
@@ -23,9 +23,12 @@ OUTSIDE = re.compile(
 
 
 def _sources() -> Iterator[Path]:
+    yield REPO / "README.md"
+    yield REPO / "mkdocs.yml"
     yield from sorted((REPO / "robnas").rglob("*.py"))
     yield from sorted((REPO / "search_spaces").glob("*.toml"))
     yield from sorted((REPO / "docs").rglob("*.md"))
+    yield from sorted((REPO / "docs").rglob("*.py"))
     yield REPO / "CHANGELOG.md"
     for folder in ("experiments", "benchmarks"):
         for suffix in ("*.py", "*.sh"):

@@ -1,5 +1,5 @@
 """experiments/results/ holds one folder per study, each with a RUN.md; every results path the
-README, the package, the tests and the experiment scripts name exists."""
+README, the changelog, the docs, the package, the tests and the experiment scripts name exists."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def _expand(pattern: str) -> list[str]:
 
 
 def _mentions() -> list[tuple[str, str]]:
-    sources = [REPO / "README.md"]
-    for folder in ("robnas", "tests", "experiments", "benchmarks"):
+    sources = [REPO / "README.md", REPO / "CHANGELOG.md"]
+    for folder in ("robnas", "tests", "experiments", "benchmarks", "docs"):
         sources += [
             p
             for p in (REPO / folder).rglob("*")
