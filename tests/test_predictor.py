@@ -197,7 +197,7 @@ def test_signals_must_name_the_same_values(toy) -> None:
     )
     evaluator = ToyEvaluator(toy)
     with pytest.raises(ConfigError, match="same names"):
-        for _ in range(6):
+        for _ in range(8):
             g = strategy.ask()
             strategy.tell(g, evaluator.evaluate(g))
 
@@ -288,3 +288,44 @@ def test_a_stalled_climb_restarts_and_resumes_identically(toy) -> None:
     assert never.restarts == 0 and never.climb == []
     with pytest.raises(ValueError, match="patience"):
         make_strategy("predictor", toy, seed=0, objective="score", patience=0)
+
+
+def test_every_fifth_ask_is_a_random_cell_the_model_did_not_pick(toy) -> None:
+    evaluator = ToyEvaluator(toy)
+
+    def model_asks(strategy: Predictor, asks: int) -> list[int]:
+        """The told counts at which the model built its pool (asks it picked)."""
+        seen: list[int] = []
+        pool = strategy._candidates
+
+        def spy(told):
+            seen.append(strategy.num_told)
+            return pool(told)
+
+        strategy._candidates = spy  # type: ignore[method-assign]
+        for _ in range(asks):
+            g = strategy.ask()
+            strategy.tell(g, evaluator.evaluate(g))
+        return seen
+
+    default = make_strategy("predictor", toy, seed=1, objective="score", num_init=4)
+    assert default.random_every == 5
+    # the model picks every ask after the first 4 cells but those at 5, 10, 15 and 20 told
+    assert model_asks(default, 24) == [t for t in range(4, 24) if t % 5]
+    never = make_strategy(
+        "predictor", toy, seed=1, objective="score", num_init=4, random_every=None
+    )
+    assert model_asks(never, 12) == list(range(4, 12))
+    with pytest.raises(ValueError, match="random_every"):
+        make_strategy("predictor", toy, seed=0, objective="score", random_every=0)
+
+
+def test_random_cells_are_never_isomorphs_of_seen_ones() -> None:
+    space = get_space("nb201")
+    strategy = make_strategy("predictor", space, seed=3, objective="score", random_every=1)
+    forms = []
+    for _ in range(60):  # with random_every=1 every ask is random: 60 random cells
+        g = strategy.ask()
+        forms.append(space.canonical(g))
+        strategy.tell(g, Result({"score": space.density(g)}, 0, 0.0))
+    assert len(set(forms)) == 60
