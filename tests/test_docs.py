@@ -137,3 +137,13 @@ def test_the_ci_builds_the_docs_strictly_after_the_readme_test_command() -> None
     build = next(i for i, line in enumerate(ci) if line.startswith("mkdocs build --strict"))
     assert tests < build
     assert any('pip install -e ".[docs]"' in line for line in ci[tests:build])
+
+
+def test_no_page_holds_a_placeholder_for_output_still_to_paste() -> None:
+    pages = [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]
+    left = [
+        f"{page.relative_to(REPO)}: {match}"
+        for page in pages
+        for match in re.findall(r"^[A-Z][A-Z0-9]*_EXAMPLE$", page.read_text(), flags=re.M)
+    ]
+    assert left == []

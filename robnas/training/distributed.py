@@ -16,6 +16,7 @@ Buckets: DDP's default 25 MB; a tiny net fits one bucket (one all-reduce per ste
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,15 @@ def join(device: torch.device) -> Ranks:
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # A process group left to the interpreter's exit can abort its backend's threads
+        # ("terminate called without an active exception": a non-zero exit after a finished run).
+        atexit.register(_leave)
     return Ranks(dist.get_rank(), dist.get_world_size())
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def wrap(module: nn.Module, device: torch.device, *, unused_parameters: bool) -> nn.Module:
