@@ -75,7 +75,7 @@ def rankers(table: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarr
             [score(p, n, q) for p, n, q in zip(params, naswot, table["paths_nopool"])]
         ),
         # NASWOT is -inf for a cell whose output ignores its input: a rank keeps it last
-        "params+naswot (`robnas rank`'s default)": params + ranks_over_all(naswot),
+        "params+naswot (training-free)": params + ranks_over_all(naswot),
         "the largest cell (random among ties)": params + jitter,
     }
 

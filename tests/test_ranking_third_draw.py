@@ -68,7 +68,7 @@ def test_the_simulated_search_keeps_what_each_ranker_prefers(monkeypatch):
         result.loc["oracle random search (best clean of the k)"]["clean"]
     )
     assert robust["pgd@1"] > result.loc["a random cell"]["pgd@1"]
-    default = result.loc["params+naswot (`robnas rank`'s default)"]
+    default = result.loc["params+naswot (training-free)"]
     assert default["clean"] == pytest.approx(largest["clean"])  # the largest cell, by size first
     # among pooled cells robust_score's tie-break keeps the larger one
     assert robust["clean"] > result.loc["a random cell"]["clean"]
