@@ -172,11 +172,6 @@ def make_model(name: str, seed: int):  # type: ignore[no-untyped-def]
 MODELS = ("strategy", "random_forest", "extra_trees", "lightgbm", "xgboost", "torch_mlp")
 
 
-def default_benchmark() -> Path:
-    root = os.environ.get("ROBNAS_DATA") or str(HERE.parent.parent / "shared" / "data")
-    return Path(root) / "nb201-robustness"
-
-
 def class_representatives(bench, space) -> tuple[list, np.ndarray]:  # type: ignore[no-untyped-def]
     """One genotype per isomorphism class (the lowest NB201 index) and its table row."""
     first: dict[int, int] = {}
@@ -188,7 +183,14 @@ def class_representatives(bench, space) -> tuple[list, np.ndarray]:  # type: ign
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--benchmark", type=Path, default=default_benchmark())
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--benchmark",
+        type=Path,
+        default=Path(data) / "nb201-robustness" if data else None,
+        required=not data,
+        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
+    )
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--objectives", nargs="+", default=["fgsm@1", "pgd@1", "clean"])

@@ -39,11 +39,6 @@ HERE = Path(__file__).resolve().parent
 NAME = "predictor_ranker"
 
 
-def default_benchmark() -> Path:
-    root = os.environ.get("ROBNAS_DATA") or str(HERE.parent.parent / "shared" / "data")
-    return Path(root) / "nb201-robustness"
-
-
 def class_representatives(bench):  # type: ignore[no-untyped-def]
     """One genotype per isomorphism class (the lowest NB201 index) and its table row."""
     first: dict[int, int] = {}
@@ -55,7 +50,14 @@ def class_representatives(bench):  # type: ignore[no-untyped-def]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--benchmark", type=Path, default=default_benchmark())
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--benchmark",
+        type=Path,
+        default=Path(data) / "nb201-robustness" if data else None,
+        required=not data,
+        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
+    )
     parser.add_argument("--k", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--objectives", nargs="+", default=["fgsm@1", "pgd@1", "clean"])

@@ -37,14 +37,16 @@ HERE = Path(__file__).resolve().parent
 FIELDS = ["config", "options", "objective", "run", "best_50", "best_100", "seconds"]
 
 
-def default_benchmark() -> Path:
-    root = os.environ.get("ROBNAS_DATA") or str(HERE.parent.parent / "shared" / "data")
-    return Path(root) / "nb201-robustness"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--benchmark", type=Path, default=default_benchmark())
+    data = os.environ.get("ROBNAS_DATA")
+    parser.add_argument(
+        "--benchmark",
+        type=Path,
+        default=Path(data) / "nb201-robustness" if data else None,
+        required=not data,
+        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
+    )
     parser.add_argument("--config", action="append", required=True, metavar="NAME=JSON")
     parser.add_argument("--strategy", default="predictor")
     parser.add_argument("--runs", type=int, default=30)
