@@ -28,6 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
+from robnas.analysis.nb201 import evaluated_indices  # noqa: E402
 from robnas.data.tabular import load_benchmark  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies.features import CellFeatures  # noqa: E402
@@ -172,15 +173,6 @@ def make_model(name: str, seed: int):  # type: ignore[no-untyped-def]
 MODELS = ("strategy", "random_forest", "extra_trees", "lightgbm", "xgboost", "torch_mlp")
 
 
-def class_representatives(bench, space) -> tuple[list, np.ndarray]:  # type: ignore[no-untyped-def]
-    """One genotype per isomorphism class (the lowest NB201 index) and its table row."""
-    first: dict[int, int] = {}
-    for index, row in enumerate(bench.rows):
-        first.setdefault(int(row), index)
-    rows = np.array(sorted(first))
-    return [bench.genotypes[first[int(r)]] for r in rows], rows
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = os.environ.get("ROBNAS_DATA")
@@ -201,7 +193,9 @@ def main() -> int:
 
     space = get_space("nb201")
     bench = load_benchmark(args.benchmark)
-    genotypes, rows = class_representatives(bench, space)
+    # one genotype per isomorphism class, the one the dataset evaluated, and its table row
+    indices = evaluated_indices(bench)
+    genotypes, rows = [bench.genotypes[i] for i in indices], bench.rows[indices]
     features = CellFeatures(space, macro=space.resolve_macro("paper"), onehot=True)
     x_all = features.matrix(genotypes)
     out: list[dict[str, object]] = []

@@ -29,6 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from robnas.analysis.nb201 import evaluated_indices  # noqa: E402
 from robnas.data.tabular import load_benchmark  # noqa: E402
 from robnas.ranking.metrics import kendall, kendall_within  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
@@ -37,15 +38,6 @@ from robnas.strategies.predictor import Predictor, TreeEnsemble  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NAME = "predictor_ranker"
-
-
-def class_representatives(bench):  # type: ignore[no-untyped-def]
-    """One genotype per isomorphism class (the lowest NB201 index) and its table row."""
-    first: dict[int, int] = {}
-    for index, row in enumerate(bench.rows):
-        first.setdefault(int(row), index)
-    rows = np.array(sorted(first))
-    return [bench.genotypes[first[int(r)]] for r in rows], rows
 
 
 def main() -> int:
@@ -69,7 +61,9 @@ def main() -> int:
     space = get_space("nb201")
     macro = space.resolve_macro("paper")
     bench = load_benchmark(args.benchmark)
-    genotypes, rows = class_representatives(bench)
+    # one genotype per isomorphism class, the one the dataset evaluated, and its table row
+    indices = evaluated_indices(bench)
+    genotypes, rows = [bench.genotypes[i] for i in indices], bench.rows[indices]
     features = CellFeatures(space, macro=macro, onehot=True)
     x_all = features.matrix(genotypes)
     params = x_all[:, features.names.index("num_params")]
