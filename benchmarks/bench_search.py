@@ -288,6 +288,21 @@ def candidate_phases(b: Bench, genotype: Genotype, clock: Clock) -> float:
     return clean
 
 
+def time_cells(name: str, evaluator: Any, genotypes: list[Any]) -> tuple[float, float, float]:
+    """Wall and CPU seconds per cell of a scoring protocol, and its cells per CPU-minute."""
+    clock = Clock()
+    for g in genotypes:
+        with clock.phase(name):
+            evaluator.evaluate(g)
+    wall, cpu = clock.wall[name] / len(genotypes), clock.cpu[name] / len(genotypes)
+    per_minute = 60.0 / max(cpu, 1e-9)
+    print(
+        f"protocol {name}: {wall:.2f} s wall, {cpu:.2f} s CPU per cell, "
+        f"{per_minute:.1f} cells per CPU-minute"
+    )
+    return wall, cpu, per_minute
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks it runs, seconds")
@@ -406,17 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in names:
         evaluator = PROTOCOLS.get(name)(bench)
         genotypes = [paths.sample() for _ in range(cells)]
-        clock_p = Clock()
-        for g in genotypes:
-            with clock_p.phase(name):
-                evaluator.evaluate(g)
-        cell_wall[name] = clock_p.wall[name] / cells
-        cell_cpu[name] = clock_p.cpu[name] / cells
-        per_minute[name] = 60.0 / max(cell_cpu[name], 1e-9)
-        print(
-            f"protocol {name}: {cell_wall[name]:.2f} s wall, {cell_cpu[name]:.2f} s CPU per cell, "
-            f"{per_minute[name]:.1f} cells per CPU-minute"
-        )
+        cell_wall[name], cell_cpu[name], per_minute[name] = time_cells(name, evaluator, genotypes)
     # the NB201 protocols (`--protocol ranker | lowfi`): cells at the deployed size, 0.6M-style
     nb201 = get_space("nb201")
     cells_of = UniformOpSampler(nb201, args.seed + 3)
@@ -433,17 +438,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         evaluator.evaluate(cells_of.sample())  # data loading and first-call costs stay out
         genotypes = [cells_of.sample() for _ in range(cells)]
-        clock_p = Clock()
-        for g in genotypes:
-            with clock_p.phase(name):
-                evaluator.evaluate(g)
-        cell_wall[name] = clock_p.wall[name] / cells
-        cell_cpu[name] = clock_p.cpu[name] / cells
-        per_minute[name] = 60.0 / max(cell_cpu[name], 1e-9)
-        print(
-            f"protocol {name}: {cell_wall[name]:.2f} s wall, {cell_cpu[name]:.2f} s CPU per cell, "
-            f"{per_minute[name]:.1f} cells per CPU-minute"
-        )
+        cell_wall[name], cell_cpu[name], per_minute[name] = time_cells(name, evaluator, genotypes)
     # robnas.estimate's constants: costs in clean steps on a uniform path (CPU time)
     estimator = {
         "adv_over_clean": adv_uniform / clean_uniform,
