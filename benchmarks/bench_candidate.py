@@ -30,7 +30,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_levers import robust_accuracy_all  # noqa: E402
-from bench_search import Bench, _supernet_evaluator, cpu_info, warm_train  # noqa: E402
+from bench_search import Bench, _supernet_evaluator, cpu_info, load_or_warm  # noqa: E402
 
 import robnas.evaluators.base as evaluator_base  # noqa: E402
 from robnas.config import get_preset  # noqa: E402
@@ -81,12 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_dataset("cifar10", "train", data_dir=args.data_dir)
     train_data, val_data = split_train_val(data, preset.val_images, args.seed)
     supernet = Supernet(space, space.resolve_macro("tiny"))
-    if args.supernet:
-        from robnas.checkpoint import load_checkpoint, load_state
-
-        load_state(supernet, load_checkpoint(args.supernet)["model"], args.supernet)
-    else:
-        warm_train(supernet, train_data, preset.train, args.warm_steps, args.seed)
+    load_or_warm(supernet, args.supernet, train_data, preset.train, args.warm_steps, args.seed)
     bench = Bench(
         space,
         preset,

@@ -45,7 +45,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_search import cpu_info, time_supernet, warm_train  # noqa: E402
+from bench_search import cpu_info, load_or_warm, time_supernet  # noqa: E402
 
 from robnas.attacks import Attack, make_attack  # noqa: E402
 from robnas.attacks.base import frozen_model  # noqa: E402
@@ -186,12 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_dataset("cifar10", "train", data_dir=args.data_dir)
     train_data, val_data = split_train_val(data, preset.val_images, args.seed)
     supernet = Supernet(space, space.resolve_macro("tiny"))
-    if args.supernet:
-        from robnas.checkpoint import load_checkpoint, load_state
-
-        load_state(supernet, load_checkpoint(args.supernet)["model"], args.supernet)
-    else:
-        warm_train(supernet, train_data, cfg, args.warm_steps, args.seed)
+    load_or_warm(supernet, args.supernet, train_data, cfg, args.warm_steps, args.seed)
     ft_data = train_data.subset(preset.candidates.finetune_images or 500, args.seed)
     score_data = val_data.subset(preset.candidates.score_images or 250, args.seed)
     genotype = UniformOpSampler(space, args.seed + 1).sample()

@@ -227,6 +227,23 @@ def time_supernet(
     return sum(r["seconds"] for r in rows) / len(rows), rows
 
 
+def load_or_warm(
+    supernet: Supernet,
+    checkpoint: str | None,
+    data: ImageData,
+    cfg: TrainConfig,
+    steps: int,
+    seed: int,
+) -> None:
+    """The supernet's weights from a training checkpoint, or else `warm_train`'s short run."""
+    if checkpoint:
+        from robnas.checkpoint import load_checkpoint, load_state
+
+        load_state(supernet, load_checkpoint(checkpoint)["model"], checkpoint)
+    else:
+        warm_train(supernet, data, cfg, steps, seed)
+
+
 def warm_train(
     supernet: Supernet, data: ImageData, cfg: TrainConfig, steps: int, seed: int
 ) -> None:
@@ -351,13 +368,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"data load: {clock.wall['data_load']:.1f} s ({len(data)} images)")
 
     supernet = Supernet(space, macro)
-    if args.supernet:
-        from robnas.checkpoint import load_checkpoint, load_state
-
-        load_state(supernet, load_checkpoint(args.supernet)["model"], args.supernet)
-    else:
-        with clock.phase("warm_train"):
-            warm_train(supernet, train_data, cfg, 4 if args.quick else args.warm_steps, args.seed)
+    with clock.phase("warm_train"):
+        steps = 4 if args.quick else args.warm_steps
+        load_or_warm(supernet, args.supernet, train_data, cfg, steps, args.seed)
 
     points, steps_each = (2, 1) if args.quick else (6, 4)
     with clock.phase("supernet_steps"):
