@@ -20,7 +20,6 @@ intervals) and OUT/RUN.md (command, machine, torch, threads, wall time).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -45,8 +44,8 @@ from robnas.objectives.scores import (
     robust_score,
     score,
 )
-from robnas.ranking.metrics import kendall, kendall_within, tau_gain, tau_within_interval
-from robnas.ranking.report import TRUTHS, draw_classes
+from robnas.ranking.metrics import kendall, kendall_within
+from robnas.ranking.report import TRUTHS, declared_agreement_lines, draw_disjoint_classes
 from robnas.space.search_space import get_space
 
 HERE = Path(__file__).resolve().parent
@@ -61,18 +60,11 @@ LOWFI_COLUMNS = ("lowfi_clean", "lowfi_fgsm", "lowfi_pgd", "lowfi_clean_margin",
 
 def draw_third(bench, count: int, seed: int, earlier: list[Path]) -> list[str]:
     """`count` classes drawn uniformly (seed), none of them a class of the earlier draws."""
-    space = get_space("nb201")
-    taken = set()
-    for path in earlier:
-        with path.open() as f:
-            taken |= {
-                space.canonical(Genotype.from_str(f"nb201:{r['arch']}")) for r in csv.DictReader(f)
-            }
-    pool = draw_classes(bench.rows, bench.strings, count + len(taken), seed)
-    fresh = [a for a in pool if space.canonical(Genotype.from_str(f"nb201:{a}")) not in taken]
-    if len(fresh) < count:
-        raise SystemExit(f"error: only {len(fresh)} classes outside the earlier draws")
-    return fresh[:count]
+    taken = [a for path in earlier for a in pd.read_csv(path)["arch"]]
+    try:
+        return draw_disjoint_classes(bench, get_space("nb201"), count, seed, taken)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def lowfi_evaluator(data_dir: Path, seed: int):
@@ -193,29 +185,6 @@ def with_rankers(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def agreement_lines(table: pd.DataFrame, names: list[str], n_boot: int) -> list[str]:
-    lines = [
-        "| ranker | truth | Kendall tau | gain over #params (95% paired interval) "
-        "| tau within equal params (95% interval) |",
-        "|---|---|---|---|---|",
-    ]
-    groups = table["params"].tolist()
-    for truth in TRUTHS:
-        t = table[truth]
-        base = kendall(table["params"], t)
-        lines.append(f"| #params | {truth} | {base:.3f} | - | - (0 by construction) |")
-        for name in names:
-            s = table[name]
-            gain = tau_gain(s, table["params"], t, n_boot=n_boot)
-            within, lo, hi = tau_within_interval(s, t, groups, n_boot=n_boot)
-            tau = kendall(s, t)
-            lines.append(
-                f"| {name} | {truth} | {tau:.3f} | {gain[0]:+.3f} ({gain[1]:+.3f}, "
-                f"{gain[2]:+.3f}) | {within:.3f} ({lo:.3f}, {hi:.3f}) |"
-            )
-    return lines
-
-
 def summary(args: argparse.Namespace, archs: list[str]) -> None:
     bench = load_benchmark(args.data / "nb201-robustness")
     found = read_signals(args.out).set_index("arch")
@@ -250,7 +219,7 @@ def summary(args: argparse.Namespace, archs: list[str]) -> None:
         "is paired (both taus on the same resample). Within equal params the parameter count ties "
         "every pair, so its tau there is 0 by construction.",
         "",
-        *agreement_lines(table, names, args.n_boot),
+        *declared_agreement_lines(table, names, args.n_boot),
     ]
     lowfi = table[table["lowfi_clean"].notna()] if "lowfi_clean" in table else table.iloc[:0]
     if len(lowfi):

@@ -28,7 +28,7 @@ from robnas.genotype import Genotype
 from robnas.io import atomic_write_text
 from robnas.models import sizing
 from robnas.objectives.scores import path_features, robust_objective, score
-from robnas.ranking.report import TRUTHS, ranks_over_all, with_rank_columns
+from robnas.ranking.report import TRUTHS, ranks_over_all, simulated_search, with_rank_columns
 from robnas.space.search_space import get_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,8 +42,9 @@ KS = (10, 30, 100)
 
 def development(name: str) -> pd.DataFrame:
     cells, naswot = DEV[name]
-    table = with_rank_columns(pd.read_csv(RESULTS / cells))[["arch", *TRUTHS]]
-    found = pd.read_csv(RESULTS / naswot)[["arch", "naswot"]]
+    table = with_rank_columns(pd.read_csv(RESULTS / "oneshot_rank_nb201" / cells))
+    table = table[["arch", *TRUTHS]]
+    found = pd.read_csv(RESULTS / "indicators_nb201" / naswot)[["arch", "naswot"]]
     table = table.merge(found, on="arch", how="inner")
     space = get_space("nb201")
     deployed = space.resolve_macro("paper")
@@ -82,28 +83,7 @@ def rankers(table: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarr
 
 def simulate(table: pd.DataFrame, k: int, repeats: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    truth = table[list(TRUTHS)].to_numpy(dtype=float)
-    scores = rankers(table, rng)
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in scores}
-    rows["a random cell"] = []
-    oracle = {t: [] for t in TRUTHS}
-    for _ in range(repeats):
-        idx = rng.choice(len(table), size=k, replace=False)
-        for name, values in scores.items():
-            rows[name].append(truth[idx[np.argmax(values[idx])]])
-        rows["a random cell"].append(truth[idx[0]])
-        for j, t in enumerate(TRUTHS):
-            oracle[t].append(truth[idx[np.argmax(truth[idx, j])]])
-    out = []
-    for name, winners in rows.items():
-        w = np.array(winners)
-        out.append({"ranker": name, **{t: w[:, j].mean() for j, t in enumerate(TRUTHS)}})
-    for t in TRUTHS:
-        w = np.array(oracle[t])
-        row = {"ranker": f"oracle random search (best {t} of the k)"}
-        row |= {u: w[:, i].mean() for i, u in enumerate(TRUTHS)}
-        out.append(row)
-    return pd.DataFrame(out).assign(k=k)
+    return simulated_search(table, rankers(table, rng), k, repeats, rng)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,3 +72,12 @@ def test_the_simulated_search_keeps_what_each_ranker_prefers(monkeypatch):
     assert default["clean"] == pytest.approx(largest["clean"])  # the largest cell, by size first
     # among pooled cells robust_score's tie-break keeps the larger one
     assert robust["clean"] > result.loc["a random cell"]["clean"]
+
+
+def test_the_simulation_reads_the_committed_development_tables(monkeypatch):
+    # the tables moved into one folder per study once; the script kept reading the old paths
+    script = load_experiment("search_simulation_nb201", monkeypatch)
+    for name in ("first", "fresh"):
+        table = script.development(name)
+        assert len(table) == 500 and table["naswot"].notna().all()
+        assert {"params", "min_pool_per_path", "free_paths", *script.TRUTHS} <= set(table.columns)

@@ -8,14 +8,16 @@ indicators, and `score`, the combined ranker a budgeted search uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from robnas.genotype import Genotype
 from robnas.indicators import INDICATORS
-from robnas.ranking.metrics import agreement
+from robnas.ranking.metrics import agreement, kendall, tau_gain, tau_within_interval
 
 TRUTHS = ("clean", "fgsm@1", "pgd@1")
 COLUMNS = ("kendall", "spearman", "kendall_within", "top5", "top10")
@@ -43,6 +45,26 @@ def draw_classes(rows: np.ndarray, strings: Sequence[str], count: int, seed: int
         raise ValueError(f"asked for {count} classes; the benchmark has {len(first)}")
     chosen = np.random.default_rng(seed).choice(sorted(first), size=count, replace=False)
     return [strings[first[int(r)]] for r in chosen]
+
+
+def draw_disjoint_classes(
+    bench: Any, space: Any, count: int, seed: int, taken: Iterable[str]
+) -> list[str]:
+    """`count` classes drawn uniformly (seed), none of them the class of a cell string in `taken`
+    (the cells of earlier draws, without the space prefix): a new sample to test on."""
+    classes = {space.canonical(Genotype.from_str(f"{space.name}:{a}")) for a in taken}
+    if count + len(classes) > bench.num_unique:
+        raise ValueError(
+            f"only {bench.num_unique - len(classes)} classes outside the earlier draws; "
+            f"asked for {count}"
+        )
+    pool = draw_classes(bench.rows, bench.strings, count + len(classes), seed)
+    fresh = [
+        a for a in pool if space.canonical(Genotype.from_str(f"{space.name}:{a}")) not in classes
+    ]
+    if len(fresh) < count:
+        raise ValueError(f"only {len(fresh)} classes outside the earlier draws; asked for {count}")
+    return fresh[:count]
 
 
 def combined_score(params: np.ndarray, supernet: np.ndarray) -> np.ndarray:
@@ -160,3 +182,62 @@ def markdown(
             f"{retest_logp['kendall']:.3f} overall, {retest_logp['kendall_within']:.3f} within."
         )
     return "\n".join(lines) + "\n"
+
+
+def declared_agreement_lines(table: pd.DataFrame, names: list[str], n_boot: int) -> list[str]:
+    """Markdown rows: each ranker's Kendall tau against each truth, its paired gain over #params
+    and its tau within equal params, with 95% bootstrap intervals (a declared ranker's test)."""
+    lines = [
+        "| ranker | truth | Kendall tau | gain over #params (95% paired interval) "
+        "| tau within equal params (95% interval) |",
+        "|---|---|---|---|---|",
+    ]
+    groups = table["params"].tolist()
+    for truth in TRUTHS:
+        t = table[truth]
+        base = kendall(table["params"], t)
+        lines.append(f"| #params | {truth} | {base:.3f} | - | - (0 by construction) |")
+        for name in names:
+            s = table[name]
+            gain = tau_gain(s, table["params"], t, n_boot=n_boot)
+            within, lo, hi = tau_within_interval(s, t, groups, n_boot=n_boot)
+            tau = kendall(s, t)
+            lines.append(
+                f"| {name} | {truth} | {tau:.3f} | {gain[0]:+.3f} ({gain[1]:+.3f}, "
+                f"{gain[2]:+.3f}) | {within:.3f} ({lo:.3f}, {hi:.3f}) |"
+            )
+    return lines
+
+
+def simulated_search(
+    table: pd.DataFrame,
+    scores: dict[str, np.ndarray],
+    k: int,
+    repeats: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """What a search that scores k random cells of `table` and keeps the best returns, per
+    ranker in `scores` (one scalar per row; higher is kept): the kept cell's mean true `TRUTHS`
+    over `repeats` draws of k cells, beside a random cell and oracle random search (the truly
+    best of the same k cells by each truth). Every contender sees the same k cells in a draw."""
+    truth = table[list(TRUTHS)].to_numpy(dtype=float)
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in scores}
+    rows["a random cell"] = []
+    oracle: dict[str, list[np.ndarray]] = {t: [] for t in TRUTHS}
+    for _ in range(repeats):
+        idx = rng.choice(len(table), size=k, replace=False)
+        for name, values in scores.items():
+            rows[name].append(truth[idx[np.argmax(values[idx])]])
+        rows["a random cell"].append(truth[idx[0]])
+        for j, t in enumerate(TRUTHS):
+            oracle[t].append(truth[idx[np.argmax(truth[idx, j])]])
+    out = []
+    for name, winners in rows.items():
+        w = np.array(winners)
+        out.append({"ranker": name, **{t: w[:, j].mean() for j, t in enumerate(TRUTHS)}})
+    for t in TRUTHS:
+        w = np.array(oracle[t])
+        row = {"ranker": f"oracle random search (best {t} of the k)"}
+        row |= {u: w[:, i].mean() for i, u in enumerate(TRUTHS)}
+        out.append(row)
+    return pd.DataFrame(out).assign(k=k)
