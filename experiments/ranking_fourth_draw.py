@@ -9,6 +9,9 @@ intervals; and what a search that scores k random in-budget cells of the draw ke
 
     python experiments/ranking_fourth_draw.py --out experiments/results/ranking_fourth_draw
 
+`--development` prints instead the evidence the forest was declared on: fitted on two of the
+earlier draws, its taus on the third, for each held-out draw (no fourth-draw cell is read).
+
 Writes OUT/ranking_fourth_draw.csv (`arch`, `params`, `robust_forest`, `robust_score`, the path
 signals, then the dataset's `clean`, `fgsm@1`, `pgd@1`) and OUT/ranking_fourth_draw.md. Seconds
 of CPU: no network is built and no image is read.
@@ -35,6 +38,7 @@ from robnas.objectives.scores import (
     robust_score,
 )
 from robnas.ranking.forest import ROBUST_FOREST_DEFINITION, TARGETS, RobustForest
+from robnas.ranking.metrics import kendall, kendall_within
 from robnas.ranking.report import (
     TRUTHS,
     declared_agreement_lines,
@@ -119,6 +123,24 @@ def search_lines(table: pd.DataFrame, budget: int, repeats: int, seed: int) -> l
     return lines
 
 
+def development_lines(bench) -> list[str]:
+    """Leave one earlier draw out: fit on the other two, rank the held-out one."""
+    lines = [
+        "| held-out draw | truth | Kendall tau (#params) | tau within equal params |",
+        "|---|---|---|---|",
+    ]
+    draws = {path.name: list(pd.read_csv(path)["arch"]) for path in TRAINING}
+    for name, held in draws.items():
+        training = [a for other, archs in draws.items() if other != name for a in archs]
+        table = signals(fitted_forest(bench, training), held)
+        for t in TRUTHS:
+            truth = [bench.value(g, t) for g in genotypes(held)]
+            tau, base = kendall(table["robust_forest"], truth), kendall(table["params"], truth)
+            within = kendall_within(table["robust_forest"], truth, table["params"].tolist())[0]
+            lines.append(f"| {name} | {t} | {tau:.3f} ({base:.3f}) | {within:.3f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = os.environ.get("ROBNAS_DATA")
@@ -128,11 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=600_000, help="deployed parameters")
     parser.add_argument("--repeats", type=int, default=2000, help="simulated searches per k")
     parser.add_argument("--n-boot", type=int, default=2000)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="the folder for the fourth draw's tables")
+    parser.add_argument(
+        "--development", action="store_true", help="only the earlier draws, leaving one out"
+    )
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("set ROBNAS_DATA or pass --data")
+    if args.out is None and not args.development:
+        parser.error("pass --out DIR (or --development)")
     bench = load_benchmark(args.data / "nb201-robustness")
+    if args.development:
+        print("\n".join(development_lines(bench)))
+        return 0
     training = [a for path in TRAINING for a in pd.read_csv(path)["arch"]]
     try:
         archs = draw_disjoint_classes(bench, get_space("nb201"), args.archs, args.seed, training)
