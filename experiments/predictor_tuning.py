@@ -56,16 +56,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "predictor_tuning")
     args = parser.parse_args()
 
+    path = args.out / "predictor_tuning.csv"
+    if path.exists():
+        with open(path) as handle:
+            header = handle.readline().strip().split(",")
+        if header != FIELDS:
+            parser.error(f"{path} has the columns {header}, not {FIELDS}: pass another --out")
     space = get_space("nb201")
     bench = load_benchmark(args.benchmark)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "predictor_tuning.csv"
     if not path.exists():
         path.write_text(",".join(FIELDS) + "\n")
-    with open(path) as handle:
-        header = handle.readline().strip().split(",")
-    if header != FIELDS:
-        parser.error(f"{path} has the columns {header}, not {FIELDS}: pass another --out")
     for spec in args.config:
         name, _, text = spec.partition("=")
         options = json.loads(text or "{}")
