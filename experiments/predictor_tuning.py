@@ -34,7 +34,7 @@ from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies import make_strategy  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-FIELDS = ["config", "options", "objective", "run", "best_50", "best_100", "seconds"]
+FIELDS = ["config", "options", "objective", "run", "best_50", "best_100", "seconds", "seed"]
 
 
 def main() -> int:
@@ -56,10 +56,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "predictor_tuning")
     args = parser.parse_args()
 
+    path = args.out / "predictor_tuning.csv"
+    if path.exists():
+        with open(path) as handle:
+            header = handle.readline().strip().split(",")
+        if header != FIELDS:
+            parser.error(f"{path} has the columns {header}, not {FIELDS}: pass another --out")
     space = get_space("nb201")
     bench = load_benchmark(args.benchmark)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "predictor_tuning.csv"
     if not path.exists():
         path.write_text(",".join(FIELDS) + "\n")
     for spec in args.config:
@@ -89,30 +94,31 @@ def main() -> int:
                             max(values[:50]),
                             max(values),
                             round(time.perf_counter() - t0, 2),
+                            args.seed,
                         ]
                     )
             print(f"{name} {objective} {time.perf_counter() - start:.0f}s", file=sys.stderr)
-    summarize(path, args.out / "predictor_tuning.md", args.seed)
+    summarize(path, args.out / "predictor_tuning.md")
     return 0
 
 
-def summarize(path: Path, out: Path, seed: int) -> None:
+def summarize(path: Path, out: Path) -> None:
     with open(path) as handle:
         rows = list(csv.DictReader(handle))
+
+    def key(r: dict[str, str]) -> tuple[str, str, str, str]:
+        return r["config"], r["options"], r["objective"], r["seed"]
+
     lines = [
-        f"Predictor tuning on development seeds (repeat seeds of --seed {seed}; the reported "
-        "table uses seed 0): mean (sample SD) of the best value found after 50 and 100 queries.",
+        "Predictor tuning on development seeds (repeat seeds of --seed, the `seed` column; the "
+        "reported table uses seed 0): mean (sample SD) of the best value found after 50 and 100 "
+        "queries.",
         "",
-        "| config | options | objective | runs | best after 50 | best after 100 | s/run |",
-        "|---|---|---|---|---|---|---|",
+        "| config | options | objective | seed | runs | best after 50 | best after 100 | s/run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    keys = list(dict.fromkeys((r["config"], r["options"], r["objective"]) for r in rows))
-    for config, options, objective in keys:
-        sel = [
-            r
-            for r in rows
-            if (r["config"], r["options"], r["objective"]) == (config, options, objective)
-        ]
+    for config, options, objective, seed in dict.fromkeys(key(r) for r in rows):
+        sel = [r for r in rows if key(r) == (config, options, objective, seed)]
         cols = []
         for k in ("best_50", "best_100"):
             v = np.array([float(r[k]) for r in sel])
@@ -120,7 +126,7 @@ def summarize(path: Path, out: Path, seed: int) -> None:
             cols.append(f"{v.mean():.2f} ({sd:.2f})")
         secs = np.mean([float(r["seconds"]) for r in sel])
         lines.append(
-            f"| {config} | `{options}` | {objective} | {len(sel)} | "
+            f"| {config} | `{options}` | {objective} | {seed} | {len(sel)} | "
             + " | ".join(cols)
             + f" | {secs:.1f} |"
         )

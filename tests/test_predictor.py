@@ -294,15 +294,15 @@ def test_every_fifth_ask_is_a_random_cell_the_model_did_not_pick(toy) -> None:
     evaluator = ToyEvaluator(toy)
 
     def model_asks(strategy: Predictor, asks: int) -> list[int]:
-        """The told counts at which the model built its pool (asks it picked)."""
+        """The told counts at which the model ranked candidates (asks it picked)."""
         seen: list[int] = []
-        pool = strategy._candidates
+        acquire = strategy._acquire
 
-        def spy(told):
+        def spy(*args):
             seen.append(strategy.num_told)
-            return pool(told)
+            return acquire(*args)
 
-        strategy._candidates = spy  # type: ignore[method-assign]
+        strategy._acquire = spy  # type: ignore[method-assign]
         for _ in range(asks):
             g = strategy.ask()
             strategy.tell(g, evaluator.evaluate(g))
@@ -318,6 +318,86 @@ def test_every_fifth_ask_is_a_random_cell_the_model_did_not_pick(toy) -> None:
     assert model_asks(never, 12) == list(range(4, 12))
     with pytest.raises(ValueError, match="random_every"):
         make_strategy("predictor", toy, seed=0, objective="score", random_every=0)
+
+
+def run_asks(strategy: Predictor, evaluator: ToyEvaluator, asks: int) -> list[str]:
+    out = []
+    for _ in range(asks):
+        g = strategy.ask()
+        out.append(g.to_str())
+        strategy.tell(g, evaluator.evaluate(g))
+    return out
+
+
+def test_a_stalled_search_polishes_the_incumbent_by_the_mean(toy) -> None:
+    """Once the best has not improved for `stall` tells, the model's asks are the incumbent's
+    one-edge neighbours of unseen classes, the ensemble's mean's best first (not one Thompson
+    tree), at most `polish` per incumbent; then Thompson over the pool again."""
+    evaluator = ToyEvaluator(toy, seed=3)
+    strategy = make_strategy(
+        "predictor", toy, seed=2, objective="score", num_init=4, random_every=None, polish=3
+    )
+    assert strategy.stall == 5  # on by default
+    picks: list[tuple[str, np.ndarray, list]] = []
+    acquire = strategy._acquire
+
+    def spy(model, x, best, acquisition):
+        gain = acquire(model, x, best, acquisition)
+        picks.append((acquisition, model.predict(x)[0], gain))
+        return gain
+
+    strategy._acquire = spy  # type: ignore[method-assign]
+    polished = 0
+    for _ in range(60):
+        stalled = len(strategy.scores) >= 4 and strategy.num_told - strategy.best_at >= 5
+        incumbent = max(strategy.scores, key=lambda k: strategy.scores[k], default=None)
+        budget_left = strategy.polished_incumbent < 3
+        before = len(picks)
+        g = strategy.ask()
+        if stalled and budget_left and len(picks) > before:
+            polished += 1
+            acquisition, mean, gain = picks[-1]
+            assert acquisition == "mean" and np.array_equal(gain, mean)
+            assert g.to_str() in {n.to_str() for n in toy.neighbours(toy.parse(incumbent))}
+        elif len(picks) > before:
+            assert picks[-1][0] == "thompson"
+        strategy.tell(g, evaluator.evaluate(g))
+    assert polished > 3 and strategy.polished == polished
+    plain = make_strategy(
+        "predictor", toy, seed=2, objective="score", num_init=4, random_every=None, stall=None
+    )
+    run_asks(plain, evaluator, 40)
+    assert plain.polished == 0
+    with pytest.raises(ValueError, match="stall"):
+        make_strategy("predictor", toy, seed=0, objective="score", stall=0)
+    with pytest.raises(ValueError, match="polish"):
+        make_strategy("predictor", toy, seed=0, objective="score", polish=0)
+
+
+def test_polishing_stops_after_polish_asks_per_incumbent(toy) -> None:
+    """A flat objective never improves on the first best: the search polishes that incumbent
+    exactly `polish` times and never again."""
+    strategy = make_strategy(
+        "predictor", toy, seed=0, objective="score", num_init=4, random_every=None, polish=4
+    )
+    for _ in range(30):
+        g = strategy.ask()
+        strategy.tell(g, Result({"score": 0.0}, 0, 0.0))
+    assert strategy.polished == strategy.polished_incumbent == 4
+
+
+def test_polishing_resumes_identically(toy) -> None:
+    evaluator = ToyEvaluator(toy, seed=3)
+    options = {"num_init": 4, "stall": 2, "polish": 3}
+    a = make_strategy("predictor", toy, seed=5, objective="score", **options)
+    run_asks(a, evaluator, 25)
+    assert a.polished > 0 and a.best_score == max(a.scores.values())
+    b = make_strategy("predictor", toy, seed=5, objective="score", **options)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    state = (a.best_score, a.best_at, a.polished, a.polished_incumbent)
+    assert (b.best_score, b.best_at, b.polished, b.polished_incumbent) == state
+    assert run_asks(a, evaluator, 10) == run_asks(b, evaluator, 10)
+    assert (a.polished, a.polished_incumbent) == (b.polished, b.polished_incumbent)
 
 
 def test_random_cells_are_never_isomorphs_of_seen_ones() -> None:
