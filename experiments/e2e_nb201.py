@@ -75,8 +75,12 @@ def search_data_view(data: Path, out: Path) -> Path:
     view = out / "search-data"
     view.mkdir(parents=True, exist_ok=True)
     link = view / "cifar10"
-    if not link.exists():
-        link.symlink_to((data / "cifar10").resolve(), target_is_directory=True)
+    target = (data / "cifar10").resolve()
+    try:
+        link.symlink_to(target, target_is_directory=True)
+    except FileExistsError:  # an earlier run, or one started beside this one, made it
+        if link.resolve() != target:
+            raise SystemExit(f"error: {link} points elsewhere than {target}; remove it") from None
     return view
 
 

@@ -113,3 +113,17 @@ def test_a_search_over_the_limit_is_stopped_and_reported(monkeypatch, tmp_path, 
     assert table.loc["slow", "status"] == "timeout" and table.loc["slow", "wall_s"] < 20
     assert table.loc["random", "status"] == "ok"
     assert "slow seed 0: timeout" in (out / "e2e_nb201.md").read_text()
+
+
+def test_the_search_data_view_is_shared_by_runs_side_by_side(monkeypatch, tmp_path):
+    # two runs into one folder both make the view; the second used to die on the existing link
+    script = load_experiment("e2e_nb201", monkeypatch)
+    data = tmp_path / "data"
+    (data / "cifar10").mkdir(parents=True)
+    first = script.search_data_view(data, tmp_path / "out")
+    assert script.search_data_view(data, tmp_path / "out") == first
+    assert (first / "cifar10").resolve() == (data / "cifar10").resolve()
+    other = tmp_path / "other"
+    (other / "cifar10").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="points elsewhere"):
+        script.search_data_view(other, tmp_path / "out")
