@@ -7,6 +7,7 @@ isomorphism class, better than random) run on the predictor too (tests/test_stra
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -398,6 +399,20 @@ def test_polishing_resumes_identically(toy) -> None:
     assert (b.best_score, b.best_at, b.polished, b.polished_incumbent) == state
     assert run_asks(a, evaluator, 10) == run_asks(b, evaluator, 10)
     assert (a.polished, a.polished_incumbent) == (b.polished, b.polished_incumbent)
+
+
+def test_a_state_saved_before_polishing_existed_still_loads(toy) -> None:
+    evaluator = ToyEvaluator(toy, seed=3)
+    a = make_strategy("predictor", toy, seed=5, objective="score", num_init=4)
+    run_asks(a, evaluator, 8)
+    state = json.loads(json.dumps(a.state_dict()))
+    for key in ("best_score", "best_at", "polished", "polished_incumbent"):
+        del state[key]
+    b = make_strategy("predictor", toy, seed=5, objective="score", num_init=4)
+    b.load_state_dict(state)  # an older study resumes; polishing starts its count afresh
+    assert (b.best_score, b.polished) == (-math.inf, 0)
+    run_asks(b, evaluator, 5)
+    assert b.best_score == max(b.scores.values())
 
 
 def test_random_cells_are_never_isomorphs_of_seen_ones() -> None:

@@ -474,11 +474,12 @@ class Predictor(Strategy):
         self.climb_best = -math.inf if best is None else float(best)
         self.climb_best_at = int(state["climb_best_at"])
         self.restarts = int(state["restarts"])
-        best = state["best_score"]
+        # states saved before polishing existed lack these keys: start its bookkeeping afresh
+        best = state.get("best_score")
         self.best_score = -math.inf if best is None else float(best)
-        self.best_at = int(state["best_at"])
-        self.polished = int(state["polished"])
-        self.polished_incumbent = int(state["polished_incumbent"])
+        self.best_at = int(state.get("best_at", 0))
+        self.polished = int(state.get("polished", 0))
+        self.polished_incumbent = int(state.get("polished_incumbent", 0))
 
 
 __all__ = ["ACQUISITIONS", "Predictor", "Signals", "TreeEnsemble", "evaluator_signals"]
