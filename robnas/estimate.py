@@ -22,10 +22,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from robnas.space.cell import CellSpace
 from robnas.space.search_space import get_space
 
-__all__ = ["ASSUMED_MINUTES", "COSTS", "Costs", "SearchEstimate", "search_estimate"]
+__all__ = [
+    "ASSUMED_MINUTES",
+    "COSTS",
+    "COSTS_BY_THREADS",
+    "Costs",
+    "SearchEstimate",
+    "costs_for",
+    "search_estimate",
+]
 
 #: The time each preset's documentation states for the main job (`robnas search --space darts
 #: --budget 5M --preset <name>`), in minutes (experiments/results/main_job/RUN.md).
@@ -42,9 +52,23 @@ class Costs:
     candidate_steps: float
 
 
-#: Measured by benchmarks/bench_search.py on the main job's trained supernet, one thread, CPU
-#: seconds, 2-core AMD EPYC (Zen 5); against that job's own CPU time (650 s) they predict 670 s.
-COSTS = Costs(adv_over_clean=1.66, dense_extra=0.88, validation_steps=97.0, candidate_steps=111.0)
+#: Measured by benchmarks/bench_search.py on a trained tiny supernet (38% clean), wall seconds on
+#: an idle 2-core AMD EPYC (Zen 5), side by side with one and two torch threads
+#: (benchmarks/results/bench_search/threads/). A second thread speeds a supernet step 1.5x but a
+#: candidate only 1.2x, so the candidates' share of the job grows with the threads: constants
+#: measured on one thread made the two-thread main job's estimate 21% short (6 min for 7.6).
+COSTS_BY_THREADS = {
+    1: Costs(adv_over_clean=1.71, dense_extra=1.08, validation_steps=93.2, candidate_steps=111.1),
+    2: Costs(adv_over_clean=1.83, dense_extra=1.02, validation_steps=95.6, candidate_steps=139.8),
+}
+COSTS = COSTS_BY_THREADS[1]
+
+
+def costs_for(threads: int) -> Costs:
+    """The constants measured with `threads` torch threads (more than two: the two-thread set,
+    the most this workplace could measure)."""
+    return COSTS_BY_THREADS[min(max(int(threads), 1), max(COSTS_BY_THREADS))]
+
 
 #: The tiny preset's candidate protocol, which `candidate_steps` was measured with.
 _TINY_PROTOCOL = {"finetune_images": 500, "finetune_epochs": 1, "score_images": 250, "steps": 20}
@@ -169,6 +193,7 @@ def search_estimate(
         int(settings.attack_steps),
     )
     return SearchEstimate(
+        costs=costs_for(torch.get_num_threads()),
         clean_fraction=float(train.clean_epochs) / epochs,
         dense_fraction=dense,
         trials=settings.trials,

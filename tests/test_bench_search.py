@@ -48,3 +48,5 @@ def test_quick_bench_prints_the_phases_and_one_json_line(
     costs = result["estimator"]  # robnas.estimate's constants, measured
     assert set(costs) == {"adv_over_clean", "dense_extra", "validation_steps", "candidate_steps"}
     assert costs["adv_over_clean"] > 0 and costs["candidate_steps"] > 0
+    assert set(result["estimator_wall"]) == set(costs)  # the same ratios in wall seconds
+    assert result["estimator_wall"]["candidate_steps"] > 0

@@ -86,3 +86,16 @@ def test_settings_of_the_main_job() -> None:
     )
     assert search_estimate(more, emit=print).candidate_scale > 1.5
     assert candidate_scale(500, 1, 250, 20) == pytest.approx(1.0)
+
+
+def test_the_constants_follow_the_thread_count(monkeypatch) -> None:
+    # with two threads a candidate gains less than a supernet step: its share of the job grows
+    from robnas import estimate
+
+    one, two = estimate.costs_for(1), estimate.costs_for(2)
+    assert two.candidate_steps > one.candidate_steps
+    assert estimate.costs_for(8) == two and estimate.costs_for(0) == one
+    settings = resolve_settings(SearchRequest(budget=Budget.parse("5M"), preset=get_preset("tiny")))
+    for threads, expected in ((1, one), (2, two)):
+        monkeypatch.setattr(estimate.torch, "get_num_threads", lambda t=threads: t)
+        assert search_estimate(settings, emit=print).costs == expected
