@@ -38,6 +38,15 @@ def named(features: CellFeatures, values: np.ndarray) -> dict[str, float]:
     return dict(zip(features.names, values.tolist(), strict=True))
 
 
+def run_asks(strategy: Predictor, evaluator: ToyEvaluator, asks: int) -> list[str]:
+    out = []
+    for _ in range(asks):
+        g = strategy.ask()
+        out.append(g.to_str())
+        strategy.tell(g, evaluator.evaluate(g))
+    return out
+
+
 def test_nb201_features_of_the_fgsm_optimum_by_hand() -> None:
     space = get_space("nb201")
     macro = space.resolve_macro("paper")
@@ -150,14 +159,6 @@ def test_signals_are_cheap_evaluations_counted_timed_and_restored(toy) -> None:
 
     evaluator = ToyEvaluator(toy)
 
-    def run(strategy: Predictor, asks: int) -> list[str]:
-        out = []
-        for _ in range(asks):
-            g = strategy.ask()
-            out.append(g.to_str())
-            strategy.tell(g, evaluator.evaluate(g))
-        return out
-
     a = make_strategy(
         "predictor",
         toy,
@@ -167,7 +168,7 @@ def test_signals_are_cheap_evaluations_counted_timed_and_restored(toy) -> None:
         signals=signals,
         signal_shortlist=3,
     )
-    run(a, 10)
+    run_asks(a, evaluator, 10)
     # every distinct genotype whose signals were computed is one cheap evaluation, none hidden
     assert a.cheap_evaluations == len(calls) == len(set(calls))
     assert a.cheap_seconds > 0
@@ -186,7 +187,7 @@ def test_signals_are_cheap_evaluations_counted_timed_and_restored(toy) -> None:
     b.load_state_dict(state)
     assert b.cheap_evaluations == a.cheap_evaluations
     before = len(calls)
-    assert run(a, 3) == run(b, 3)
+    assert run_asks(a, evaluator, 3) == run_asks(b, evaluator, 3)
     assert a.cheap_evaluations == b.cheap_evaluations
     assert len(calls) - before == 2 * (a.cheap_evaluations - state["cheap_evaluations"])
 
@@ -267,25 +268,17 @@ def test_evaluator_signals_read_the_metrics_and_refuse_failures(toy) -> None:
 def test_a_stalled_climb_restarts_and_resumes_identically(toy) -> None:
     evaluator = ToyEvaluator(toy)
 
-    def run(strategy: Predictor, asks: int) -> list[str]:
-        out = []
-        for _ in range(asks):
-            g = strategy.ask()
-            out.append(g.to_str())
-            strategy.tell(g, evaluator.evaluate(g))
-        return out
-
     a = make_strategy("predictor", toy, seed=4, objective="score", num_init=4, patience=3)
-    run(a, 30)
+    run_asks(a, evaluator, 30)
     assert a.restarts >= 1
     # a climb holds only the cells told since its restart
     assert len(a.climb) < 30 and a.climb_best == max(a.scores[k] for k in a.climb)
     b = make_strategy("predictor", toy, seed=4, objective="score", num_init=4, patience=3)
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
-    assert run(a, 6) == run(b, 6)
+    assert run_asks(a, evaluator, 6) == run_asks(b, evaluator, 6)
     assert (a.restarts, a.climb) == (b.restarts, b.climb)
     never = make_strategy("predictor", toy, seed=4, objective="score", num_init=4)
-    run(never, 30)
+    run_asks(never, evaluator, 30)
     assert never.restarts == 0 and never.climb == []
     with pytest.raises(ValueError, match="patience"):
         make_strategy("predictor", toy, seed=0, objective="score", patience=0)
@@ -319,15 +312,6 @@ def test_every_fifth_ask_is_a_random_cell_the_model_did_not_pick(toy) -> None:
     assert model_asks(never, 12) == list(range(4, 12))
     with pytest.raises(ValueError, match="random_every"):
         make_strategy("predictor", toy, seed=0, objective="score", random_every=0)
-
-
-def run_asks(strategy: Predictor, evaluator: ToyEvaluator, asks: int) -> list[str]:
-    out = []
-    for _ in range(asks):
-        g = strategy.ask()
-        out.append(g.to_str())
-        strategy.tell(g, evaluator.evaluate(g))
-    return out
 
 
 def test_a_stalled_search_polishes_the_incumbent_by_the_mean(toy) -> None:
