@@ -305,6 +305,19 @@ def candidate_phases(b: Bench, genotype: Genotype, clock: Clock) -> float:
     return clean
 
 
+def estimator_ratios(kinds: list[float], validation: float, candidate: float) -> dict[str, float]:
+    """robnas.estimate's constants from seconds per step of the three kinds `time_steps` measures
+    (clean on the whole supernet, clean on a uniform path, FGSM-RS on a uniform path), the
+    validation's and one candidate's seconds: costs in clean steps on a uniform path."""
+    dense, uniform, adv = kinds
+    return {
+        "adv_over_clean": adv / uniform,
+        "dense_extra": dense / uniform - 1,
+        "validation_steps": validation / uniform,
+        "candidate_steps": candidate / uniform,
+    }
+
+
 def time_cells(name: str, evaluator: Any, genotypes: list[Any]) -> tuple[float, float, float]:
     """Wall and CPU seconds per cell of a scoring protocol, and its cells per CPU-minute."""
     clock = Clock()
@@ -390,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         kinds = time_steps(
             supernet, train_data, cfg, space, places, steps_each=steps_each + 1, seed=args.seed
         )
-    (wall_dense, clean_dense), (wall_uniform, clean_uniform), (wall_adv, adv_uniform) = kinds
+    (_, clean_dense), (_, clean_uniform), (_, adv_uniform) = kinds
     print(
         f"supernet step CPU s: clean on the whole supernet {clean_dense:.3f}, clean on a uniform "
         f"path {clean_uniform:.3f}, FGSM-RS on a uniform path {adv_uniform:.3f}"
@@ -452,22 +465,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         evaluator.evaluate(cells_of.sample())  # data loading and first-call costs stay out
         genotypes = [cells_of.sample() for _ in range(cells)]
         cell_wall[name], cell_cpu[name], per_minute[name] = time_cells(name, evaluator, genotypes)
-    # robnas.estimate's constants: costs in clean steps on a uniform path (CPU time)
-    estimator = {
-        "adv_over_clean": adv_uniform / clean_uniform,
-        "dense_extra": clean_dense / clean_uniform - 1,
-        "validation_steps": clock.cpu["validation"] / clean_uniform,
-        "candidate_steps": cell_cpu.get(MAIN_PROTOCOL, float("nan")) / clean_uniform,
-    }
+    # robnas.estimate's constants, in CPU time and in wall time (what the job's estimate
+    # measures; with several threads the phases gain unequally from them, and an idle machine is
+    # needed for the wall ratios to mean anything)
+    estimator = estimator_ratios(
+        kinds=[cpu for _, cpu in kinds],
+        validation=clock.cpu["validation"],
+        candidate=cell_cpu.get(MAIN_PROTOCOL, float("nan")),
+    )
+    estimator_wall = estimator_ratios(
+        kinds=[wall for wall, _ in kinds],
+        validation=clock.wall["validation"],
+        candidate=cell_wall.get(MAIN_PROTOCOL, float("nan")),
+    )
     print("estimator: " + ", ".join(f"{k} {v:.2f}" for k, v in estimator.items()))
-    # the same ratios in wall time: what the job's estimate measures; with several threads the
-    # phases gain unequally from them (an idle machine is needed for these to mean anything)
-    estimator_wall = {
-        "adv_over_clean": wall_adv / wall_uniform,
-        "dense_extra": wall_dense / wall_uniform - 1,
-        "validation_steps": clock.wall["validation"] / wall_uniform,
-        "candidate_steps": cell_wall.get(MAIN_PROTOCOL, float("nan")) / wall_uniform,
-    }
     print("estimator (wall): " + ", ".join(f"{k} {v:.2f}" for k, v in estimator_wall.items()))
     result: dict[str, Any] = {
         "cpu": model_name,
