@@ -38,6 +38,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small GP solves: threads o
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from _options import add_benchmark_argument
 from scipy import stats  # noqa: E402
 
 from robnas.data.tabular import REPORT_KEYS, TabularBenchmark, load_benchmark  # noqa: E402
@@ -64,14 +65,7 @@ NAME = "nb201_nas_table"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = os.environ.get("ROBNAS_DATA")
-    parser.add_argument(
-        "--benchmark",
-        type=Path,
-        default=Path(data) / "nb201-robustness" if data else None,
-        required=not data,
-        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
-    )
+    add_benchmark_argument(parser)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--objectives", nargs="+", default=["clean", "fgsm@1", "pgd@1"])

@@ -11,9 +11,10 @@ robust of them put their convolutions on. Writes experiments/results/nb201_same_
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from _options import add_benchmark_argument
 
 from robnas.analysis.nb201 import same_params_study, same_params_tables
 from robnas.io import atomic_write_text
@@ -25,14 +26,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = os.environ.get("ROBNAS_DATA")
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path(data) / "nb201-robustness" if data else None,
-        required=not data,
-        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
-    )
+    add_benchmark_argument(parser, "--data")
     parser.add_argument("--top", type=int, default=20, help="how many count as the most robust")
     parser.add_argument(
         "--out", type=Path, default=HERE / "results" / "nb201_same_params" / "nb201_same_params.md"

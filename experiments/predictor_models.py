@@ -26,6 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from _options import add_benchmark_argument
 from scipy.stats import kendalltau  # noqa: E402
 
 from robnas.analysis.nb201 import evaluated_indices  # noqa: E402
@@ -175,14 +176,7 @@ MODELS = ("strategy", "random_forest", "extra_trees", "lightgbm", "xgboost", "to
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = os.environ.get("ROBNAS_DATA")
-    parser.add_argument(
-        "--benchmark",
-        type=Path,
-        default=Path(data) / "nb201-robustness" if data else None,
-        required=not data,
-        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
-    )
+    add_benchmark_argument(parser)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--objectives", nargs="+", default=["fgsm@1", "pgd@1", "clean"])

@@ -28,6 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from _options import add_benchmark_argument
 
 from robnas.analysis.nb201 import evaluated_indices  # noqa: E402
 from robnas.data.tabular import load_benchmark  # noqa: E402
@@ -42,14 +43,7 @@ NAME = "predictor_ranker"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = os.environ.get("ROBNAS_DATA")
-    parser.add_argument(
-        "--benchmark",
-        type=Path,
-        default=Path(data) / "nb201-robustness" if data else None,
-        required=not data,
-        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
-    )
+    add_benchmark_argument(parser)
     parser.add_argument("--k", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--objectives", nargs="+", default=["fgsm@1", "pgd@1", "clean"])

@@ -26,6 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from _options import add_benchmark_argument
 
 from robnas.data.tabular import load_benchmark  # noqa: E402
 from robnas.evaluators.tabular import TabularEvaluator  # noqa: E402
@@ -39,14 +40,7 @@ FIELDS = ["config", "options", "objective", "run", "best_50", "best_100", "secon
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    data = os.environ.get("ROBNAS_DATA")
-    parser.add_argument(
-        "--benchmark",
-        type=Path,
-        default=Path(data) / "nb201-robustness" if data else None,
-        required=not data,
-        help="the NB201 robustness dataset folder (default: $ROBNAS_DATA/nb201-robustness)",
-    )
+    add_benchmark_argument(parser)
     parser.add_argument("--config", action="append", required=True, metavar="NAME=JSON")
     parser.add_argument("--strategy", default="predictor")
     parser.add_argument("--runs", type=int, default=30)
