@@ -98,7 +98,6 @@ def search_lines(table: pd.DataFrame, budget: int, repeats: int, seed: int) -> l
         "| k | ranker | clean | fgsm@1 | pgd@1 |",
         "|---|---|---|---|---|",
     ]
-    frames = []
     for k in KS:
         if k > len(inside):
             continue
@@ -116,7 +115,6 @@ def search_lines(table: pd.DataFrame, budget: int, repeats: int, seed: int) -> l
             "the largest cell (random among ties)": params + rng.random(len(inside)) * 0.5,
         }
         result = simulated_search(inside, scores, k, repeats, rng)
-        frames.append(result)
         for r in result.to_dict("records"):
             values = " | ".join(f"{r[t]:.3f}" for t in TRUTHS)
             lines.append(f"| {k} | {r['ranker']} | {values} |")
@@ -133,8 +131,9 @@ def development_lines(bench) -> list[str]:
     for name, held in draws.items():
         training = [a for other, archs in draws.items() if other != name for a in archs]
         table = signals(fitted_forest(bench, training), held)
+        cells = genotypes(held)
         for t in TRUTHS:
-            truth = [bench.value(g, t) for g in genotypes(held)]
+            truth = [bench.value(g, t) for g in cells]
             tau, base = kendall(table["robust_forest"], truth), kendall(table["params"], truth)
             within = kendall_within(table["robust_forest"], truth, table["params"].tolist())[0]
             lines.append(f"| {name} | {t} | {tau:.3f} ({base:.3f}) | {within:.3f} |")
@@ -170,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     table = signals(fitted_forest(bench, training), archs)
+    cells = genotypes(archs)
     for t in TRUTHS:  # the fourth draw's accuracies enter only here, after every prediction
-        table[t] = [bench.value(g, t) for g in genotypes(archs)]
+        table[t] = [bench.value(g, t) for g in cells]
     given = " ".join(sys.argv[1:] if argv is None else argv)
     names = ["robust_forest", "robust_score", "min_pool_per_path", "free_paths"]
     lines = [
