@@ -13,7 +13,8 @@ the zero-cost accuracy proxies `naswot` and `zico` (higher is better). Resumable
 `--archs-from` scores the `arch` column of another result (e.g. the one-shot ranking's 500 cells)
 instead of a fresh draw, so the indicators can be set beside (and combined with) its scores.
 
-Writes experiments/results/indicators_nb201/indicators_nb201.csv (`arch`, `jac_norm`, `hessian_eig`, `params`) and
+Writes experiments/results/indicators_nb201/indicators_nb201.csv (`arch`, `jac_norm`, `hessian_eig`, `params`,
+`seconds`: the CPU seconds of the row's network and indicators) and
 experiments/results/indicators_nb201/indicators_nb201.md (command, wall time, machine, tau table).
 """
 
@@ -115,7 +116,7 @@ def main() -> int:
         args.archs = len(archs)
     else:
         archs = draw_fresh(bench, args)
-    fields = ("arch", *args.names, "params")
+    fields = ("arch", *args.names, "params", "seconds")
     csv_path = args.out.with_suffix(".csv")
     done = read_rows(csv_path)
     cfg = {"jac_method": "exact", "hessian_iterations": args.iterations, "seed": args.seed}
@@ -125,12 +126,15 @@ def main() -> int:
         if not missing:
             continue
         g = Genotype.from_str(f"nb201:{arch}")
+        cell_start = time.process_time()
         torch.manual_seed(args.seed)  # seeded initialisation, the same for every cell
         model = models.build(space, g, macro, "cifar10").eval()
         row = {**done.get(arch, {}), "arch": arch}
         row["params"] = str(sum(p.numel() for p in model.parameters()))
         for name in missing:  # a rerun adding an indicator keeps the values already there
             row[name] = repr(INDICATORS.get(name)(model, x, y, cfg=cfg)[name])
+        # CPU seconds of this row's network and indicators, what a search computing them pays
+        row["seconds"] = f"{time.process_time() - cell_start:.3f}"
         done[arch] = row
         ordered = [done[a] for a in archs if a in done]
         text = (

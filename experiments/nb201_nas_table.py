@@ -14,7 +14,12 @@ A query is the first evaluation of an isomorphism class (`SearchSpace.canonical`
 free cache hit, so no strategy gets free filtering the others lack.
 
     python experiments/nb201_nas_table.py [--runs 100] [--queries 100] [--objectives clean fgsm@1]
-        [--budget 1M] [--resume]
+        [--budget 1M] [--resume] [--strategies predictor_signals --signals CSV [CSV ...]]
+
+`predictor_signals` is the predictor that also learns from zero-cost indicators at
+initialisation, read from per-cell tables of the whole space (`--signals`, written by
+`indicators_nb201.py --archs 6466`): each cell the strategy computes signals for is charged the
+CPU seconds its row recorded (`cheap CPU-s`), as if the run had computed them.
 
 Writes experiments/results/nb201_nas_table/: nb201_nas_table.{csv,md} (one row per run, with its
 best-so-far curve; the table and the Welch tests), nb201_nas_curves.png and RUN.md (command,
@@ -48,6 +53,7 @@ from robnas.search.tabular import repeat_seed, search_once  # noqa: E402
 from robnas.space.budget import parse_budget  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies import make_budget_predicate, make_strategy  # noqa: E402
+from robnas.strategies.signal_table import TableSignals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STRATEGIES = ["random", "regularized_evolution", "local_search", "surrogate", "predictor"]
@@ -57,6 +63,7 @@ LABELS = {
     "local_search": "Local search",
     "surrogate": "Ours (GP surrogate, EI)",
     "predictor": "Ours (predictor: extra trees on cell features, Thompson)",
+    "predictor_signals": "Ours (predictor + zero-cost indicators at init: {signals})",
 }
 #: the strategy the Welch tests compare with every other one
 FOCUS = "predictor"
@@ -82,9 +89,24 @@ def main() -> int:
         metavar="CSV",
         help="with --resume: also keep the runs of these CSVs (parts run in parallel with --out)",
     )
+    parser.add_argument(
+        "--signals",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="CSV",
+        help="per-cell indicator tables of the whole space, for the predictor_signals strategy",
+    )
     args = parser.parse_args()
+    if "predictor_signals" in args.strategies and not args.signals:
+        parser.error("the predictor_signals strategy needs --signals CSV [CSV ...]")
 
     space = get_space("nb201")
+    signals = TableSignals(space, args.signals) if args.signals else None
+    if signals is not None:
+        LABELS["predictor_signals"] = LABELS["predictor_signals"].format(
+            signals=", ".join(signals.names)
+        )
     bench = load_benchmark(args.benchmark)
     budget = parse_budget(args.budget) if args.budget else None
     feasible = make_budget_predicate(space, budget, space.resolve_macro("paper"))
@@ -110,12 +132,14 @@ def main() -> int:
                 if (objective, name, run) in done:
                     continue
                 began = time.perf_counter()
+                options = {"signals": signals} if name == "predictor_signals" else {}
                 strategy = make_strategy(
-                    name,
+                    name.removesuffix("_signals"),
                     space,
                     seed=repeat_seed(args.seed, run),
                     objective=objective,
                     feasible=feasible,
+                    **options,
                 )
                 found = search_once(strategy, evaluator, args.queries)
                 seconds = time.perf_counter() - began
@@ -134,6 +158,7 @@ def main() -> int:
                         "classes": len(classes),
                         "asks": found.asks,
                         "cheap_evaluations": int(getattr(strategy, "cheap_evaluations", 0)),
+                        "cheap_seconds": round(float(getattr(strategy, "cheap_seconds", 0.0)), 2),
                         "seconds": round(seconds, 3),
                         **metrics,
                         "best_so_far": " ".join(f"{v:.2f}" for v in curve),
@@ -178,7 +203,9 @@ def write_csv(rows: list[dict[str, object]], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f"{NAME}.csv.tmp"
     with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
+        # rows of older runs may lack a later column (cheap_seconds): the union, in order
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(out / f"{NAME}.csv")
@@ -214,13 +241,13 @@ def markdown(
         f"every strategy. at {half}: the objective's best value after {half} queries (mean); "
         f"optimum: the best cell{within}; classes: distinct isomorphism classes evaluated per run "
         "(mean); asks: proposals per run (mean), re-proposals of evaluated classes are free; "
-        "cheap: signals computed per run beside the queries (mean); s/run: wall seconds per "
-        "search, model fits included.",
+        "cheap: signals computed per run beside the queries (mean); cheap CPU-s: their compute "
+        "per run (mean); s/run: wall seconds per search, model fits included.",
         "",
         "| objective | strategy | "
         + " | ".join(REPORT_KEYS)
-        + f" | at {half} | found optimum | classes | asks | cheap | s/run |",
-        "|---|---|" + "---|" * len(REPORT_KEYS) + "---|---|---|---|---|---|",
+        + f" | at {half} | found optimum | classes | asks | cheap | cheap CPU-s | s/run |",
+        "|---|---|" + "---|" * len(REPORT_KEYS) + "---|---|---|---|---|---|---|",
     ]
     for objective in args.objectives:
         best = Genotype.from_str(optima[objective][1])
@@ -228,7 +255,7 @@ def markdown(
         lines.append(
             f"| {objective} | optimum | "
             + " | ".join(f"{opt[k]:.2f}" for k in REPORT_KEYS)
-            + " | | | | | | |"
+            + " | | | | | | | |"
         )
         for name in args.strategies:
             sel = select(rows, objective, name)
@@ -242,13 +269,15 @@ def markdown(
             at_half = curves(sel)[:, half - 1].mean()
 
             def mean(key: str, sel: list[dict[str, object]] = sel) -> float:
-                return float(np.mean([float(r[key]) for r in sel]))  # type: ignore[arg-type]
+                # a column older runs lack (cheap_seconds) counts 0 for them: they computed none
+                return float(np.mean([float(r.get(key) or 0) for r in sel]))  # type: ignore[arg-type]
 
             lines.append(
                 f"| {objective} | {LABELS.get(name, name)} | "
                 + " | ".join(cells)
                 + f" | {at_half:.2f} | {100 * mean('optimum'):.0f}% | {mean('classes'):.1f}"
-                f" | {mean('asks'):.1f} | {mean('cheap_evaluations'):.0f} | {mean('seconds'):.2f} |"
+                f" | {mean('asks'):.1f} | {mean('cheap_evaluations'):.0f}"
+                f" | {mean('cheap_seconds'):.1f} | {mean('seconds'):.2f} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -6,7 +6,11 @@ reported table, `nb201_nas_table.py`, uses seed 0, so tuning never sees the repo
 Queries are counted as in the table: the first evaluation of an isomorphism class.
 
     python experiments/predictor_tuning.py --config ucb1='{"acquisition": "ucb", "kappa": 1}' \\
-        --config ei='{"acquisition": "ei"}' [--runs 30] [--objectives fgsm@1 pgd@1]
+        --config ei='{"acquisition": "ei"}' [--runs 30] [--objectives fgsm@1 pgd@1] \\
+        [--signals CSV [CSV ...]]
+
+`--signals` gives every configuration zero-cost indicators read from per-cell tables of the whole
+space (`TableSignals`; the options column names them as `"signals"`).
 
 Appends to experiments/results/predictor_tuning/predictor_tuning.csv (one row per run: the best
 value after 50 and after 100 queries) and rewrites predictor_tuning.md (means per configuration).
@@ -33,6 +37,7 @@ from robnas.evaluators.tabular import TabularEvaluator  # noqa: E402
 from robnas.search.tabular import repeat_seed, search_once  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies import make_strategy  # noqa: E402
+from robnas.strategies.signal_table import TableSignals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ["config", "options", "objective", "run", "best_50", "best_100", "seconds", "seed"]
@@ -48,6 +53,7 @@ def main() -> int:
     parser.add_argument("--objectives", nargs="+", default=["fgsm@1", "pgd@1"])
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "predictor_tuning")
+    parser.add_argument("--signals", nargs="+", type=Path, default=[], metavar="CSV")
     args = parser.parse_args()
 
     path = args.out / "predictor_tuning.csv"
@@ -58,12 +64,16 @@ def main() -> int:
             parser.error(f"{path} has the columns {header}, not {FIELDS}: pass another --out")
     space = get_space("nb201")
     bench = load_benchmark(args.benchmark)
+    signals = TableSignals(space, args.signals) if args.signals else None
     args.out.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_text(",".join(FIELDS) + "\n")
     for spec in args.config:
         name, _, text = spec.partition("=")
         options = json.loads(text or "{}")
+        recorded = {**options, "signals": ",".join(signals.names)} if signals else options
+        if signals is not None:
+            options["signals"] = signals
         for objective in args.objectives:
             evaluator = TabularEvaluator(bench, space, objective=objective)
             start = time.perf_counter()
@@ -82,7 +92,7 @@ def main() -> int:
                     csv.writer(handle).writerow(
                         [
                             name,
-                            json.dumps(options, sort_keys=True),
+                            json.dumps(recorded, sort_keys=True),
                             objective,
                             run,
                             max(values[:50]),

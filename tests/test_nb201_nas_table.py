@@ -123,3 +123,62 @@ def test_merge_needs_nothing_run_when_every_part_is_done(
     )
     assert "Welch" in (main_out / "nb201_nas_table.md").read_text()
     assert (main_out / "RUN.md").exists() and (main_out / "nb201_nas_curves.png").exists()
+
+
+def test_older_rows_without_cheap_seconds_merge_and_count_zero(monkeypatch, tmp_path: Path) -> None:
+    table = load_experiment("nb201_nas_table", monkeypatch)
+    old = rows_for("predictor", [0.69, 0.68, 0.69])
+    new = [{**r, "strategy": "predictor_signals", "cheap_seconds": 6.0} for r in old]
+    table.write_csv(old + new, tmp_path)
+    rows = table.read_rows(tmp_path / "nb201_nas_table.csv")
+    assert rows[0]["cheap_seconds"] == "" and rows[-1]["cheap_seconds"] == "6.0"
+    args = args_for(tmp_path, ["predictor", "predictor_signals"])
+    optima = {"fgsm@1": (0.692, "nb201:|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|")}
+    text = table.markdown(rows, args, FakeBench(), optima)
+    assert "| 0 | 0.0 | 1.00 |" in text and "| 0 | 6.0 | 1.00 |" in text
+
+
+def test_the_predictor_with_signals_is_charged_their_recorded_seconds(
+    monkeypatch, tmp_path: Path, data_root: Path
+) -> None:
+    """End to end on the benchmark: a table of every class, each row recorded at 0.5 s."""
+    import itertools
+
+    from robnas.genotype import Genotype
+    from robnas.space.search_space import get_space
+
+    table = load_experiment("nb201_nas_table", monkeypatch)
+    space = get_space("nb201")
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    classes: dict[str, str] = {}
+    for o in itertools.product(ops, repeat=6):
+        text = f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+        classes.setdefault(str(space.canonical(Genotype.from_str(f"nb201:{text}"))), text)
+    signals = tmp_path / "convs.csv"
+    signals.write_text(
+        "arch,convs,seconds\n" + "".join(f"{t},{t.count('conv')},0.5\n" for t in classes.values())
+    )
+    argv = ["nb201_nas_table.py", "--runs", "2", "--queries", "12", "--objectives", "fgsm@1"]
+    argv += ["--strategies", "predictor_signals", "--out", str(tmp_path / "out")]
+    argv += ["--benchmark", str(data_root / "nb201-robustness"), "--signals", str(signals)]
+    monkeypatch.setattr("sys.argv", argv)
+    assert table.main() == 0
+    rows = table.read_rows(tmp_path / "out" / "nb201_nas_table.csv")
+    assert len(rows) == 2
+    for row in rows:
+        assert int(row["cheap_evaluations"]) > 12  # told cells and shortlists
+        assert float(row["cheap_seconds"]) == pytest.approx(0.5 * int(row["cheap_evaluations"]))
+    assert (
+        "zero-cost indicators at init: convs"
+        in (tmp_path / "out" / "nb201_nas_table.md").read_text()
+    )
+
+
+def test_the_predictor_with_signals_needs_tables(monkeypatch, tmp_path: Path, capsys) -> None:
+    table = load_experiment("nb201_nas_table", monkeypatch)
+    argv = ["nb201_nas_table.py", "--strategies", "predictor_signals", "--out", str(tmp_path)]
+    argv += ["--benchmark", str(tmp_path / "missing")]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        table.main()
+    assert exit_.value.code == 2 and "needs --signals" in capsys.readouterr().err

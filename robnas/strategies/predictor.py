@@ -42,7 +42,8 @@ indicators at initialisation: `evaluator_signals(IndicatorEvaluator(...))`) adds
 model. They are computed for the told cells and for the `signal_shortlist` candidates the
 feature-only model ranks best, then a second model on features + signals picks among the
 shortlist. Each computation is a cheap evaluation: counted in `cheap_evaluations` and timed in
-`cheap_seconds`, beside the queries, never hidden.
+`cheap_seconds`, beside the queries, never hidden (signals read from a table, `TableSignals`,
+charge the seconds recorded when the table was computed).
 
 Restarts (optional, off by default): with `patience`, a climb that finds no better cell for
 `patience` tells ends; the next one starts from cells the model picks among uniform random
@@ -402,7 +403,11 @@ class Predictor(Strategy):
             assert self.signals is not None
             start = time.perf_counter()
             values = {k: float(v) for k, v in self.signals(genotype).items()}
-            self.cheap_seconds += time.perf_counter() - start
+            recorded = getattr(self.signals, "recorded_seconds", None)
+            # signals looked up in a table (TableSignals) charge what computing them took
+            self.cheap_seconds += (
+                recorded(genotype) if recorded is not None else time.perf_counter() - start
+            )
             self.cheap_evaluations += 1
             self._signal_values[key] = values
         return self._signal_values[key]
