@@ -8,7 +8,13 @@ Kendall tau-b overall, and pooled within groups of equal parameter count (pairs 
 equal #params only: what a parameter budget leaves to rank), beside the parameter count's own
 tau on the same cells (within equal counts it has no say: every pair is tied).
 
-    python experiments/predictor_ranker.py [--k 50 100 200] [--repeats 10]
+    python experiments/predictor_ranker.py [--k 50 100 200] [--repeats 10] \\
+        [--signals CSV [CSV ...] --out DIR]
+
+`--signals` also fits, on the same draws with the same tree seeds, a model on the free features
+plus zero-cost indicators at initialisation read from per-cell tables of the whole space
+(`TableSignals`; NAS-Bench-Suite-Zero's question: do proxies improve a predictor?), and reports
+its taus beside the features-only model's.
 
 Writes experiments/results/predictor_ranker/: predictor_ranker.{csv,md} and RUN.md.
 """
@@ -36,6 +42,7 @@ from robnas.ranking.metrics import kendall, kendall_within  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies.features import CellFeatures  # noqa: E402
 from robnas.strategies.predictor import Predictor, TreeEnsemble  # noqa: E402
+from robnas.strategies.signal_table import TableSignals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NAME = "predictor_ranker"
@@ -49,6 +56,7 @@ def main() -> int:
     parser.add_argument("--objectives", nargs="+", default=["fgsm@1", "pgd@1", "clean"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results" / NAME)
+    parser.add_argument("--signals", nargs="+", type=Path, default=[], metavar="CSV")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -61,6 +69,11 @@ def main() -> int:
     features = CellFeatures(space, macro=macro, onehot=True)
     x_all = features.matrix(genotypes)
     params = x_all[:, features.names.index("num_params")]
+    signals = TableSignals(space, args.signals) if args.signals else None
+    args.signal_names = signals.names if signals is not None else ()
+    if signals is not None:
+        table = [signals(g) for g in genotypes]
+        x_signals = np.hstack([x_all, [[row[n] for n in signals.names] for row in table]])
     defaults = Predictor(space, seed=0, objective="clean")  # the strategy's model settings
     out: list[dict[str, object]] = []
     for k in args.k:
@@ -75,17 +88,24 @@ def main() -> int:
                 ).fit(x_all[train], y[train])
                 mean, _ = model.predict(x_all[test])
                 within, pairs = kendall_within(mean, y[test], list(params[test]))
-                out.append(
-                    {
-                        "k": k,
-                        "repeat": repeat,
-                        "objective": objective,
-                        "tau": round(kendall(mean, y[test]), 4),
-                        "tau_within_params": round(within, 4),
-                        "within_pairs": pairs,
-                        "params_tau": round(kendall(params[test], y[test]), 4),
-                    }
-                )
+                row = {
+                    "k": k,
+                    "repeat": repeat,
+                    "objective": objective,
+                    "tau": round(kendall(mean, y[test]), 4),
+                    "tau_within_params": round(within, 4),
+                    "within_pairs": pairs,
+                    "params_tau": round(kendall(params[test], y[test]), 4),
+                }
+                if signals is not None:  # the same draw and tree seed, signals added
+                    both = TreeEnsemble(
+                        trees=defaults.trees, max_features=defaults.max_features, seed=repeat
+                    ).fit(x_signals[train], y[train])
+                    mean, _ = both.predict(x_signals[test])
+                    row["signals_tau"] = round(kendall(mean, y[test]), 4)
+                    within, _ = kendall_within(mean, y[test], list(params[test]))
+                    row["signals_tau_within_params"] = round(within, 4)
+                out.append(row)
         print(f"k={k} done {time.perf_counter() - start:.0f}s", file=sys.stderr)
     write(out, args, time.perf_counter() - start)
     return 0
@@ -108,6 +128,10 @@ def write(rows: list[dict[str, object]], args: argparse.Namespace, wall: float) 
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(args.out / f"{NAME}.csv")
+    names = ", ".join(args.signal_names)
+    extra_header = (
+        f" + {names}: tau | + {names}: tau within equal #params |" if args.signal_names else ""
+    )
     lines = [
         "The predictor as a ranker on the NB201 robustness dataset: trained on k uniformly drawn "
         f"isomorphism classes, ranking the other {6466} - k; {args.repeats} draws per k; mean "
@@ -115,8 +139,9 @@ def write(rows: list[dict[str, object]], args: argparse.Namespace, wall: float) 
         "with the same parameter count (pairs: mean count). #params: the parameter count's tau "
         "on the same cells.",
         "",
-        "| objective | k | predictor tau | #params tau | predictor tau within equal #params | pairs |",
-        "|---|---|---|---|---|---|",
+        "| objective | k | predictor tau | #params tau | predictor tau within equal #params | pairs |"
+        + extra_header,
+        "|---|---|---|---|---|---|" + "---|" * 2 * bool(args.signal_names),
     ]
     for objective in args.objectives:
         for k in args.k:
@@ -130,6 +155,11 @@ def write(rows: list[dict[str, object]], args: argparse.Namespace, wall: float) 
             lines.append(
                 f"| {objective} | {k} | {cell('tau')} | {cell('params_tau')} | "
                 f"{cell('tau_within_params')} | {pairs:.0f} |"
+                + (
+                    f" {cell('signals_tau')} | {cell('signals_tau_within_params')} |"
+                    if args.signal_names
+                    else ""
+                )
             )
     text = "\n".join(lines) + "\n"
     (args.out / f"{NAME}.md").write_text(text)

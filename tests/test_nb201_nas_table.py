@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from experiment_helpers import load_experiment
+from experiment_helpers import convs_table, load_experiment
 from scipy import stats
 
 
@@ -142,22 +142,8 @@ def test_the_predictor_with_signals_is_charged_their_recorded_seconds(
     monkeypatch, tmp_path: Path, data_root: Path
 ) -> None:
     """End to end on the benchmark: a table of every class, each row recorded at 0.5 s."""
-    import itertools
-
-    from robnas.genotype import Genotype
-    from robnas.space.search_space import get_space
-
     table = load_experiment("nb201_nas_table", monkeypatch)
-    space = get_space("nb201")
-    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
-    classes: dict[str, str] = {}
-    for o in itertools.product(ops, repeat=6):
-        text = f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
-        classes.setdefault(str(space.canonical(Genotype.from_str(f"nb201:{text}"))), text)
-    signals = tmp_path / "convs.csv"
-    signals.write_text(
-        "arch,convs,seconds\n" + "".join(f"{t},{t.count('conv')},0.5\n" for t in classes.values())
-    )
+    signals = convs_table(tmp_path / "convs.csv", seconds=0.5)
     argv = ["nb201_nas_table.py", "--runs", "2", "--queries", "12", "--objectives", "fgsm@1"]
     argv += ["--strategies", "predictor_signals", "--out", str(tmp_path / "out")]
     argv += ["--benchmark", str(data_root / "nb201-robustness"), "--signals", str(signals)]
