@@ -73,7 +73,9 @@ def main() -> int:
     args.signal_names = signals.names if signals is not None else ()
     if signals is not None:
         table = [signals(g) for g in genotypes]
-        x_signals = np.hstack([x_all, [[row[n] for n in signals.names] for row in table]])
+        values = np.array([[row[n] for n in signals.names] for row in table], dtype=np.float64)
+        # non-finite values (naswot of a cell with no path from the input) as the strategy reads them
+        x_signals = np.hstack([x_all, np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)])
     defaults = Predictor(space, seed=0, objective="clean")  # the strategy's model settings
     out: list[dict[str, object]] = []
     for k in args.k:
