@@ -42,3 +42,29 @@ def test_a_csv_of_other_columns_is_refused(
     assert exit_.value.code == 2
     assert "pass another --out" in capsys.readouterr().err
     assert (tmp_path / "predictor_tuning.csv").read_text() == old
+
+
+def test_signals_reach_every_config_and_are_named_in_its_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Path
+) -> None:
+    from experiment_helpers import convs_table
+
+    tuning = load_experiment("predictor_tuning", monkeypatch)
+    argv = ["predictor_tuning.py", "--benchmark", str(data_root / "nb201-robustness")]
+    argv += ["--config", "a={}", "--runs", "1", "--queries", "12", "--objectives", "clean"]
+    argv += ["--out", str(tmp_path), "--signals", str(convs_table(tmp_path / "c.csv"))]
+    monkeypatch.setattr(sys, "argv", argv)
+    built, original = [], tuning.make_strategy
+
+    def make_strategy(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(tuning, "make_strategy", make_strategy)
+    assert tuning.main() == 0
+    with open(tmp_path / "predictor_tuning.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["options"] == '{"signals": "convs"}' and float(row["best_100"]) > 80
+    (strategy,) = built
+    assert strategy.cheap_evaluations > 12  # the strategy computed (looked up) the signals
+    assert strategy.cheap_seconds == pytest.approx(0.5 * strategy.cheap_evaluations)
