@@ -98,8 +98,9 @@ def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", argv)
     assert script.main() == 0
     table = pd.read_csv(tmp_path / "ind.csv")
-    assert table.columns.tolist() == ["arch", "jac_norm", "params"]
+    assert table.columns.tolist() == ["arch", "jac_norm", "params", "seconds"]
     assert table["arch"].tolist() == archs and (table["jac_norm"] > 0).all()
+    assert (table["seconds"] > 0).all()  # what a search computing them would be charged
     report = (tmp_path / "ind.md").read_text()
     assert "The 3 cells of from.csv" in report and "| params+-jac_norm | " in report
     # a rerun adding an indicator computes only it and keeps the values already there
@@ -107,8 +108,9 @@ def test_indicators_score_the_cells_of_another_result(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [*argv, "--iterations", "2"])
     assert script.main() == 0
     again = pd.read_csv(tmp_path / "ind.csv")
-    assert again.columns.tolist() == ["arch", "jac_norm", "hessian_eig", "params"]
+    assert again.columns.tolist() == ["arch", "jac_norm", "hessian_eig", "params", "seconds"]
     assert again["jac_norm"].tolist() == table["jac_norm"].tolist()
+    assert (again["seconds"] > table["seconds"]).all()  # the added indicator's time added
     assert again["hessian_eig"].notna().all()
 
 
