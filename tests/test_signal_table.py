@@ -44,7 +44,9 @@ def test_tables_join_by_class_and_charge_the_sum_of_their_seconds(tmp_path) -> N
     assert signals(isomorph) == {"jac_norm": 0.5, "naswot": 1400.0}
     assert signals.recorded_seconds(isomorph) == 1.25
     assert signals(Genotype.from_str(f"nb201:{OTHER}")) == {"jac_norm": 0.125, "naswot": 1500.0}
-    assert TableSignals(space, [jac, naswot], columns=["naswot"]).names == ("naswot",)
+    only = TableSignals(space, [jac, naswot], columns=["naswot"])
+    assert only.names == ("naswot",) and only(isomorph) == {"naswot": 1400.0}
+    assert only.recorded_seconds(isomorph) == 1.0  # the jac_norm table's cost is not charged
 
 
 def test_bad_tables_and_missing_cells_are_refused(tmp_path) -> None:

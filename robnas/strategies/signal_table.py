@@ -38,6 +38,8 @@ class TableSignals:
         names: list[str] = []
         for path in paths:
             table_names, rows = self._read(Path(path), columns)
+            if not table_names:  # none of its signals taken: nor its cost
+                continue
             names += table_names
             for key, (values, seconds) in rows.items():
                 self.values.setdefault(key, {}).update(values)
