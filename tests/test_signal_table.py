@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
+from experiment_helpers import one_string_per_class
 from search_helpers import ToyEvaluator, toy_space
 
 from robnas.errors import ConfigError
@@ -79,12 +78,9 @@ def test_bad_tables_and_missing_cells_are_refused(tmp_path) -> None:
 def test_the_predictor_charges_looked_up_signals_their_recorded_seconds(tmp_path) -> None:
     """A lookup takes microseconds; the run is charged what computing the signals took."""
     toy = toy_space(tmp_path)
-    classes: dict[str, str] = {}
-    names = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3"]  # the toy space's ops
-    for ops in itertools.product(names, repeat=toy.num_edges):
-        text = f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
-        classes.setdefault(str(toy.canonical(Genotype.from_str(f"toy:{text}"))), text)
-    rows = [[text, str(i % 7), f"{0.5 + (i % 3) / 4}"] for i, text in enumerate(classes.values())]
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3"]  # the toy space's
+    strings = one_string_per_class(toy, ops)
+    rows = [[text, str(i % 7), f"{0.5 + (i % 3) / 4}"] for i, text in enumerate(strings)]
     signals = TableSignals(toy, [write(tmp_path / "toy.csv", ["arch", "sig", "seconds"], rows)])
     strategy = make_strategy(
         "predictor", toy, seed=0, objective="score", num_init=4, signals=signals
