@@ -41,7 +41,7 @@ from robnas.data.tabular import load_benchmark  # noqa: E402
 from robnas.ranking.metrics import kendall, kendall_within  # noqa: E402
 from robnas.space.search_space import get_space  # noqa: E402
 from robnas.strategies.features import CellFeatures  # noqa: E402
-from robnas.strategies.predictor import Predictor, TreeEnsemble  # noqa: E402
+from robnas.strategies.predictor import Predictor, TreeEnsemble, finite_signals  # noqa: E402
 from robnas.strategies.signal_table import TableSignals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -74,8 +74,7 @@ def main() -> int:
     if signals is not None:
         table = [signals(g) for g in genotypes]
         values = np.array([[row[n] for n in signals.names] for row in table], dtype=np.float64)
-        # non-finite values (naswot of a cell with no path from the input) as the strategy reads them
-        x_signals = np.hstack([x_all, np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)])
+        x_signals = np.hstack([x_all, finite_signals(values)])
     defaults = Predictor(space, seed=0, objective="clean")  # the strategy's model settings
     out: list[dict[str, object]] = []
     for k in args.k:
@@ -85,32 +84,41 @@ def main() -> int:
             test = np.setdiff1d(np.arange(len(rows)), train)
             for objective in args.objectives:
                 y = 100 * bench.table[rows, bench.column(objective)]
-                model = TreeEnsemble(
-                    trees=defaults.trees, max_features=defaults.max_features, seed=repeat
-                ).fit(x_all[train], y[train])
-                mean, _ = model.predict(x_all[test])
-                within, pairs = kendall_within(mean, y[test], list(params[test]))
+                tau, within, pairs = taus(x_all, y, train, test, params, defaults, repeat)
                 row = {
                     "k": k,
                     "repeat": repeat,
                     "objective": objective,
-                    "tau": round(kendall(mean, y[test]), 4),
-                    "tau_within_params": round(within, 4),
+                    "tau": tau,
+                    "tau_within_params": within,
                     "within_pairs": pairs,
                     "params_tau": round(kendall(params[test], y[test]), 4),
                 }
                 if signals is not None:  # the same draw and tree seed, signals added
-                    both = TreeEnsemble(
-                        trees=defaults.trees, max_features=defaults.max_features, seed=repeat
-                    ).fit(x_signals[train], y[train])
-                    mean, _ = both.predict(x_signals[test])
-                    row["signals_tau"] = round(kendall(mean, y[test]), 4)
-                    within, _ = kendall_within(mean, y[test], list(params[test]))
-                    row["signals_tau_within_params"] = round(within, 4)
+                    row["signals_tau"], row["signals_tau_within_params"], _ = taus(
+                        x_signals, y, train, test, params, defaults, repeat
+                    )
                 out.append(row)
         print(f"k={k} done {time.perf_counter() - start:.0f}s", file=sys.stderr)
     write(out, args, time.perf_counter() - start)
     return 0
+
+
+def taus(
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    params: np.ndarray,
+    defaults: Predictor,
+    seed: int,
+) -> tuple[float, float, int]:
+    """The strategy's model fitted on the `train` cells of `x`: its Kendall tau on the `test`
+    cells, overall and within equal #params, and the within pairs."""
+    model = TreeEnsemble(trees=defaults.trees, max_features=defaults.max_features, seed=seed)
+    mean, _ = model.fit(x[train], y[train]).predict(x[test])
+    within, pairs = kendall_within(mean, y[test], list(params[test]))
+    return round(kendall(mean, y[test]), 4), round(within, 4), pairs
 
 
 def cpu_model() -> str:

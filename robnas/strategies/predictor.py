@@ -105,6 +105,12 @@ def evaluator_signals(evaluator: Any, keys: Sequence[str] | None = None) -> Sign
     return signals
 
 
+def finite_signals(values: np.ndarray) -> np.ndarray:
+    """Signal values as the model reads them: non-finite ones (NASWOT of a cell with no path
+    from the input is -inf) as 0."""
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 @functools.lru_cache(maxsize=1 << 17)
 def _canonical(space: Any, genotype: Genotype) -> str:
     return str(space.canonical(genotype))
@@ -421,8 +427,7 @@ class Predictor(Strategy):
                     f"signals of {g.to_str()} name {sorted(row)}, others {names}: every call "
                     "must return the same names"
                 )
-        values = np.array([[row[n] for n in names] for row in rows], dtype=np.float64)
-        return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        return finite_signals(np.array([[row[n] for n in names] for row in rows], dtype=np.float64))
 
     def _pick_with_signals(
         self, told: list[str], y: np.ndarray, short: list[Genotype], acquisition: str
